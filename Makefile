@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8080
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# compat mode puts the project root on sys.path, so twistd finds twisted/plugins/ here
+	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/twistd --nodaemon --pidfile= chatroom --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check chatroom tests twisted benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info twisted/plugins/dropin.cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The chat domain: rooms, members, nickname rules and events. No sockets, no reactor."""

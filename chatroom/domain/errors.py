@@ -1,0 +1,25 @@
+"""Errors the domain raises; front ends turn each into a clear reply to the sender."""
+
+
+class ChatError(Exception):
+    """A request the room refuses; ``str(error)`` is a sentence for the user."""
+
+
+class NicknameInvalid(ChatError):
+    """The nickname breaks the nickname rules."""
+
+
+class NicknameTaken(ChatError):
+    """Someone in the room already uses this nickname (compared case-insensitively)."""
+
+    def __init__(self, nick: str) -> None:
+        super().__init__(f"nickname {nick} is already taken")
+        self.nick = nick
+
+
+class NoSuchMember(ChatError):
+    """There is nobody by that nickname in the room."""
+
+    def __init__(self, nick: str) -> None:
+        super().__init__(f"no such member: {nick}")
+        self.nick = nick

@@ -1,0 +1,73 @@
+"""What happens in a room, as plain immutable values.
+
+Hubs carry these between processes and history stores keep them, so they hold only
+strings and numbers. ``member`` is the id of the member who caused the event: front ends
+use it to skip the sender and to find the addressee of a private message, which a
+nickname cannot do reliably while members rename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened in ``room`` at ``time`` (seconds since the epoch)."""
+
+    room: str
+    time: float
+    member: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Event):
+    """``nick`` entered the room."""
+
+
+@dataclass(frozen=True, slots=True)
+class Left(Event):
+    """``nick`` left the room; ``reason`` is for logs and history, not for the wire."""
+
+    reason: str = "quit"
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed(Event):
+    """``nick`` is now known as ``new_nick``."""
+
+    new_nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Said(Event):
+    """``nick`` said ``text`` to everyone."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acted(Event):
+    """``nick`` performed an action (``/me``)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Whispered(Event):
+    """``nick`` sent ``text`` to one member only; never stored in history."""
+
+    text: str
+    target: str
+    target_nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notice(Event):
+    """A message from the server itself (``member`` and ``nick`` are empty)."""
+
+    text: str
+
+
+PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice)

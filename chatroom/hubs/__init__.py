@@ -1,0 +1,1 @@
+"""Implementations of ``IHub``: how a room's events reach its members."""

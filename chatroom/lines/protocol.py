@@ -1,0 +1,427 @@
+"""One telnet/nc connection: bytes in, room calls out; room events in, lines out.
+
+The input pipeline is telnet filter -> line buffer (with the length cap) -> flood control
+-> UTF-8 decoding and sanitising -> nickname negotiation or a command or chat. Output goes
+through the connection's ``Outbox``; broadcasts reach it through the factory's ``Fanout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from twisted.internet import error as net_error
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+
+from chatroom.domain.errors import ChatError
+from chatroom.domain.room import Member
+from chatroom.lines import render
+from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
+from chatroom.lines.outbox import Outbox
+from chatroom.lines.sanitize import clean
+from chatroom.lines.telnet import TelnetFilter
+from chatroom.throttle import TokenBucket
+
+if TYPE_CHECKING:
+    from chatroom.lines.factory import ChatFactory
+
+PROMPT = render.line("Choose a nickname:")
+SHUTDOWN = render.notice("server shutting down")
+
+_CLOSED = Failure(net_error.ConnectionDone())
+
+HELP = [
+    ("/who", "list everyone in the room"),
+    ("/msg NICK TEXT", "send TEXT to NICK only"),
+    ("/me TEXT", "describe what you do: * NICK TEXT"),
+    ("/nick NEW", "change your nickname to NEW"),
+    ("/help", "show this list"),
+    ("/quit", "leave the room"),
+    ("//TEXT", "say TEXT with one leading slash (not a command)"),
+]
+HELP_LINES = b"".join(render.notice(f"{usage:<16}{what}") for usage, what in HELP)
+
+
+class StreamTransport(Protocol):
+    """What this protocol uses of its transport: a TCP, TLS or UNIX stream."""
+
+    disconnecting: bool
+
+    def write(self, data: bytes) -> None: ...
+    def writeSequence(self, data: list[bytes]) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+
+
+def describe_peer(address: IAddress | None) -> str:
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return type(address).__name__ if address is not None else "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ChatLineProtocol(LineReceiver):
+    """A person on a line-based connection: negotiates a nickname, then chats.
+
+    ``LineReceiver`` gives the shape (``lineReceived``, pausing, ``MAX_LENGTH``); the
+    framing underneath is ``LineBuffer``, which never buffers an over-long line and never
+    loses the lines after one.
+    """
+
+    _log = Logger()
+    delimiter = b"\n"
+
+    def __init__(self, factory: ChatFactory, address: IAddress | None) -> None:
+        self.factory = factory
+        self.peer = describe_peer(address)
+        self.host: str | None = getattr(address, "host", None)
+        limits = factory.limits
+        self.MAX_LENGTH = limits.max_line
+        self.member: Member | None = None
+        self.outbox: Outbox | None = None
+        self._transport: StreamTransport | None = None
+        self._clock = factory.clock
+        self._telnet = TelnetFilter()
+        self._lines = LineBuffer(limits.max_line)
+        self._bucket = TokenBucket(limits.rate, limits.burst, factory.clock)
+        self._held: bytes | TooLong | None = None
+        self._holds: set[str] = set()
+        self._draining = False
+        self._lost = False
+        self._leave_reason: str | None = None
+        self._timer: IDelayedCall | None = None
+        self._throttle_call: IDelayedCall | None = None
+        self._last_active = 0.0
+
+    # -- connection life ------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        transport = cast(StreamTransport, self.transport)
+        self._transport = transport
+        self.outbox = Outbox(transport, self.factory.limits.max_out, self._overflowed)
+        transport.registerProducer(self.outbox, True)
+        self._log.info("connection from {peer}", peer=self.peer)
+        self.outbox.send(PROMPT)
+        timeout = self.factory.limits.nick_timeout
+        if timeout > 0:
+            self._timer = self._clock.callLater(timeout, self._nick_timed_out)
+
+    def connectionLost(self, reason: Failure = _CLOSED) -> None:
+        self._lost = True
+        self._cancel_timers()
+        why = self._leave_reason or _describe_loss(reason)
+        if self.member is not None and self.member.present:
+            self._leave(why)
+        elif self.member is None:
+            self._log.info("{peer} closed before joining ({reason})", peer=self.peer, reason=why)
+        self.factory.forget(self)
+
+    def shutdown(self) -> None:
+        """The server is stopping: say so, then close."""
+        self._leave_reason = "server shutdown"
+        if self.outbox is not None:
+            self.outbox.send(SHUTDOWN)
+        if self._transport is not None:
+            self._transport.loseConnection()
+
+    def abort(self) -> None:
+        if self._transport is not None and not self._lost:
+            self._transport.abortConnection()
+
+    # -- input --------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        self._lines.feed(self._telnet.feed(data))
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle complete lines until there are none, or flood control says wait."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            transport = self._transport
+            while not (self.paused or self._holds or self._lost):
+                if transport is not None and transport.disconnecting:
+                    break
+                item = self._held
+                if item is None:
+                    item = self._lines.next_line()
+                    if item is None:
+                        break
+                if not self._bucket.take():
+                    self._held = item
+                    self._throttle()
+                    break
+                self._held = None
+                try:
+                    if item is TOO_LONG:
+                        self.lineLengthExceeded(b"")
+                    else:
+                        self.lineReceived(cast(bytes, item))
+                except Exception:
+                    self._bug(Failure())
+                    break
+        finally:
+            self._draining = False
+
+    def resumeProducing(self) -> None:
+        # LineReceiver's version feeds b"" to dataReceived, which would also work; this
+        # says what happens.
+        self.paused = False
+        if self._transport is not None:
+            self._transport.resumeProducing()
+        self._drain()
+
+    def _hold(self, reason: str) -> None:
+        """Stop reading from the client until ``_release(reason)``."""
+        if not self._holds and not self.paused and self._transport is not None:
+            self._transport.pauseProducing()
+        self._holds.add(reason)
+
+    def _release(self, reason: str) -> None:
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        if not self._holds and not self._lost:
+            self.resumeProducing()
+
+    def _throttle(self) -> None:
+        """Over the allowance: stop reading (TCP backpressure) until a token is due."""
+        self._hold("flood")
+        self.factory.warnings.warn(
+            "slowing {peer}: over {rate} lines/s", peer=self.peer, rate=self._bucket.rate
+        )
+        self._throttle_call = self._clock.callLater(self._bucket.wait(), self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self._throttle_call = None
+        self._release("flood")
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
+
+    def lineReceived(self, line: bytes) -> None:
+        text = clean(line)
+        member = self.member
+        if member is None:
+            self._choose_nickname(text)
+            return
+        if self.factory.limits.idle_timeout > 0:
+            self._last_active = self._clock.seconds()
+        if not text or text.isspace():
+            return
+        if text[0] != "/":
+            self.factory.room.say(member, text)
+        elif text[:2] == "//":
+            self.factory.room.say(member, text[1:])
+        else:
+            self._command(member, text)
+
+    # -- joining ------------------------------------------------------------------
+
+    def _choose_nickname(self, text: str) -> None:
+        if text.startswith("/"):
+            name = text[1:].split(" ", 1)[0].lower()
+            if name == "quit":
+                self._say_goodbye(None)
+            elif name == "help":
+                self.send(HELP_LINES)
+                self.send(PROMPT)
+            else:
+                self._refuse("choose a nickname first (or /quit)", "command before nickname")
+                self.send(PROMPT)
+            return
+        self._wait_for(
+            self.factory.room.join(text).addCallbacks(self._joined, self._nickname_refused)
+        )
+
+    def _joined(self, member: Member) -> None:
+        if self._lost or (self._transport is not None and self._transport.disconnecting):
+            self.factory.room.leave(member, "closed while joining")
+            return
+        self.member = member
+        self._cancel_timers()
+        assert self.outbox is not None
+        self.factory.fanout.add(member.id, self.outbox)
+        count = len(self.factory.room.members())
+        others = "nobody else is" if count <= 1 else f"{count} people are"
+        self.send(
+            render.notice(
+                f"welcome, {member.nick}! {others} here; /who lists them, /help lists commands"
+            )
+        )
+        self._log.info("{nick} joined from {peer}", nick=member.nick, peer=self.peer)
+        idle = self.factory.limits.idle_timeout
+        if idle > 0:
+            self._last_active = self._clock.seconds()
+            self._timer = self._clock.callLater(idle, self._check_idle)
+
+    def _nickname_refused(self, failure: Failure) -> None:
+        failure.trap(ChatError)
+        self._refuse(str(failure.value), "nickname")
+        self.send(PROMPT)
+
+    def _wait_for(self, result: Deferred[Any]) -> None:
+        """Read nothing more from this client until ``result`` has fired."""
+        done: list[bool] = []
+
+        def finished(_: object) -> None:
+            done.append(True)
+            self._release("waiting")
+
+        result.addErrback(self._bug).addBoth(finished)
+        if not done:
+            self._hold("waiting")
+
+    # -- commands -----------------------------------------------------------------
+
+    def _command(self, member: Member, text: str) -> None:
+        name, _, rest = text[1:].partition(" ")
+        handler = self._commands.get(name.lower())
+        if handler is None:
+            self._refuse(f"unknown command /{name} (/help lists the commands)", "command")
+            return
+        handler(self, member, rest.strip())
+
+    def _cmd_me(self, member: Member, rest: str) -> None:
+        if not rest:
+            self._refuse("usage: /me TEXT", "/me")
+            return
+        self.factory.room.act(member, rest)
+
+    def _cmd_msg(self, member: Member, rest: str) -> None:
+        target, _, text = rest.partition(" ")
+        text = text.strip()
+        if not target or not text:
+            self._refuse("usage: /msg NICK TEXT", "/msg")
+            return
+        try:
+            self.factory.room.whisper(member, target, text)
+        except ChatError as e:
+            self._refuse(str(e), "/msg")
+
+    def _cmd_nick(self, member: Member, rest: str) -> None:
+        if not rest:
+            self._refuse("usage: /nick NEW", "/nick")
+            return
+        old = member.nick
+
+        def renamed(new: str) -> None:
+            self.send(render.notice(f"you are now known as {new}"))
+            self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer)
+
+        def refused(failure: Failure) -> None:
+            failure.trap(ChatError)
+            self._refuse(str(failure.value), "nickname")
+
+        self._wait_for(self.factory.room.rename(member, rest).addCallbacks(renamed, refused))
+
+    def _cmd_who(self, member: Member, rest: str) -> None:
+        names = self.factory.room.members()
+        self.send(render.notice(f"{len(names)} in the room: {', '.join(names)}"))
+
+    def _cmd_help(self, member: Member, rest: str) -> None:
+        self.send(HELP_LINES)
+
+    def _cmd_quit(self, member: Member, rest: str) -> None:
+        self._leave("quit")
+        self._say_goodbye(member.nick)
+
+    _commands: dict[str, Callable[[ChatLineProtocol, Member, str], None]] = {
+        "me": _cmd_me,
+        "msg": _cmd_msg,
+        "nick": _cmd_nick,
+        "who": _cmd_who,
+        "help": _cmd_help,
+        "quit": _cmd_quit,
+    }
+
+    # -- output and leaving ---------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Bytes for this client only, after whatever is already queued for it."""
+        if self.outbox is not None:
+            self.outbox.send(data)
+
+    def _refuse(self, why: str, what: str) -> None:
+        """Tell the sender what was wrong, and the log (at a bounded rate)."""
+        self.send(render.error(why))
+        self.factory.warnings.warn(
+            "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why
+        )
+
+    def _say_goodbye(self, nick: str | None) -> None:
+        self._leave_reason = self._leave_reason or "quit"
+        self.send(render.notice(f"goodbye, {nick}" if nick else "goodbye"))
+        if self._transport is not None:
+            self._transport.loseConnection()
+
+    def _close(self, why: str, reason: str) -> None:
+        """Close with an error line: a timeout or a broken rule."""
+        self._leave_reason = reason
+        self.send(render.error(why))
+        if self._transport is not None:
+            self._transport.loseConnection()
+
+    def _leave(self, reason: str) -> None:
+        member = self.member
+        if member is None or not member.present:
+            return
+        self.factory.fanout.remove(member.id)
+        self.factory.room.leave(member, reason)
+        self._log.info(
+            "{nick} left ({reason}) from {peer}", nick=member.nick, reason=reason, peer=self.peer
+        )
+
+    def _overflowed(self, queued: int) -> None:
+        """More output is waiting than ``max_out``: this client stopped reading."""
+        self._leave_reason = "slow reader"
+        self._log.warn(
+            "dropping {peer}: {queued} bytes of output unread (max {cap})",
+            peer=self.peer, queued=queued, cap=self.factory.limits.max_out,
+        )
+        self._leave("slow reader")
+        self.abort()
+
+    def _nick_timed_out(self) -> None:
+        self._timer = None
+        seconds = self.factory.limits.nick_timeout
+        self._close(f"no nickname chosen in {seconds:g} seconds; goodbye", "nickname timeout")
+
+    def _check_idle(self) -> None:
+        idle = self.factory.limits.idle_timeout
+        quiet = self._clock.seconds() - self._last_active
+        if quiet < idle:
+            self._timer = self._clock.callLater(idle - quiet, self._check_idle)
+            return
+        self._timer = None
+        self._close(f"idle for {idle:g} seconds; goodbye", "idle timeout")
+        self._leave("idle timeout")
+
+    def _cancel_timers(self) -> None:
+        for call in (self._timer, self._throttle_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._throttle_call = None
+
+    def _bug(self, failure: Failure) -> None:
+        """Something raised that should not have: log it, drop only this connection."""
+        self._log.failure("handling input from {peer}", failure, peer=self.peer)
+        self._leave_reason = "server error"
+        self.abort()
+
+
+def _describe_loss(reason: Failure) -> str:
+    if reason.check(net_error.ConnectionDone):
+        return "closed"
+    if reason.check(net_error.ConnectionLost):
+        return "connection lost"
+    return reason.getErrorMessage()

@@ -1,0 +1,29 @@
+"""Turns a received line into text that is safe to show on anyone's terminal.
+
+Invalid UTF-8 becomes U+FFFD. ANSI escape sequences (CSI, OSC, DCS and friends, and a lone
+ESC) are removed whole, so a half-removed sequence cannot still move a cursor. Then every
+C0 control except TAB, DEL and the C1 controls (U+0080-U+009F, which include the 8-bit CSI)
+are removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ESCAPES = re.compile(
+    "\x1b(?:"
+    r"\[[0-?]*[ -/]*[@-~]?"  # CSI: parameters, intermediates, final (or cut off)
+    r"|\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: up to BEL or ST (or the end of the line)
+    r"|[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC: up to ST
+    r"|[ -/]*[0-~]?"  # two-character and nF sequences, or a lone ESC
+    ")"
+)
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def clean(raw: bytes) -> str:
+    """Decode ``raw`` as UTF-8 and remove everything that is not text."""
+    text = raw.decode("utf-8", "replace")
+    if text.isprintable():  # the common case: nothing to remove
+        return text
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))

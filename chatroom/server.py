@@ -1,0 +1,41 @@
+"""``chatroom-server``: the same server as ``twistd -n chatroom``, without twistd's options.
+
+A convenience for people who do not know twistd; it takes exactly the plugin's options,
+logs to standard output and stops cleanly on SIGTERM or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.application.app import startApplication
+from twisted.application.service import Application, IService
+from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.python import usage
+
+from chatroom.tap import Options, build_service
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = Options()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else argv)
+    except usage.UsageError as e:
+        sys.stderr.write(f"{options}\nchatroom-server: {e}\n")
+        raise SystemExit(2) from None
+    from twisted.internet import reactor
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    application = Application("chatroom")
+    build_service(options, reactor).setServiceParent(application)
+    try:
+        IService(application).privilegedStartService()
+        startApplication(application, False)  # also stops it before the reactor shuts down
+    except Exception as e:
+        sys.stderr.write(f"chatroom-server: cannot start: {e}\n")
+        raise SystemExit(1) from None
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()

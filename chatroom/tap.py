@@ -1,0 +1,217 @@
+"""``twistd chatroom``: the options, and the wiring of room, hub, front end and listeners.
+
+This is the one module that picks the reactor; everything it builds takes the reactor (or
+just a clock) as an argument.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python import usage
+
+from chatroom.domain.room import Room
+from chatroom.hubs.local import LocalHub
+from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
+from chatroom.lines.factory import ChatFactory
+
+_log = Logger()
+
+
+def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str) -> Any:
+    def coerce(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number") from None
+        if number < low or (high is not None and number > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise ValueError(f"{value} is out of range: it must be {bounds}")
+        return number
+
+    coerce.coerceDoc = doc  # type: ignore[attr-defined]
+    return coerce
+
+
+def _port(value: str) -> int:
+    return int(_ranged(int, 0, 65535, "")(value))
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve one chat room that telnet, nc and chatroom-client users join over TCP. "
+        "Every limit below is per connection unless it says otherwise."
+    )
+    optParameters = [
+        ["interface", "i", "127.0.0.1", "Address to listen on with --port (:: for all IPv6)."],
+        ["room", None, "lobby", "Name of the room (shown in logs and stored with history)."],
+        ["max-line", None, DEFAULTS.max_line,
+         "Longest line a client may send, in bytes.",
+         _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
+        ["rate", None, DEFAULTS.rate,
+         "Lines per second a connection may send over time (flood control).",
+         _ranged(float, 0.1, None, "Must be at least 0.1.")],
+        ["burst", None, DEFAULTS.burst,
+         "Lines a connection may send at once before --rate applies.",
+         _ranged(int, 1, None, "Must be at least 1.")],
+        ["max-out", None, DEFAULTS.max_out,
+         "Bytes of unsent output a slow reader may have queued before it is dropped.",
+         _ranged(int, 4096, None, "Must be at least 4096.")],
+        ["max-clients", None, DEFAULTS.max_clients,
+         "Connections served at once, in all.",
+         _ranged(int, 1, None, "Must be at least 1.")],
+        ["max-per-ip", None, DEFAULTS.max_per_ip,
+         "Connections served at once from one address.",
+         _ranged(int, 1, None, "Must be at least 1.")],
+        ["nick-timeout", None, DEFAULTS.nick_timeout,
+         "Seconds a new connection has to choose a nickname (0: no limit).",
+         _ranged(float, 0, None, "Must be at least 0.")],
+        ["idle-timeout", None, DEFAULTS.idle_timeout,
+         "Seconds a member may stay silent before being disconnected (0: off).",
+         _ranged(float, 0, None, "Must be at least 0.")],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["port"] = 8080
+        self._port_given = False
+
+    def opt_listen(self, endpoint: str) -> None:
+        """Also listen on this Twisted server endpoint (repeatable), e.g. tcp6:8080, unix:/run/chat.sock or ssl:8443:privateKey=key.pem; with --listen, --port is used only if given too."""  # noqa: E501
+        self["listen"].append(endpoint)
+
+    def opt_port(self, value: str) -> None:
+        """TCP port to listen on, on --interface [default: 8080]."""
+        try:
+            self["port"] = _port(value)
+        except ValueError as e:
+            raise usage.UsageError(f"--port: {e}") from None
+        self._port_given = True
+
+    opt_p = opt_port
+
+    def postOptions(self) -> None:
+        endpoints = list(self["listen"])
+        if self._port_given or not endpoints:
+            interface = self["interface"].replace(":", r"\:")
+            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}")
+        self["endpoints"] = endpoints
+        self["limits"] = Limits(
+            max_line=self["max-line"],
+            rate=self["rate"],
+            burst=self["burst"],
+            max_out=self["max-out"],
+            max_clients=self["max-clients"],
+            max_per_ip=self["max-per-ip"],
+            nick_timeout=self["nick-timeout"],
+            idle_timeout=self["idle-timeout"],
+        )
+
+
+class ListeningService(Service):
+    """Listens on one endpoint while running, and says where it listens."""
+
+    def __init__(self, description: str, endpoint: IStreamServerEndpoint, factory: Factory):
+        self.description = description
+        self.endpoint = endpoint
+        self.factory = factory
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        # Listen before dropping privileges (ports below 1024), and fail at start, not
+        # later, so a port that is taken stops the server with a clear error.
+        self._listen()
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if self.port is None:
+            self._listen()
+        super().startService()
+
+    def _listen(self) -> None:
+        failures: list[Any] = []
+        self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
+        if failures:
+            failures[0].raiseException()
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        address = port.getHost()
+        _log.info(
+            "chatroom listening on {description} ({address})",
+            description=self.description,
+            address=address,
+            host=getattr(address, "host", None),
+            port=getattr(address, "port", None),
+        )
+
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        if self.port is None:
+            return None
+        stopped: Deferred[None] | None = self.port.stopListening()
+        return stopped
+
+
+class ShutdownService(Service):
+    """On stop, says goodbye to every connection of the front end and waits for them."""
+
+    def __init__(self, factory: ChatFactory) -> None:
+        self.factory = factory
+
+    def stopService(self) -> Deferred[object]:
+        super().stopService()
+        return self.factory.shutdown()
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard limit: every client is one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+def build_service(options: Options, reactor: Any) -> MultiService:
+    """Everything the server is, as one service: room, front end, listeners."""
+    limits: Limits = options["limits"]
+    soft, hard = raise_open_files_limit()
+    _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
+    if soft != resource.RLIM_INFINITY and soft < limits.max_clients + 64:
+        _log.warn(
+            "--max-clients {max_clients} is above what {soft} open files allow",
+            max_clients=limits.max_clients, soft=soft,
+        )
+    room = Room(options["room"], LocalHub(), reactor)
+    factory = ChatFactory(room, limits, reactor)
+    top = MultiService()
+    # Services stop in reverse order: listeners first, then the goodbyes.
+    ShutdownService(factory).setServiceParent(top)
+    for description in options["endpoints"]:
+        endpoint = serverFromString(reactor, description)
+        ListeningService(description, endpoint, factory).setServiceParent(top)
+    return top
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    assert IReactorCore.providedBy(reactor)
+    return build_service(options, reactor)
