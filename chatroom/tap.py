@@ -144,7 +144,11 @@ class ListeningService(Service):
         failures: list[Any] = []
         self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
         if failures:
-            failures[0].raiseException()
+            # A clear sentence for the operator rather than a traceback, and a failed start.
+            reason = failures[0].getErrorMessage()
+            _log.critical("cannot listen on {description}: {reason}",
+                          description=self.description, reason=reason)
+            raise SystemExit(1)
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port

@@ -1,0 +1,173 @@
+"""A real server in a subprocess, and raw-socket clients that talk to it as nc would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+LISTENING = re.compile(r"chatroom listening on .*port=(\d+)")
+
+
+class ServerProcess:
+    """``twistd -n chatroom ARGS`` started from a temporary directory.
+
+    Started through the installed ``twistd`` script, so the test also proves that twistd
+    finds the plugin as users start it.
+    """
+
+    def __init__(self, workdir: Path, *args: str, command: list[str] | None = None) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / "server.log"
+        argv = command or [str(BIN / "twistd"), "--nodaemon", "--pidfile=", "chatroom"]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen(
+            [*argv, "--port", "0", *args],
+            cwd=workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.port = self._wait_for_port(timeout=20)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", "replace")
+
+    def _wait_for_port(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = LISTENING.search(self.log())
+            if match:
+                return int(match.group(1))
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server did not listen within {timeout} s:\n{self.log()}")
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 10) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._log.close()
+
+    def rss_kb(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+    def connect(self, timeout: float = 5) -> LineClient:
+        return LineClient(socket.create_connection(("127.0.0.1", self.port), timeout=timeout))
+
+    def join(self, nick: str) -> LineClient:
+        client = self.connect()
+        client.expect("nickname")
+        client.send(nick)
+        client.expect(rf"welcome.*\b{re.escape(nick)}\b")
+        return client
+
+
+class LineClient:
+    """A blocking line client with a bounded wait on everything."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.lines: list[str] = []
+        self.closed = False
+
+    def send(self, line: str | bytes, end: bytes = b"\r\n") -> None:
+        data = line.encode() if isinstance(line, str) else line
+        self.sock.sendall(data + end)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self, deadline: float) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.closed:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\r\n")
+        for raw in complete:
+            self.lines.append(raw.decode("utf-8"))  # raises if the server sent bad UTF-8
+        return True
+
+    def read_line(self, timeout: float = 5) -> str | None:
+        deadline = time.monotonic() + timeout
+        while not self.lines:
+            if not self._fill(deadline):
+                return None
+        return self.lines.pop(0)
+
+    def expect(self, pattern: str, timeout: float = 5) -> str:
+        """The first line matching ``pattern``; lines before it are skipped."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            while self.lines:
+                line = self.lines.pop(0)
+                if regex.search(line):
+                    return line
+            if not self._fill(deadline):
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s")
+
+    def quiet(self, timeout: float = 0.3) -> list[str]:
+        """Everything that arrives within ``timeout``: to show that nothing does."""
+        deadline = time.monotonic() + timeout
+        while self._fill(deadline):
+            pass
+        lines, self.lines = self.lines, []
+        return lines
+
+    def wait_closed(self, timeout: float = 5) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            self._fill(deadline)
+        return self.closed
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
