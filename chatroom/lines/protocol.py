@@ -105,6 +105,11 @@ class ChatLineProtocol(LineReceiver):
     def connectionMade(self) -> None:
         transport = cast(StreamTransport, self.transport)
         self._transport = transport
+        # Chat is small writes that must leave now: without this, Nagle's algorithm and
+        # the peer's delayed ACK hold lines back for up to ~40 ms.
+        set_no_delay = getattr(transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            set_no_delay(True)
         self.outbox = Outbox(transport, self.factory.limits.max_out, self._overflowed)
         transport.registerProducer(self.outbox, True)
         self._log.info("connection from {peer}", peer=self.peer)
