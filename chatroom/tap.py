@@ -22,6 +22,7 @@ from chatroom.domain.room import Room
 from chatroom.hubs.local import LocalHub
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.ports import IHub
 
 _log = Logger()
 
@@ -39,6 +40,19 @@ def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str
 
     coerce.coerceDoc = doc  # type: ignore[attr-defined]
     return coerce
+
+
+def _redis_url(value: str) -> str:
+    from chatroom.hubs.redis_resp import parse_url  # light: no Redis I/O at import
+
+    parse_url(value)  # raises ValueError with a sentence
+    return value
+
+
+_redis_url.coerceDoc = (  # type: ignore[attr-defined]
+    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS, ?ca=FILE) "
+    "or unix:///PATH[?db=N]."
+)
 
 
 def _port(value: str) -> int:
@@ -80,6 +94,13 @@ class Options(usage.Options):
         ["idle-timeout", None, DEFAULTS.idle_timeout,
          "Seconds a member may stay silent before being disconnected (0: off).",
          _ranged(float, 0, None, "Must be at least 0.")],
+        ["redis", None, None,
+         "Share the room with every server that uses this Redis (default: this process only).",
+         _redis_url],
+        ["redis-lease", None, 15.0,
+         "Seconds after which the members of a vanished server are announced left and "
+         "their nicknames freed (with --redis).",
+         _ranged(float, 1, 300, "Must be from 1 to 300.")],
     ]
 
     def __init__(self) -> None:
@@ -203,9 +224,19 @@ def build_service(options: Options, reactor: Any) -> MultiService:
             "--max-clients {max_clients} is above what {soft} open files allow",
             max_clients=limits.max_clients, soft=soft,
         )
-    room = Room(options["room"], LocalHub(), reactor)
-    factory = ChatFactory(room, limits, reactor)
     top = MultiService()
+    hub: IHub
+    if options["redis"]:
+        from chatroom.hubs.redis import RedisHub
+
+        redis_hub = RedisHub(options["redis"], options["room"], reactor,
+                             lease=options["redis-lease"])
+        redis_hub.setServiceParent(top)  # the first child: started first, stopped last
+        hub = redis_hub
+    else:
+        hub = LocalHub()
+    room = Room(options["room"], hub, reactor)
+    factory = ChatFactory(room, limits, reactor)
     # Services stop in reverse order: listeners first, then the goodbyes.
     ShutdownService(factory).setServiceParent(top)
     for description in options["endpoints"]:

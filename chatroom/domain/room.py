@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from chatroom.domain import nicknames
 from chatroom.domain.errors import NicknameInvalid, NicknameTaken, NoSuchMember
-from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
 from chatroom.ports import IHub
 
 
@@ -38,6 +38,16 @@ class Room:
         self._clock = clock
         self._node = node or os.urandom(4).hex()
         self._ids = itertools.count(1)
+        self._members: dict[str, Member] = {}
+        hub.subscribe(self._follow)
+
+    def _follow(self, event: Event) -> None:
+        """A hub may rename a member itself (a nickname claimed on both sides of a split
+        room); the ``Member`` its front end holds must follow."""
+        if type(event) is Renamed:
+            member = self._members.get(event.member)
+            if member is not None and member.nick == event.nick:
+                member.nick = event.new_nick
 
     def join(self, raw_nick: str) -> Deferred[Member]:
         """Admit a member as ``raw_nick``; fails with ``NicknameInvalid`` or ``NicknameTaken``."""
@@ -48,6 +58,7 @@ class Room:
         member = Member(f"{self._node}.{next(self._ids)}", nick)
         if not await self.hub.claim(nicknames.key(nick), nick, member.id):
             raise NicknameTaken(nick)
+        self._members[member.id] = member
         self.hub.publish(Joined(self.name, self._clock.seconds(), member.id, nick))
         return member
 
@@ -79,6 +90,7 @@ class Room:
         if not member.present:
             return
         member.present = False
+        self._members.pop(member.id, None)
         self.hub.publish(Left(self.name, self._clock.seconds(), member.id, member.nick, reason))
         self.hub.release(nicknames.key(member.nick), member.id)
 

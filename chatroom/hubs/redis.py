@@ -1,0 +1,698 @@
+"""The Redis hub: one room spread over every server process that uses the same Redis.
+
+How it works (``REDIS-notes.md`` has the reasons):
+
+- Events from this node's members go to its own listeners at once, as with ``LocalHub``,
+  and are appended to the room's Redis stream (``XADD``). A reader connection follows the
+  stream (``XREAD BLOCK``) and hands other nodes' events to the listeners. A stream, not
+  pub/sub: after a lost connection the reader catches up from its last entry id, and
+  entries this node sent but saw no reply for are sent again (readers drop the copies).
+- Nicknames are claimed with a Lua script (compare-and-set with a time to live, the
+  lease); each node renews its claims and its heartbeat every sixth of a lease. A node
+  whose heartbeat ran out is reaped by one survivor: a script that writes its members'
+  ``Left`` events and frees their nicknames only if no other survivor did.
+- ``members()`` and ``lookup()`` answer from a view of the roster kept up to date from
+  the stream, so they never wait for the network.
+- Without Redis (stopped, restarted, unreachable) the node goes on like a ``LocalHub``
+  for its own members, tells them the room is split, reconnects with backoff, then makes
+  the others' view of its members right again and says the room is whole.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, cast
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import Service
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    ensureDeferred,
+    succeed,
+)
+from twisted.internet.error import ConnectionClosed, ConnectionDone
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chatroom.domain import nicknames
+from chatroom.domain.events import Event, Joined, Left, Notice, Renamed, Whispered
+from chatroom.hubs import redis_wire as wire
+from chatroom.hubs.redis_resp import (
+    Arg,
+    RedisAddress,
+    RedisProtocol,
+    Reply,
+    ReplyError,
+    encode,
+    parse_url,
+)
+from chatroom.ports import IHub, Listener
+
+SPLIT = "the room is split: lost contact with the other servers"
+WHOLE = "the room is whole again"
+
+DEFAULT_LEASE = 15.0
+"""Seconds a dead node's members keep their nicknames at most (their Left comes sooner)."""
+
+
+class Holder(NamedTuple):
+    nick: str
+    member: str
+    node: str
+
+
+class State(enum.Enum):
+    IDLE = "not yet connected"
+    SYNCING = "connected, catching up"
+    CONNECTED = "connected"
+    SPLIT = "split"
+    STOPPED = "stopped"
+
+
+class _Factory(Factory):
+    noisy = False
+
+    def __init__(self, hub: RedisHub) -> None:
+        self.hub = hub
+
+    def buildProtocol(self, addr: Any) -> RedisProtocol:
+        protocol = RedisProtocol(self.hub.clock.seconds)
+        protocol.on_lost = self.hub._connection_lost
+        return protocol
+
+
+def _strs(items: Iterable[Reply]) -> list[str]:
+    return [cast(bytes, x).decode("utf-8") for x in items]
+
+
+@implementer(IHub)
+class RedisHub(Service):
+    """A hub shared through Redis; a service, so it connects on start and says goodbye on stop."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        address: RedisAddress | str,
+        room: str,
+        reactor: Any,
+        *,
+        lease: float = DEFAULT_LEASE,
+        timeout: float | None = None,
+        backlog: int = 10_000,
+        node: str | None = None,
+        retry: Callable[[int], float] | None = None,
+        endpoint: IStreamClientEndpoint | None = None,
+    ) -> None:
+        self.address = parse_url(address) if isinstance(address, str) else address
+        self.room = room
+        self.clock: IReactorTime = reactor
+        self.node = node or os.urandom(6).hex()
+        self.lease = lease
+        self.heartbeat = lease * 2 / 3
+        self.interval = lease / 6
+        self.timeout = timeout if timeout is not None else min(5.0, max(0.5, lease / 3))
+        self.block = max(0.05, min(1.0, self.interval))
+        self.backlog = backlog
+        self.keys = wire.Keys(room)
+        self._endpoint = endpoint or self.address.endpoint(reactor)
+        self._retry = retry or backoffPolicy(initialDelay=0.25, maxDelay=5.0, factor=2.0)
+        self._listeners: list[Listener] = []
+        self._view: dict[str, Holder] = {}
+        self._mine: dict[str, tuple[str, str]] = {}  # key -> (nick, member) claimed here
+        self._unreleased: dict[str, str] = {}  # key -> member released while split
+        self._present: dict[str, str] = {}  # member -> nick, this node's members now
+        self._announced: dict[str, str] = {}  # member -> nick, as the other nodes know them
+        self._seq = 0
+        self._inflight: deque[tuple[int, bytes]] = deque()  # XADDs sent, reply not seen
+        self._seen: dict[str, int] = {}  # node -> last sequence number delivered from it
+        self._last_id = b"0-0"
+        self._suspects: dict[str, int] = {}  # node -> ticks its members outlived its reap
+        self.state = State.IDLE
+        self._cmd: RedisProtocol | None = None
+        self._reader: RedisProtocol | None = None
+        self._whole_waiters: list[Deferred[None]] = []
+        self._xadd_head = encode(
+            ["XADD", self.keys.stream, "MAXLEN", "~", backlog, "*", "n", self.node, "s"]
+        ).replace(b"*9\r\n", b"*12\r\n", 1)
+        self._service = ClientService(
+            self._endpoint, _Factory(self), retryPolicy=self._retry, clock=reactor,
+            prepareConnection=self._prepare,
+        )
+        self._ticker = LoopingCall(self._tick)
+        self._ticker.clock = reactor
+
+    # -- the service ------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._log.info("joining room {room} through Redis at {address} as node {node}",
+                       room=self.room, address=str(self.address), node=self.node)
+        self._service.startService()
+        self._ticker.start(self.interval, now=False)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        if self._ticker.running:
+            self._ticker.stop()
+        was, self.state = self.state, State.STOPPED
+        cmd = self._cmd
+        if was is State.CONNECTED and cmd is not None:
+            # Members still here (a front end that did not say goodbye) leave the others' view.
+            for member, nick in list(self._announced.items()):
+                self._send(Left(self.room, self.clock.seconds(), member, nick, "server stopped"))
+            self._announced.clear()
+            for key, (_, member) in list(self._mine.items()):
+                cmd.send(["EVAL", wire.RELEASE, 1, self.keys.nick(key), member], self._ignore)
+            done = cmd.execute("DEL", self.keys.node(self.node))  # replies come in order
+            done.addTimeout(self.timeout, self.clock)
+            try:
+                await done
+            except Exception as e:
+                self._log.warn("could not say goodbye to Redis: {why}", why=str(e))
+        self._drop_connections()
+        if self._missed_call is not None and self._missed_call.active():
+            self._missed_call.cancel()
+        await self._service.stopService()
+        for waiter in self._whole_waiters:
+            waiter.cancel()
+        self._whole_waiters = []
+
+    def when_connected(self) -> Deferred[None]:
+        """Fires when the hub is (again) connected and in step with the room: for tests."""
+        if self.state is State.CONNECTED:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._whole_waiters.append(waiter)
+        return waiter
+
+    # -- IHub ------------------------------------------------------------------------
+
+    def claim(self, key: str, nick: str, member: str) -> Deferred[bool]:
+        cmd = self._cmd
+        if self.state not in (State.CONNECTED, State.SYNCING) or cmd is None:
+            return succeed(self._claim_here(key, nick, member))
+        value = f"{member}\t{self.node}\t{nick}"
+        claimed = cmd.execute("EVAL", wire.CLAIM, 1, self.keys.nick(key), member, value,
+                              int(self.lease * 1000))
+
+        def answered(result: object) -> bool:
+            if result != 1:
+                return False
+            self._mine[key] = (nick, member)
+            self._unreleased.pop(key, None)
+            self._view[key] = Holder(nick, member, self.node)
+            return True
+
+        def failed(failure: Failure) -> bool:
+            if failure.check(ReplyError):
+                self._log.warn("Redis refused a nickname claim: {why}",
+                               why=failure.getErrorMessage())
+            # Lost contact meanwhile: decide here, as when split; the resync claims it.
+            return self._claim_here(key, nick, member)
+
+        return claimed.addCallbacks(answered, failed)
+
+    def _claim_here(self, key: str, nick: str, member: str) -> bool:
+        holder = self._view.get(key)
+        if holder is not None and holder.member != member:
+            return False
+        self._mine[key] = (nick, member)
+        self._unreleased.pop(key, None)
+        self._view[key] = Holder(nick, member, self.node)
+        return True
+
+    def release(self, key: str, member: str) -> None:
+        mine = self._mine.get(key)
+        if mine is None or mine[1] != member:
+            return
+        del self._mine[key]
+        holder = self._view.get(key)
+        if holder is not None and holder.member == member:
+            del self._view[key]
+        cmd = self._cmd
+        if self.state in (State.CONNECTED, State.SYNCING) and cmd is not None:
+            cmd.send(["EVAL", wire.RELEASE, 1, self.keys.nick(key), member], self._ignore)
+        else:
+            self._unreleased[key] = member
+
+    def publish(self, event: Event) -> None:
+        self._deliver(event)
+        _track(self._present, event)
+        if self.state is not State.CONNECTED:
+            return  # split or not yet connected: this node's members only
+        if isinstance(event, Whispered) and event.target in self._present:
+            return  # the addressee is here: nobody else needs it
+        _track(self._announced, event)
+        self._send(event)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def members(self) -> list[str]:
+        return [holder.nick for holder in self._view.values()]
+
+    def lookup(self, key: str) -> tuple[str, str] | None:
+        holder = self._view.get(key)
+        return None if holder is None else (holder.nick, holder.member)
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _deliver(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                self._log.failure("listener {listener!r} failed on {event!r}",
+                                  listener=listener, event=event)
+
+    def _send(self, event: Event | bytes) -> None:
+        """Append to the stream, remembering it until Redis says it is stored."""
+        payload = event if isinstance(event, bytes) else wire.encode_event(event)
+        self._seq += 1
+        # Bounded without a cap: entries wait here only while connected, and a Redis that
+        # leaves a command unanswered for ``timeout`` seconds is dropped (see _tick).
+        self._inflight.append((self._seq, payload))
+        self._write_xadd(self._seq, payload)
+
+    def _write_xadd(self, seq: int, payload: bytes) -> None:
+        cmd = self._cmd
+        if cmd is None or cmd.transport is None or not cmd.connected_ok:
+            return  # stays in _inflight, sent again after the reconnect
+        seq_text = b"%d" % seq
+        data = b"".join((self._xadd_head, b"$%d\r\n%s\r\n$1\r\ne\r\n$%d\r\n" % (
+            len(seq_text), seq_text, len(payload)), payload, b"\r\n"))
+        cmd.send_raw(data, self._stored)
+
+    def _stored(self, reply: Reply) -> None:
+        if self._inflight:
+            self._inflight.popleft()
+        if isinstance(reply, ReplyError):
+            self._log.warn("Redis refused an event: {why}", why=reply.message)
+
+    def _ignore(self, reply: Reply) -> None:
+        if isinstance(reply, ReplyError):
+            self._log.warn("Redis refused a command: {why}", why=reply.message)
+
+    # -- connecting and resynchronising -----------------------------------------------
+
+    def _prepare(self, proxy: Any) -> Deferred[None]:
+        """ClientService calls this with each new command connection; it fails (and
+        ClientService retries with backoff) unless the node gets back in step."""
+        return ensureDeferred(self._sync(cast(RedisProtocol, proxy._protocol)))
+
+    async def _sync(self, cmd: RedisProtocol) -> None:
+        if self.state is State.STOPPED:
+            cmd.abort()
+            raise ConnectionDone("hub stopped")
+        try:
+            await self._login(cmd)
+            self._cmd = cmd
+            self.state = State.SYNCING
+            reader = await self._endpoint.connect(_Factory(self))
+            self._reader = cast(RedisProtocol, reader)
+            await self._login(self._reader)
+            first = self._last_id == b"0-0" and not self._seen
+            if first:
+                newest = await cmd.execute("XREVRANGE", self.keys.stream, "+", "-", "COUNT", 1)
+                if newest:
+                    self._last_id = newest[0][0]
+            else:
+                kept = await cmd.execute("XRANGE", self.keys.stream, self._last_id,
+                                         self._last_id)
+                if not kept and self._last_id != b"0-0":
+                    self._log.warn("the room's stream in Redis lost entries this node had "
+                                   "not read (trimmed, or Redis lost its data)")
+            await self._snapshot(cmd)
+            await self._renew(cmd, syncing=True)
+            for key, member in list(self._unreleased.items()):
+                cmd.send(["EVAL", wire.RELEASE, 1, self.keys.nick(key), member], self._ignore)
+            self._unreleased.clear()
+        except Exception as e:
+            if self.state is State.SYNCING:
+                self.state = State.SPLIT if self._announced_once else State.IDLE
+            self._log.warn("could not get in step with Redis at {address}: {why}",
+                           address=str(self.address), why=str(e) or type(e).__name__)
+            self._drop_connections()
+            raise
+        self._go_live()
+
+    _announced_once = False
+
+    async def _login(self, protocol: RedisProtocol) -> None:
+        for command in self.address.login():
+            await protocol.execute(*command)
+        protocol.on_lost = self._connection_lost
+
+    def _go_live(self) -> None:
+        """Connected and claims renewed: tell the others what changed, and start reading."""
+        cmd = self._cmd
+        assert cmd is not None
+        # Events sent before the loss but never confirmed: again (readers drop copies).
+        for seq, payload in list(self._inflight):
+            self._write_xadd(seq, payload)
+        now = self.clock.seconds()
+        for member, nick in list(self._announced.items()):
+            if member not in self._present:
+                self._send(Left(self.room, now, member, nick, "left while the room was split"))
+        for member, nick in self._present.items():
+            old = self._announced.get(member)
+            if old is None:
+                self._send(Joined(self.room, now, member, nick))
+            elif old != nick:
+                self._send(Renamed(self.room, now, member, old, nick))
+        self._announced = dict(self._present)
+        was = self.state
+        self.state = State.CONNECTED
+        self._log.info("in step with the room through Redis at {address}",
+                       address=str(self.address))
+        if self._announced_once and was is not State.CONNECTED:
+            self._deliver(Notice(self.room, now, "", "", WHOLE))
+        self._announced_once = True
+        self._read()
+        waiters, self._whole_waiters = self._whole_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    async def _snapshot(self, cmd: RedisProtocol) -> None:
+        """Merge the nicknames held in Redis into the view (events keep it current)."""
+        cursor = b"0"
+        for _ in range(100_000):
+            reply = await cmd.execute("SCAN", cursor, "MATCH", self.keys.nick_pattern,
+                                      "COUNT", 1000)
+            cursor, names = reply[0], reply[1]
+            if names:
+                values = await cmd.execute("MGET", *names)
+                for name, value in zip(names, values, strict=True):
+                    if value is None:
+                        continue
+                    parts = value.decode("utf-8").split("\t", 2)
+                    if len(parts) != 3 or parts[1] == self.node:
+                        continue
+                    member, node, nick = parts
+                    key = name.decode("utf-8")[len(self.keys.prefix) + len("nick:"):]
+                    if key not in self._mine:
+                        self._view[key] = Holder(nick, member, node)
+            if cursor == b"0":
+                break
+
+    async def _renew(self, cmd: RedisProtocol, syncing: bool = False) -> None:
+        """Heartbeat and claims: renewed, claimed again, or lost to another node."""
+        claims = list(self._mine.items())
+        keys = [self.keys.node(self.node), self.keys.reap(self.node)]
+        keys += [self.keys.nick(key) for key, _ in claims]
+        values = [f"{member}\t{self.node}\t{nick}" for _, (nick, member) in claims]
+        args: list[Arg] = ["EVAL", wire.RENEW, len(keys), *keys,
+                           int(self.heartbeat * 1000), int(self.lease * 1000), self.node, *values]
+        reaped, statuses = await cmd.execute(*args)
+        if reaped:
+            self._log.warn("this node was taken for dead; announcing its members again")
+            self._announced = {}
+        lost = [claims[i] for i, status in enumerate(statuses) if status == 2]
+        if any(status == 1 for status in statuses) and not reaped and not syncing:
+            # Redis forgot our claims (restarted empty): remind the views, quietly.
+            now = self.clock.seconds()
+            for member, nick in self._announced.items():
+                self._send(wire.encode_present(self.room, now, member, nick))
+        for key, (nick, member) in lost:
+            if self._mine.get(key) == (nick, member):
+                await self._lose(cmd, key, nick, member)
+        if reaped and not syncing and self.state is State.CONNECTED:
+            now = self.clock.seconds()
+            for member, nick in self._present.items():
+                self._send(Joined(self.room, now, member, nick))
+            self._announced = dict(self._present)
+
+    async def _lose(self, cmd: RedisProtocol, key: str, nick: str, member: str) -> None:
+        """Another node holds ``nick`` now (both took it while the room was split): Redis
+        is the referee, so this node's member gets the first free ``nick-N`` instead."""
+        del self._mine[key]
+        new = nick
+        for attempt in range(2, 12):
+            base = nick[: nicknames.MAX_NICK_LENGTH - len(str(attempt)) - 1]
+            if attempt == 11:
+                base, attempt_text = nick[:20], os.urandom(4).hex()
+            else:
+                attempt_text = str(attempt)
+            candidate = f"{base}-{attempt_text}"
+            new_key = nicknames.key(candidate)
+            value = f"{member}\t{self.node}\t{candidate}"
+            won = await cmd.execute("EVAL", wire.CLAIM, 1, self.keys.nick(new_key), member,
+                                    value, int(self.lease * 1000))
+            if won == 1:
+                new = candidate
+                self._mine[new_key] = (new, member)
+                self._view[new_key] = Holder(new, member, self.node)
+                break
+        holder = self._view.get(key)
+        if holder is not None and holder.member == member:
+            del self._view[key]
+        if new == nick or member not in self._present:
+            return
+        self._log.warn("nickname {nick} was taken on two servers while the room was split; "
+                       "this server's {nick} is now {new}", nick=nick, new=new)
+        now = self.clock.seconds()
+        renamed = Renamed(self.room, now, member, nick, new)
+        self._deliver(renamed)
+        _track(self._present, renamed)
+        self._deliver(Notice(self.room, now, "", "",
+                             f"{nick} was also taken on another server while the room was "
+                             f"split; {nick} here is now known as {new}"))
+        if self.state is State.CONNECTED and member in self._announced:
+            _track(self._announced, renamed)
+            self._send(renamed)
+
+    # -- reading the stream -----------------------------------------------------------
+
+    def _read(self) -> None:
+        reader = self._reader
+        if reader is None or self.state is not State.CONNECTED:
+            return
+        reader.send(["XREAD", "COUNT", 512, "BLOCK", int(self.block * 1000), "STREAMS",
+                     self.keys.stream, self._last_id], self._got)
+
+    def _got(self, reply: Reply) -> None:
+        if isinstance(reply, ReplyError):
+            self._log.warn("Redis refused to read the room's stream: {why}", why=reply.message)
+            self._drop_connections()
+            return
+        if reply:
+            try:
+                entries = cast(list[Any], reply)[0][1]
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._entry(fields)
+            except (TypeError, IndexError, ValueError) as e:
+                self._log.warn("unreadable reply from XREAD: {why}", why=str(e))
+        self._read()
+
+    def _entry(self, fields: list[bytes]) -> None:
+        values: dict[bytes, bytes] = dict(zip(fields[::2], fields[1::2], strict=True))
+        node = values.get(b"n", b"").decode("utf-8", "replace")
+        if node == self.node:
+            return
+        owner = values.get(b"o")
+        if owner is not None and owner.decode("utf-8", "replace") == self.node:
+            return  # a survivor took this node for dead; the resync sets that right
+        try:
+            seq = int(values.get(b"s", b"0"))
+            name, event = wire.decode_event(values.get(b"e", b""))
+        except ValueError as e:
+            self._log.warn("skipping an unreadable stream entry from node {node}: {why}",
+                           node=node, why=str(e))
+            return
+        if owner is not None:  # a survivor's Left for a dead node's member
+            assert isinstance(event, Event)
+            self._apply(event, node)
+            self._deliver(event)
+            return
+        last = self._seen.get(node, 0)
+        if seq <= last:
+            return  # sent twice around a reconnect
+        if last and seq > last + 1 and self.state is State.CONNECTED:
+            self._missed += seq - last - 1
+            if self._missed_call is None:
+                self._missed_call = self.clock.callLater(1.0, self._report_missed)
+        self._seen[node] = seq
+        if name == wire.PRESENT:
+            member, nick = cast(tuple[str, str], event)
+            key = nicknames.key(nick)
+            if key not in self._mine:
+                self._view[key] = Holder(nick, member, node)
+            return
+        assert isinstance(event, Event)
+        self._apply(event, node)
+        self._deliver(event)
+
+    _missed = 0
+    _missed_call: Any = None
+
+    def _report_missed(self) -> None:
+        """At most once a second: entries trimmed from the stream before this node read
+        them (it fell more than ``backlog`` entries behind), or a survivor's lost reap."""
+        self._missed_call = None
+        if self._missed:
+            self._log.warn("missed up to {count} events of other nodes: this node fell "
+                           "behind the room's stream by more than its backlog",
+                           count=self._missed)
+            self._missed = 0
+
+    def _apply(self, event: Event, node: str) -> None:
+        """Another node's presence event, into this node's view of the roster."""
+        kind = type(event)
+        if kind is Joined:
+            key = nicknames.key(event.nick)
+            if key not in self._mine:
+                self._view[key] = Holder(event.nick, event.member, node)
+        elif kind is Left:
+            self._forget(nicknames.key(event.nick), event.member)
+        elif kind is Renamed:
+            assert isinstance(event, Renamed)
+            self._forget(nicknames.key(event.nick), event.member)
+            key = nicknames.key(event.new_nick)
+            if key not in self._mine:
+                self._view[key] = Holder(event.new_nick, event.member, node)
+
+    def _forget(self, key: str, member: str) -> None:
+        holder = self._view.get(key)
+        if holder is not None and holder.member == member and key not in self._mine:
+            del self._view[key]
+
+    # -- the periodic pass: health, renewal, reaping ------------------------------------
+
+    def _tick(self) -> None:
+        """Never returns a Deferred: a pass stuck on a hung Redis must not stop the ticks
+        that notice the hang."""
+        for protocol, patience in ((self._cmd, self.timeout),
+                                   (self._reader, self.block + self.timeout)):
+            if protocol is not None and protocol.oldest_wait() > patience:
+                self._log.warn("Redis at {address} did not answer in {seconds:g} s",
+                               address=str(self.address), seconds=patience)
+                self._drop_connections()
+                return
+        cmd = self._cmd
+        if self.state is not State.CONNECTED or cmd is None or self._passing:
+            return
+        self._passing = True
+        ensureDeferred(self._pass(cmd)).addErrback(self._pass_failed)
+
+    _passing = False
+
+    async def _pass(self, cmd: RedisProtocol) -> None:
+        try:
+            await self._renew(cmd)
+            await self._reap(cmd)
+        finally:
+            self._passing = False
+
+    def _pass_failed(self, failure: Failure) -> None:
+        if failure.check(ConnectionClosed, ReplyError, CancelledError) or (
+            self.state is not State.CONNECTED
+        ):
+            self._log.info("periodic Redis pass cut short: {why}",
+                           why=failure.getErrorMessage())
+            return
+        self._log.failure("periodic Redis pass failed", failure)
+
+    async def _reap(self, cmd: RedisProtocol) -> None:
+        """Announce the members of nodes whose heartbeat stopped as left, exactly once."""
+        by_node: dict[str, list[tuple[str, Holder]]] = {}
+        for key, holder in self._view.items():
+            if holder.node != self.node and key not in self._mine:
+                by_node.setdefault(holder.node, []).append((key, holder))
+        if not by_node:
+            return
+        nodes = list(by_node)
+        checks = [cmd.execute("EXISTS", self.keys.node(node)) for node in nodes]
+        results = await DeferredList(checks, consumeErrors=True)
+        for node, (ok, alive) in zip(nodes, results, strict=True):
+            if not ok or alive:
+                self._suspects.pop(node, None)
+                continue
+            held = by_node[node]
+            members: dict[str, str] = {}
+            for _, holder in held:
+                members[holder.member] = holder.nick
+            now = self.clock.seconds()
+            lefts = [Left(self.room, now, member, nick, "lost contact with its server")
+                     for member, nick in members.items()]
+            entries: list[Arg] = []
+            for left in lefts:  # sequence 0: never sent twice, so never deduplicated
+                entries += [0, wire.encode_event(left)]
+            keys = [self.keys.node(node), self.keys.reap(node), self.keys.stream]
+            keys += [self.keys.nick(key) for key, _ in held]
+            args: list[Arg] = ["EVAL", wire.REAP, len(keys), *keys, 24 * 3600 * 1000,
+                               self.backlog, self.node, node, len(lefts), *entries]
+            args += [holder.member for _, holder in held]
+            won = await cmd.execute(*args)
+            if won == 1:
+                self._log.info("node {node} stopped renewing; announced {count} members as left",
+                               node=node, count=len(lefts))
+                for left in lefts:
+                    self._apply(left, node)
+                    self._deliver(left)
+                self._suspects.pop(node, None)
+                continue
+            # Someone else reaped it: their Left entries are on their way to the reader.
+            # If they still have not come by the next passes, forget quietly.
+            ticks = self._suspects.get(node, 0) + 1
+            self._suspects[node] = ticks
+            if ticks >= 3:
+                for key, holder in held:
+                    self._forget(key, holder.member)
+                self._suspects.pop(node, None)
+
+    # -- losing the connection ----------------------------------------------------------
+
+    def _connection_lost(self, protocol: RedisProtocol, reason: Failure) -> None:
+        if protocol is not self._cmd and protocol is not self._reader:
+            return
+        self._drop_connections()
+
+    def _drop_connections(self) -> None:
+        """Both connections go together; ClientService brings the command one back."""
+        cmd, reader = self._cmd, self._reader
+        self._cmd = self._reader = None
+        for protocol in (cmd, reader):
+            if protocol is not None:
+                protocol.on_lost = None
+                protocol.abort()
+        if self.state in (State.CONNECTED, State.SYNCING):
+            was = self.state
+            self.state = State.SPLIT if self._announced_once else State.IDLE
+            if was is State.CONNECTED:
+                self._log.warn("lost contact with Redis at {address}; serving this "
+                               "server's members alone until it is back",
+                               address=str(self.address))
+                self._deliver(Notice(self.room, self.clock.seconds(), "", "", SPLIT))
+
+
+def _track(members: dict[str, str], event: Event) -> None:
+    """Keep ``members`` (id -> nick) in step with one presence event."""
+    kind = type(event)
+    if kind is Joined:
+        members[event.member] = event.nick
+    elif kind is Renamed:
+        assert isinstance(event, Renamed)
+        if event.member in members:
+            members[event.member] = event.new_nick
+    elif kind is Left:
+        members.pop(event.member, None)

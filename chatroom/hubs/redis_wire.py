@@ -1,0 +1,168 @@
+"""What the Redis hub keeps in Redis: key names, stream entries, and the Lua scripts.
+
+Layout, for room ``lobby`` (the ``{lobby}`` hash tag keeps one room's keys in one
+cluster slot, so the scripts may touch them together):
+
+- ``chatroom:{lobby}:log``: a stream, trimmed to about ``backlog`` entries. Every event
+  a node publishes is one entry ``n`` (origin node) ``s`` (its sequence number there)
+  ``e`` (the event as JSON), plus ``o`` (the node it speaks for) on the ``Left`` events
+  a survivor writes for a dead node's members (with ``s`` 0: a script runs once). Readers
+  drop an entry whose ``s`` is not above the last seen from ``n``: a node may send an
+  entry twice after a reconnect; a gap means entries were trimmed before being read.
+- ``chatroom:{lobby}:nick:<key>``: who holds a nickname, ``member TAB node TAB nick``,
+  with a time to live of one lease, renewed by its node.
+- ``chatroom:{lobby}:node:<node>``: a node's heartbeat, living two thirds of a lease.
+- ``chatroom:{lobby}:reap:<node>``: set once by the survivor that announced a dead node's
+  members as left; the node deletes it if it comes back, and so learns it was reaped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+
+_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in (Joined, Left, Renamed, Said, Acted, Whispered, Notice)
+}
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
+}
+_STRING_FIELDS = frozenset({"room", "member", "nick", "reason", "new_nick", "text", "target",
+                            "target_nick"})
+
+PRESENT = "Present"
+"""A payload type that is not an event: "this member is here", for views only (no line)."""
+
+
+class BadEntry(ValueError):
+    """A stream entry this version cannot read: logged and skipped, never fatal."""
+
+
+class Keys:
+    """The names of one room's keys."""
+
+    def __init__(self, room: str) -> None:
+        prefix = f"chatroom:{{{room}}}:"
+        self.prefix = prefix
+        self.stream = prefix + "log"
+        self.nick_pattern = prefix + "nick:*"
+
+    def nick(self, key: str) -> str:
+        return self.prefix + "nick:" + key
+
+    def node(self, node: str) -> str:
+        return self.prefix + "node:" + node
+
+    def reap(self, node: str) -> str:
+        return self.prefix + "reap:" + node
+
+
+def encode_event(event: Event) -> bytes:
+    """The event as compact UTF-8 JSON: its type name, then its fields in order."""
+    kind = type(event)
+    items: list[Any] = [kind.__name__]
+    items.extend(getattr(event, name) for name in _FIELDS[kind])
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode_present(room: str, time: float, member: str, nick: str) -> bytes:
+    return json.dumps([PRESENT, room, time, member, nick], ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def decode_event(data: bytes) -> tuple[str, Event | tuple[str, str]]:
+    """``(type name, event)``, or ``(PRESENT, (member, nick))``; raises ``BadEntry``."""
+    try:
+        items = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadEntry(f"not JSON: {e}") from None
+    if not isinstance(items, list) or not items or not isinstance(items[0], str):
+        raise BadEntry("not a typed list")
+    name = items[0]
+    if name == PRESENT:
+        if len(items) != 5 or not all(isinstance(x, str) for x in items[3:]):
+            raise BadEntry("bad presence entry")
+        return name, (items[3], items[4])
+    kind = _TYPES.get(name)
+    if kind is None:
+        raise BadEntry(f"unknown event type {name!r}")
+    names = _FIELDS[kind]
+    values = items[1:]
+    if len(values) != len(names):
+        raise BadEntry(f"{name} has {len(values)} fields, not {len(names)}")
+    for field, value in zip(names, values, strict=True):
+        if field == "time":
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise BadEntry("time is not a number")
+        elif field in _STRING_FIELDS and not isinstance(value, str):
+            raise BadEntry(f"{field} is not a string")
+    return name, kind(*values)
+
+
+# Values of nickname keys start with "member TAB"; members and nicks hold no tab.
+
+CLAIM = r"""
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '\t' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+"""KEYS: nick key. ARGV: member, value, lease ms. 1 if ``member`` holds the key now."""
+
+RELEASE = r"""
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\t' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+"""KEYS: nick key. ARGV: member. Deletes the key only if ``member`` holds it."""
+
+RENEW = r"""
+local reaped = redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
+local status = {}
+for i = 3, #KEYS do
+  local want = ARGV[i + 1]
+  local member = string.match(want, '^[^\t]*')
+  local v = redis.call('GET', KEYS[i])
+  if v and string.sub(v, 1, #member + 1) == member .. '\t' then
+    redis.call('SET', KEYS[i], want, 'PX', ARGV[2])
+    status[#status + 1] = 0
+  elseif not v then
+    redis.call('SET', KEYS[i], want, 'PX', ARGV[2])
+    status[#status + 1] = 1
+  else
+    status[#status + 1] = 2
+  end
+end
+return {reaped, status}
+"""
+"""KEYS: node key, reap key, then this node's nick keys. ARGV: heartbeat ms, lease ms,
+node, then each nick key's value. Returns ``[reaped, [status per key]]``: 0 renewed,
+1 was gone and is claimed again, 2 someone else holds it."""
+
+REAP = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[1]) then return 0 end
+local entries = tonumber(ARGV[5])
+for i = 0, entries - 1 do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'n', ARGV[3],
+             's', ARGV[6 + 2 * i], 'e', ARGV[7 + 2 * i], 'o', ARGV[4])
+end
+local base = 6 + 2 * entries
+for i = 4, #KEYS do
+  local member = ARGV[base + i - 4]
+  local v = redis.call('GET', KEYS[i])
+  if v and string.sub(v, 1, #member + 1) == member .. '\t' then redis.call('DEL', KEYS[i]) end
+end
+return 1
+"""
+"""KEYS: the dead node's heartbeat key, its reap key, the stream, then its members' nick
+keys. ARGV: reap marker ms, stream max length, this node, the dead node, the number of
+entries, (seq, payload) per entry, then the member holding each nick key. Writes the
+``Left`` entries and frees the nicknames only if the node is dead and nobody reaped it
+yet, all in one step: exactly one survivor announces each dead member."""

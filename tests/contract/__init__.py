@@ -1,0 +1,1 @@
+"""Contract tests: one test body, run against every implementation of a port."""
