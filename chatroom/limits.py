@@ -36,6 +36,12 @@ class Limits:
     idle_timeout: float = 0.0
     """Seconds a member may stay silent before being disconnected; 0 turns it off."""
 
+    history_replay: int = 20
+    """History lines a member is shown on joining (0: none)."""
+
+    history_max: int = 200
+    """Most lines one ``/history`` or ``/search`` answers with."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
@@ -19,6 +19,18 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from chatroom.domain.room import Room
+from chatroom.history import (
+    DEFAULT_KEEP,
+    DEFAULT_PATH,
+    HistoryError,
+    HistoryService,
+    IHistory,
+    Record,
+    SqliteHistory,
+    open_history_blocking,
+    parse_retention,
+)
+from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
 from chatroom.lines.factory import ChatFactory
@@ -94,6 +106,19 @@ class Options(usage.Options):
         ["idle-timeout", None, DEFAULTS.idle_timeout,
          "Seconds a member may stay silent before being disconnected (0: off).",
          _ranged(float, 0, None, "Must be at least 0.")],
+        ["history", None, DEFAULT_PATH,
+         "Where to keep the room's history: an SQLite file (created with its directories), "
+         ":memory:, or none to keep no history."],
+        ["history-keep", None, DEFAULT_KEEP,
+         "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
+         "or forever."],
+        ["history-flush-ms", None, 200,
+         "Milliseconds new lines wait in memory before being written; a crash (SIGKILL) "
+         "loses at most this much.",
+         _ranged(int, 1, 60000, "Must be from 1 to 60000.")],
+        ["history-replay", None, DEFAULTS.history_replay,
+         "History lines shown to a member on joining (0: none).",
+         _ranged(int, 0, 200, "Must be from 0 to 200.")],
         ["redis", None, None,
          "Share the room with every server that uses this Redis (default: this process only).",
          _redis_url],
@@ -129,7 +154,12 @@ class Options(usage.Options):
             interface = self["interface"].replace(":", r"\:")
             endpoints.insert(0, f"tcp:{self['port']}:interface={interface}")
         self["endpoints"] = endpoints
+        try:
+            self["history-retention"] = parse_retention(self["history-keep"])
+        except ValueError as e:
+            raise usage.UsageError(f"--history-keep: {e}") from None
         self["limits"] = Limits(
+            history_replay=self["history-replay"],
             max_line=self["max-line"],
             rate=self["rate"],
             burst=self["burst"],
@@ -190,6 +220,23 @@ class ListeningService(Service):
         return stopped
 
 
+class InOrder(MultiService):
+    """Starts its children in order, and stops them in reverse order, each only once the
+    one after it has finished stopping: the goodbyes are said (and their leaves recorded
+    and sent to other servers) before the history store and the hub close."""
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        return ensureDeferred(self._stop_children())
+
+    async def _stop_children(self) -> None:
+        for service in reversed(list(self)):
+            try:
+                await maybeDeferred(service.stopService)
+            except Exception:
+                _log.failure("stopping {service}", service=service)
+
+
 class ShutdownService(Service):
     """On stop, says goodbye to every connection of the front end and waits for them."""
 
@@ -224,7 +271,7 @@ def build_service(options: Options, reactor: Any) -> MultiService:
             "--max-clients {max_clients} is above what {soft} open files allow",
             max_clients=limits.max_clients, soft=soft,
         )
-    top = MultiService()
+    top = InOrder()
     hub: IHub
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
@@ -236,13 +283,38 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     else:
         hub = LocalHub()
     room = Room(options["room"], hub, reactor)
-    factory = ChatFactory(room, limits, reactor)
-    # Services stop in reverse order: listeners first, then the goodbyes.
+    try:
+        history = open_history_blocking(
+            options["history"], reactor, reactor,
+            retention=options["history-retention"], flush_ms=options["history-flush-ms"],
+        )
+    except HistoryError as e:
+        _log.critical("cannot start: {error}", error=str(e))
+        raise SystemExit(f"chatroom: cannot start: {e}") from None
+    recent: RecentRecords | None = None
+    if history is not None:
+        _log.info("history in {spec}, keeping {keep}", spec=options["history"],
+                  keep=options["history-retention"])
+        recent = RecentRecords(room.name, max(limits.history_replay, limits.history_max))
+        recent.seed(_blocking_last(history, limits.history_max, room.name, reactor))
+        hub.subscribe(recent)
+        HistoryService(hub, history).setServiceParent(top)
+    factory = ChatFactory(room, limits, reactor, history=history, recent=recent)
+    # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(factory).setServiceParent(top)
     for description in options["endpoints"]:
         endpoint = serverFromString(reactor, description)
         ListeningService(description, endpoint, factory).setServiceParent(top)
     return top
+
+
+def _blocking_last(history: IHistory, n: int, room: str, reactor: Any) -> list[Record]:
+    """The store's newest records, read before the reactor runs (at start only)."""
+    if isinstance(history, SqliteHistory):
+        return history.last_blocking(n, room)
+    result: list[list[Record]] = []
+    history.last(n, room).addCallback(result.append)
+    return result[0] if result else []
 
 
 def makeService(options: Options) -> IService:

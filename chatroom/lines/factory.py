@@ -16,6 +16,8 @@ from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
 
 from chatroom.domain.room import Room
+from chatroom.history.recent import RecentRecords
+from chatroom.history.store import IHistory
 from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
@@ -39,10 +41,19 @@ class ChatFactory(Factory):
     _log = Logger()
     noisy = False
 
-    def __init__(self, room: Room, limits: Limits, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        room: Room,
+        limits: Limits,
+        clock: IReactorTime,
+        history: IHistory | None = None,
+        recent: RecentRecords | None = None,
+    ) -> None:
         self.room = room
         self.limits = limits
         self.clock = clock
+        self.history = history
+        self.recent = recent
         self.fanout = Fanout(clock)
         self.warnings = RateLimitedLog(self._log, clock)
         self.connections: set[ChatLineProtocol] = set()

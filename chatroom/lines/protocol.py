@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from chatroom.domain.errors import ChatError
 from chatroom.domain.room import Member
+from chatroom.history.store import BadQuery, HistoryError, Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox
@@ -39,6 +40,8 @@ HELP = [
     ("/msg NICK TEXT", "send TEXT to NICK only"),
     ("/me TEXT", "describe what you do: * NICK TEXT"),
     ("/nick NEW", "change your nickname to NEW"),
+    ("/history [N]", "show the last N lines said here (default 20)"),
+    ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
     ("/help", "show this list"),
     ("/quit", "leave the room"),
     ("//TEXT", "say TEXT with one leading slash (not a command)"),
@@ -256,6 +259,14 @@ class ChatLineProtocol(LineReceiver):
         self._cancel_timers()
         assert self.outbox is not None
         self.factory.fanout.add(member.id, self.outbox)
+        recent = self.factory.recent
+        replay = self.factory.limits.history_replay
+        if recent is not None and replay > 0:
+            # First what was said before (read in the same turn as joining the fan-out:
+            # no gap, no repeat), then the welcome, then live lines.
+            records = recent.last(replay, joining=member.id)
+            if records:
+                self._send_records(records, f"last {_lines(len(records))}", "end of history")
         count = len(self.factory.room.members())
         others = "nobody else is" if count <= 1 else f"{count} people are"
         self.send(
@@ -333,6 +344,63 @@ class ChatLineProtocol(LineReceiver):
         names = self.factory.room.members()
         self.send(render.notice(f"{len(names)} in the room: {', '.join(names)}"))
 
+    def _cmd_history(self, member: Member, rest: str) -> None:
+        limits = self.factory.limits
+        recent = self.factory.recent
+        if recent is None:
+            self._refuse("history is off on this server", "/history")
+            return
+        try:
+            count = int(rest) if rest else limits.history_replay or 20
+        except ValueError:
+            self._refuse("usage: /history [N]", "/history")
+            return
+        count = max(1, min(count, limits.history_max))
+        records = recent.last(count)
+        if not records:
+            self.send(render.notice("no history yet"))
+            return
+        self._send_records(records, f"last {_lines(len(records))}", "end of history")
+
+    def _cmd_search(self, member: Member, rest: str) -> None:
+        history = self.factory.history
+        if history is None:
+            self._refuse("history is off on this server", "/search")
+            return
+        if not rest:
+            self._refuse("usage: /search WORDS", "/search")
+            return
+
+        def found(records: list[Record]) -> None:
+            if not records:
+                self.send(render.notice(f"no lines match {rest}"))
+                return
+            title = f"{_lines(len(records))} matching {rest}, newest first"
+            self._send_records(records, title, "end of search", dated=True)
+
+        def refused(failure: Failure) -> None:
+            failure.trap(BadQuery, HistoryError)
+            self._refuse(str(failure.value), "/search")
+
+        limit = min(20, self.factory.limits.history_max)
+        self._wait_for(
+            history.search(rest, limit=limit, room=self.factory.room.name).addCallbacks(
+                found, refused
+            )
+        )
+
+    def _send_records(
+        self, records: list[Record], title: str, end: str, dated: bool = False
+    ) -> None:
+        """Old lines, bracketed by notices and each behind its time in brackets, so that
+        neither a person nor a program takes them for live ones."""
+        texts = [format_record(record) for record in records] if dated else format_replay(records)
+        self.send(
+            render.notice(title + " (times in UTC)")
+            + b"".join(render.line(text) for text in texts)
+            + render.notice(end)
+        )
+
     def _cmd_help(self, member: Member, rest: str) -> None:
         self.send(HELP_LINES)
 
@@ -345,6 +413,8 @@ class ChatLineProtocol(LineReceiver):
         "msg": _cmd_msg,
         "nick": _cmd_nick,
         "who": _cmd_who,
+        "history": _cmd_history,
+        "search": _cmd_search,
         "help": _cmd_help,
         "quit": _cmd_quit,
     }
@@ -422,6 +492,10 @@ class ChatLineProtocol(LineReceiver):
         self._log.failure("handling input from {peer}", failure, peer=self.peer)
         self._leave_reason = "server error"
         self.abort()
+
+
+def _lines(count: int) -> str:
+    return "1 line" if count == 1 else f"{count} lines"
 
 
 def _describe_loss(reason: Failure) -> str:

@@ -84,5 +84,17 @@ def test_help_documents_every_option_with_its_default() -> None:
 
 
 def test_build_service_wires_listeners_without_listening() -> None:
-    service = build_service(parse("--listen", "tcp:0", "--port", "0"), Clock())
+    service = build_service(parse("--listen", "tcp:0", "--port", "0", "--history", "none"), Clock())
     assert len(list(service)) == 3  # the goodbye service and two listeners
+
+
+def test_history_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    options = parse("--history", str(tmp_path / "h.sqlite3"), "--history-keep", "1000,7d",
+                    "--history-flush-ms", "50", "--history-replay", "5")
+    assert options["limits"].history_replay == 5
+    assert options["history-retention"].max_count == 1000
+    service = build_service(options, Clock())
+    assert len(list(service)) == 3  # history, goodbyes, listener
+    assert (tmp_path / "h.sqlite3").exists()
+    with pytest.raises(usage.UsageError):
+        parse("--history-keep", "lots")

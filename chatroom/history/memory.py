@@ -1,0 +1,111 @@
+"""History in a list: for tests, and for a server run with ``--history :memory:``."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from zope.interface import implementer
+
+from chatroom.domain.events import Event
+from chatroom.history.store import (
+    KEEP_ALL,
+    MAX_LAST,
+    MAX_SEARCH,
+    SEARCHABLE,
+    BadQuery,
+    IHistory,
+    Record,
+    Retention,
+    matches,
+    parse_search,
+    record_from_row,
+    row_for,
+)
+
+
+@implementer(IHistory)
+class MemoryHistory:
+    """Keeps records in memory and answers at once; the reference for ``IHistory``."""
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        retention: Retention = KEEP_ALL,
+        trim_interval: float = 300.0,
+    ) -> None:
+        self._clock = clock
+        self._retention = retention
+        self._records: deque[Record] = deque()
+        self._next_id = 1
+        self._closed = False
+        self.dropped = 0
+        self._trimmer: LoopingCall | None = None
+        if retention.max_count is not None or retention.max_age is not None:
+            self._trimmer = LoopingCall(self._trim)
+            self._trimmer.clock = clock
+            self._trimmer.start(trim_interval, now=False)
+
+    def record(self, event: Event) -> None:
+        row = row_for(event)
+        if row is None or self._closed:
+            return
+        self._records.append(record_from_row(self._next_id, row))
+        self._next_id += 1
+
+    def last(self, n: int, room: str | None = None) -> Deferred[list[Record]]:
+        n = min(n, MAX_LAST)
+        found: list[Record] = []
+        if n > 0:
+            for record in reversed(self._records):
+                if room is None or record.room == room:
+                    found.append(record)
+                    if len(found) == n:
+                        break
+        found.reverse()
+        return succeed(found)
+
+    def search(
+        self, words: str, limit: int = 50, room: str | None = None
+    ) -> Deferred[list[Record]]:
+        try:
+            terms = parse_search(words)
+        except BadQuery as e:
+            return fail(e)
+        limit = min(limit, MAX_SEARCH)
+        found: list[Record] = []
+        if limit > 0:
+            for record in reversed(self._records):
+                if (
+                    record.kind in SEARCHABLE
+                    and (room is None or record.room == room)
+                    and matches(terms, record.text)
+                ):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+        return succeed(found)
+
+    def flush(self) -> Deferred[None]:
+        return succeed(None)
+
+    def trim(self) -> Deferred[int]:
+        return succeed(self._trim())
+
+    def _trim(self) -> int:
+        before = len(self._records)
+        if self._retention.max_age is not None:
+            oldest = self._clock.seconds() - self._retention.max_age
+            self._records = deque(r for r in self._records if r.time >= oldest)
+        if self._retention.max_count is not None:
+            while len(self._records) > self._retention.max_count:
+                self._records.popleft()
+        return before - len(self._records)
+
+    def close(self) -> Deferred[None]:
+        self._closed = True
+        if self._trimmer is not None and self._trimmer.running:
+            self._trimmer.stop()
+        return succeed(None)

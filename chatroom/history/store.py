@@ -1,0 +1,359 @@
+"""What a history store promises, what it keeps, and the helpers every store shares.
+
+The room's public events (chat, actions, joins, leaves, renames, and server notices if the
+recorder passes them) are kept so a member who joins can read what was said before, and so
+anyone can search it. Private messages (``Whispered``) are never kept: every store drops
+them in ``record``, whatever calls it.
+
+Stores are swappable: ``MemoryHistory`` for tests, ``SqliteHistory`` for the server. Both
+pass the same contract tests (``tests/unit/test_history_contract.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
+
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
+
+DEFAULT_PATH = "var/chatroom.sqlite3"
+"""Where the server keeps history unless told otherwise: relative to its working directory,
+next to its pid and log files under twistd (``make run`` creates ``var/``)."""
+
+MAX_LAST = 10_000
+"""The most records one ``last`` call returns, whatever it asks for."""
+
+MAX_SEARCH = 500
+"""The most records one ``search`` call returns, whatever it asks for."""
+
+MAX_TERMS = 16
+"""The most words one search may have; more is an error, not a slow query."""
+
+
+class HistoryError(Exception):
+    """The history store cannot be used; ``str(error)`` is one sentence for the operator.
+
+    Raised when opening a store (a corrupt file, an unwritable path, a database from a newer
+    version, an SQLite without full-text search), so the server refuses to start with a clear
+    reason instead of failing later. Also the failure of ``flush`` when a write failed.
+    """
+
+
+class BadQuery(ValueError):
+    """A search the store will not run; ``str(error)`` is one sentence for the user."""
+
+
+class Kind(StrEnum):
+    """What a record is; the values are stored, so never rename them."""
+
+    SAID = "said"
+    ACTED = "acted"
+    JOINED = "joined"
+    LEFT = "left"
+    RENAMED = "renamed"
+    NOTICE = "notice"
+
+
+SEARCHABLE = (Kind.SAID, Kind.ACTED, Kind.NOTICE)
+"""The kinds ``search`` looks in: the ones whose ``text`` someone wrote."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored public event.
+
+    ``text`` is what was said, done or announced; for ``LEFT`` it is the reason the member
+    left (for operators; the wire shows only ``*** NICK left``), and it is empty for
+    ``JOINED`` and ``RENAMED``. ``new_nick`` is set for ``RENAMED`` only. ``id`` grows with
+    every record a store keeps, so it orders records the way they happened.
+    """
+
+    id: int
+    time: float
+    room: str
+    kind: Kind
+    nick: str
+    text: str = ""
+    new_nick: str | None = None
+
+
+Row = tuple[float, str, str, str, str, str | None]
+"""A record before it is stored: ``(time, room, kind, nick, text, new_nick)``."""
+
+
+def row_for(event: Event) -> Row | None:
+    """The row to store for ``event``, or ``None`` if it must not be stored (private ones).
+
+    Cheap on purpose: it runs on the reactor thread for every event.
+    """
+    kind = type(event)
+    if kind is Said:
+        assert isinstance(event, Said)
+        return (event.time, event.room, "said", event.nick, event.text, None)
+    if kind is Acted:
+        assert isinstance(event, Acted)
+        return (event.time, event.room, "acted", event.nick, event.text, None)
+    if kind is Joined:
+        return (event.time, event.room, "joined", event.nick, "", None)
+    if kind is Left:
+        assert isinstance(event, Left)
+        return (event.time, event.room, "left", event.nick, event.reason, None)
+    if kind is Renamed:
+        assert isinstance(event, Renamed)
+        return (event.time, event.room, "renamed", event.nick, "", event.new_nick)
+    if kind is Notice:
+        assert isinstance(event, Notice)
+        return (event.time, event.room, "notice", event.nick, event.text, None)
+    return None  # Whispered, and anything added later that nobody decided to keep
+
+
+def record_from_row(id: int, row: Row) -> Record:
+    time, room, kind, nick, text, new_nick = row
+    return Record(id, time, room, Kind(kind), nick, text, new_nick)
+
+
+class IHistory(Interface):
+    """The room's memory of public events, for replay to newcomers and for search.
+
+    Every implementation keeps these promises:
+
+    - ``record`` never blocks and never raises: it only queues the event. Private events
+      (``Whispered``) are silently ignored and never stored.
+    - Reads (``last``, ``search``) see every event recorded before the call.
+    - Every method that returns a Deferred does its work off the reactor thread (or, in
+      memory, at once), so a slow disk never stalls the room.
+    - ``close`` writes everything still queued, then releases the store; ``record`` after
+      ``close`` is ignored. Calling ``close`` twice is safe.
+    """
+
+    dropped = Attribute(
+        "How many events were not stored because too many were waiting to be written "
+        "(the disk was slower than the room); each drop is also logged, at a bounded rate."
+    )
+
+    def record(event: Event) -> None:
+        """Queue ``event`` to be stored, if it is public."""
+
+    def last(n: int, room: str | None = None) -> Deferred[list[Record]]:
+        """The newest ``n`` records (at most ``MAX_LAST``), oldest first.
+
+        With ``room``, only that room's records; otherwise every room's.
+        """
+
+    def search(words: str, limit: int = 50, room: str | None = None) -> Deferred[list[Record]]:
+        """Records whose text contains every word of ``words``, newest first, at most
+        ``limit`` (itself at most ``MAX_SEARCH``). Only chat lines, actions and notices are
+        searched (``SEARCHABLE``), not joins, leaves or renames.
+
+        Words match whole words, ignoring case and accents; a quoted-looking word such as
+        ``don't`` matches as a phrase; a word ending in ``*`` matches as a prefix. Any user
+        input is safe: it is never parsed as query syntax. Fails with ``BadQuery`` if
+        ``words`` holds no letters or digits, or more than ``MAX_TERMS`` words.
+        """
+
+    def flush() -> Deferred[None]:
+        """Fire when every event recorded before the call is stored.
+
+        Fails with ``HistoryError`` if the write failed; the events stay queued for a retry.
+        """
+
+    def trim() -> Deferred[int]:
+        """Apply the retention policy to every event recorded before the call; fire with how
+        many records were deleted.
+
+        Stores also trim by themselves, periodically, in the background.
+        """
+
+    def close() -> Deferred[None]:
+        """Store everything queued and release the store; call it when the server stops."""
+
+
+# Retention ------------------------------------------------------------------------------
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history to keep: the newest ``max_count`` records, and none older than
+    ``max_age`` seconds; ``None`` means no limit of that kind."""
+
+    max_count: int | None = None
+    max_age: float | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.max_count is not None:
+            parts.append(str(self.max_count))
+        if self.max_age is not None:
+            parts.append(f"{self.max_age:g}s")
+        return ",".join(parts) or "forever"
+
+
+KEEP_ALL = Retention()
+
+
+def parse_retention(value: str) -> Retention:
+    """Read a ``--history-keep`` value: a count (``100000``), an age (``30d``, ``12h``,
+    ``90m``, ``45s``, ``2w``), both (``100000,30d``: whichever keeps less), or ``forever``.
+
+    Raises ``ValueError`` with a sentence, as twistd option coercers do.
+    """
+    text = value.strip().lower().replace("_", "")
+    if text in ("forever", "all", "none", ""):
+        return Retention()
+    count: int | None = None
+    age: float | None = None
+    for part in (p.strip() for p in text.split(",")):
+        if part.isdigit():
+            if count is not None or int(part) < 1:
+                raise ValueError(f"{value!r}: give one count of records, at least 1")
+            count = int(part)
+            continue
+        match = _AGE.fullmatch(part)
+        if match is None or age is not None:
+            raise ValueError(
+                f"{value!r} is not a retention: use a count like 100000, an age like 30d "
+                "(s, m, h, d or w), both like 100000,30d, or forever"
+            )
+        age = float(match.group(1)) * _UNITS[match.group(2)]
+        if age <= 0:
+            raise ValueError(f"{value!r}: the age must be more than 0")
+    return Retention(count, age)
+
+
+parse_retention.coerceDoc = (  # type: ignore[attr-defined]
+    "A count (100000), an age (30d, 12h, 90m), both (100000,30d) or forever."
+)
+
+
+# Search ---------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W_]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One word of a search: matched as a phrase of its tokens, the last as a prefix if
+    ``prefix``."""
+
+    text: str
+    prefix: bool = False
+
+
+def parse_search(words: str) -> list[Term]:
+    """Split what a user typed into terms; raise ``BadQuery`` if there is nothing to find.
+
+    Words with no letter or digit (``!!!``, ``--``) are skipped: they cannot match anything.
+    """
+    terms = []
+    for word in _CONTROL.sub(" ", words).split():
+        body = word.rstrip("*")
+        if _TOKEN.search(body):
+            terms.append(Term(body, prefix=body != word))
+    if not terms:
+        raise BadQuery("a search needs at least one word with letters or digits")
+    if len(terms) > MAX_TERMS:
+        raise BadQuery(f"a search may have at most {MAX_TERMS} words")
+    return terms
+
+
+def fts5_query(terms: Iterable[Term]) -> str:
+    """The FTS5 MATCH expression for ``terms``: every term a double-quoted string.
+
+    Inside double quotes FTS5 takes everything literally except a doubled quote, so no user
+    input (``AND``, ``(``, ``:``, ``^``, ``*``, ``"``) can be read as syntax or make the query
+    fail; control characters were already removed (a NUL would end the string early).
+    """
+    parts = []
+    for term in terms:
+        quoted = '"' + term.text.replace('"', '""') + '"'
+        parts.append(quoted + " *" if term.prefix else quoted)
+    return " ".join(parts)
+
+
+def tokens(text: str) -> list[str]:
+    """``text`` as FTS5's ``unicode61 remove_diacritics 2`` tokenizer roughly sees it:
+    runs of letters and digits, lower-cased, accents removed. ``MemoryHistory`` searches
+    with it so both stores find the same records."""
+    folded = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in folded if not unicodedata.combining(c))
+    return _TOKEN.findall(plain)
+
+
+def matches(terms: Iterable[Term], text: str) -> bool:
+    """Whether ``text`` contains every term, as ``fts5_query`` would match it."""
+    have = tokens(text)
+    for term in terms:
+        want = tokens(term.text)
+        if not want:
+            return False
+        width = len(want)
+        for start in range(len(have) - width + 1):
+            window = have[start:start + width]
+            if window[:-1] == want[:-1] and (
+                window[-1].startswith(want[-1]) if term.prefix else window[-1] == want[-1]
+            ):
+                break
+        else:
+            return False
+    return True
+
+
+# Replay lines ---------------------------------------------------------------------------
+
+def describe(record: Record) -> str:
+    """The record's line as members saw it live (``alice: hi``, ``* alice waves``,
+    ``*** bob joined``), without a time."""
+    kind = record.kind
+    if kind is Kind.SAID:
+        return f"{record.nick}: {record.text}"
+    if kind is Kind.ACTED:
+        return f"* {record.nick} {record.text}"
+    if kind is Kind.JOINED:
+        return f"*** {record.nick} joined"
+    if kind is Kind.LEFT:
+        return f"*** {record.nick} left"
+    if kind is Kind.RENAMED:
+        return f"*** {record.nick} is now known as {record.new_nick}"
+    return f"*** {record.text}"
+
+
+def _moment(record: Record, tz: tzinfo) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(record.time, tz)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def format_record(record: Record, *, date: bool = True, tz: tzinfo = UTC) -> str:
+    """One replay line: ``[2026-11-24 07:30] alice: hi``, or ``[07:30] alice: hi`` without
+    ``date``. Times are in ``tz`` (UTC unless the caller picks another zone)."""
+    moment = _moment(record, tz)
+    if moment is None:
+        stamp = "????-??-?? ??:??" if date else "??:??"
+    else:
+        stamp = moment.strftime("%Y-%m-%d %H:%M" if date else "%H:%M")
+    return f"[{stamp}] {describe(record)}"
+
+
+def format_replay(records: Iterable[Record], tz: tzinfo = UTC) -> list[str]:
+    """Replay lines for ``records`` (oldest first): the first line and the first of each new
+    day carry the full date, the others only the time, so a screenful stays readable."""
+    lines = []
+    day = None
+    for record in records:
+        moment = _moment(record, tz)
+        today = moment.date() if moment is not None else None
+        lines.append(format_record(record, date=today != day or today is None, tz=tz))
+        day = today
+    return lines

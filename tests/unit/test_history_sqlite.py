@@ -1,0 +1,596 @@
+"""SqliteHistory beyond the contract: batching, the file, upgrades, and what goes wrong.
+
+Every test uses a real SQLite file in ``tmp_path`` (no mock of sqlite3); a ``task.Clock``
+drives the store's timers, the real reactor carries results back from its writer thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
+
+from chatroom.domain.events import Said
+from chatroom.history import (
+    BadQuery,
+    HistoryError,
+    MemoryHistory,
+    SqliteHistory,
+    open_history,
+    open_history_blocking,
+    parse_retention,
+)
+from chatroom.history.sqlite import (
+    MAX_RETRY_DELAY,
+    SCHEMA_VERSION,
+    TRIM_CHUNK,
+    _prepare,
+    connect,
+)
+from chatroom.history.store import fts5_query, matches, parse_search
+
+NOW = 1_795_500_000.0
+ROOM = "lobby"
+
+Opener = Callable[..., Awaitable[SqliteHistory]]
+
+
+@pytest.fixture
+def reactor() -> Any:
+    from twisted.internet import reactor  # noqa: TID251  (the store's writer thread needs it)
+
+    return reactor
+
+
+@pytest.fixture
+def clock() -> Clock:
+    clock = Clock()
+    clock.advance(NOW)
+    return clock
+
+
+@pytest_twisted.async_yield_fixture  # type: ignore[untyped-decorator]
+async def open_store(tmp_path: Path, clock: Clock, reactor: Any) -> AsyncIterator[Opener]:
+    opened: list[SqliteHistory] = []
+
+    async def open_(path: Path | None = None, **settings: Any) -> SqliteHistory:
+        store = await open_history(str(path or tmp_path / "history.db"), clock, reactor,
+                                   **settings)
+        assert isinstance(store, SqliteHistory)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.close()
+
+
+def said(text: str, at: float = NOW, nick: str = "alice") -> Said:
+    return Said(ROOM, at, "m1", nick, text)
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection of the test's own to the file, in autocommit mode, closed after."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def stored(path: Path) -> list[str]:
+    """The text of every row in the file, read by a connection of the test's own."""
+    with raw(path) as conn:
+        return [row[0] for row in conn.execute("SELECT text FROM events ORDER BY id")]
+
+
+def log_texts(events: Any) -> list[str]:
+    return [e["log_format"] for e in events]
+
+
+# The file --------------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_file_is_made_with_its_directories_in_wal_mode(open_store, tmp_path):
+    path = tmp_path / "var" / "deep" / "chatroom.sqlite3"
+    store = await open_store(path)
+    store.record(said("hello"))
+    await store.flush()
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert stored(path) == ["hello"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_store, tmp_path):
+    # A file exactly as chatroom's first history release wrote it: no full-text index.
+    path = tmp_path / "old.db"
+    with raw(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("""CREATE TABLE events (
+            id INTEGER PRIMARY KEY, time REAL NOT NULL, room TEXT NOT NULL,
+            kind TEXT NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL DEFAULT '',
+            new_nick TEXT)""")
+        conn.executemany(
+            "INSERT INTO events (time, room, kind, nick, text, new_nick) VALUES (?,?,?,?,?,?)",
+            [(NOW - 60, ROOM, "joined", "bob", "", None),
+             (NOW - 50, ROOM, "said", "bob", "an old pineapple story", None),
+             (NOW - 40, ROOM, "renamed", "bob", "", "robert")],
+        )
+        conn.execute("PRAGMA user_version = 1")
+    with capturedLogs() as events:
+        store = await open_store(path)
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2]
+    store.record(said("a new pineapple"))
+    assert [r.text for r in await store.search("pineapple")] == [
+        "a new pineapple", "an old pineapple story"]
+    last = await store.last(10)
+    assert [(r.nick, r.new_nick) for r in last] == [
+        ("bob", None), ("bob", None), ("bob", "robert"), ("alice", None)]
+    assert last[1].time == NOW - 50
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_database_from_a_newer_version_is_refused(tmp_path, clock, reactor):
+    path = tmp_path / "new.db"
+    with raw(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(HistoryError, match="newer chatroom"):
+        await open_history(str(path), clock, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_another_programs_database_is_refused_and_left_alone(tmp_path, clock, reactor):
+    path = tmp_path / "other.db"
+    with raw(path) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+    with pytest.raises(HistoryError, match="some other program"):
+        await open_history(str(path), clock, reactor)
+    with raw(path) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
+    assert names == ["accounts"]
+
+
+def _garbage() -> bytes:
+    return os.urandom(16384)
+
+
+def _text() -> bytes:
+    return b"this is a text file, not a database\n" * 200
+
+
+def _damaged_database(path: Path) -> bytes:
+    """A real SQLite file whose every page after the header is overwritten with noise."""
+    scratch = path.with_name("scratch.db")
+    with raw(scratch) as conn:
+        conn.execute("BEGIN")
+        conn.execute("CREATE TABLE x (y)")
+        conn.executemany("INSERT INTO x VALUES (?)", [("y" * 100,)] * 500)
+        conn.execute("COMMIT")
+    data = bytearray(scratch.read_bytes())
+    data[100:] = os.urandom(len(data) - 100)
+    return bytes(data)
+
+
+def _damaged_in_the_middle(path: Path) -> bytes:
+    """A history file that opens, but with a stretch of noise half way through."""
+    scratch = path.with_name("scratch.db")
+    conn, _, _ = connect(str(scratch))
+    conn.executemany(
+        "INSERT INTO events (time, room, kind, nick, text) VALUES (0, 'r', 'said', 'a', ?)",
+        [(f"line {i} " + "y" * 100,) for i in range(2000)],
+    )
+    conn.close()
+    data = bytearray(scratch.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8192] = os.urandom(8192)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "make", [_garbage, _text, _damaged_database, _damaged_in_the_middle],
+    ids=lambda f: f.__name__,
+)
+@pytest_twisted.ensureDeferred
+async def test_a_corrupt_file_is_one_clear_error_and_is_not_touched(tmp_path, clock, reactor,
+                                                                   make):
+    path = tmp_path / "chatroom.sqlite3"
+    content = make(path) if make in (_damaged_database, _damaged_in_the_middle) else make()
+    path.write_bytes(content)
+    with pytest.raises(HistoryError) as raised:
+        await open_history(str(path), clock, reactor)
+    message = str(raised.value)
+    assert str(path) in message and "corrupt" in message and "\n" not in message
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("chatroom")) == [
+        "chatroom.sqlite3"]
+
+
+def test_a_corrupt_file_stops_a_blocking_open_too(tmp_path, clock):
+    path = tmp_path / "chatroom.sqlite3"
+    path.write_bytes(_garbage())
+    with pytest.raises(HistoryError, match="corrupt"):
+        open_history_blocking(str(path), clock, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        (lambda tmp: tmp / "a-file" / "history.db", "it is a file, not a directory"),
+        (lambda tmp: tmp / "a-file" / "sub" / "history.db", "cannot create the directory"),
+        (lambda tmp: tmp, "it is a directory"),
+        (lambda tmp: Path("/proc/chatroom-test/history.db"), "cannot create the directory"),
+        (lambda tmp: Path("/proc/history.db"), "cannot open"),
+    ],
+    ids=["parent-is-a-file", "grandparent-is-a-file", "path-is-a-directory", "proc-subdir",
+         "proc"],
+)
+@pytest_twisted.ensureDeferred
+async def test_an_unusable_path_is_one_clear_error(tmp_path, clock, reactor, where, why):
+    if "proc" in str(where(tmp_path)) and not sys.platform.startswith("linux"):
+        pytest.skip("needs Linux's /proc")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(HistoryError, match=why) as raised:
+        await open_history(str(where(tmp_path)), clock, reactor)
+    assert "\n" not in str(raised.value)
+
+
+def skip_unless_modes_are_enforced(tmp_path: Path) -> None:
+    """Skip when file modes do not bind this process (root with CAP_DAC_OVERRIDE)."""
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0o555)
+    try:
+        (probe / "file").touch()
+    except PermissionError:
+        return
+    finally:
+        probe.chmod(0o755)
+    pytest.skip("file modes do not bind this user (root?)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_only_directory_is_one_clear_error(tmp_path, clock, reactor):
+    skip_unless_modes_are_enforced(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        with pytest.raises(HistoryError, match="permission denied"):
+            await open_history(str(locked / "history.db"), clock, reactor)
+    finally:
+        locked.chmod(0o755)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_only_database_is_one_clear_error(open_store, tmp_path, clock, reactor):
+    skip_unless_modes_are_enforced(tmp_path)
+    path = tmp_path / "history.db"
+    store = await open_store(path)
+    await store.close()
+    path.chmod(0o444)
+    with pytest.raises(HistoryError, match="permission denied"):
+        await open_history(str(path), clock, reactor)
+
+
+def test_opening_proves_the_file_is_writable(tmp_path):
+    # Root ignores file modes, so give the open a read-only connection instead: a current
+    # file needs no upgrade, and still the open must fail now, not at the first write.
+    path = tmp_path / "history.db"
+    conn, _, _ = connect(str(path))
+    conn.close()
+    ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            _prepare(ro, str(path))
+    finally:
+        ro.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_open_history_reads_the_option(tmp_path, clock, reactor):
+    assert await open_history("none", clock, reactor) is None
+    assert await open_history("", clock, reactor) is None
+    memory = await open_history(":memory:", clock, reactor, flush_ms=50)
+    assert isinstance(memory, MemoryHistory)
+    await memory.close()
+    assert open_history_blocking("none", clock, reactor) is None
+    store = open_history_blocking(str(tmp_path / "x" / "h.db"), clock, reactor)
+    assert isinstance(store, SqliteHistory)
+    store.record(said("opened before the reactor ran"))
+    await store.close()
+    assert stored(tmp_path / "x" / "h.db") == ["opened before the reactor ran"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_blocking_open_starts_no_thread_until_the_store_is_used(tmp_path, clock,
+                                                                       reactor):
+    # twistd builds services, then forks into the background: a thread (or an open SQLite
+    # connection, whose locks a fork loses) made before the fork would be dead after it.
+    before = {t.ident for t in threading.enumerate()}
+    store = open_history_blocking(str(tmp_path / "h.db"), clock, reactor,
+                                  retention=parse_retention("10"))
+    assert isinstance(store, SqliteHistory)
+    store.record(said("queued before the reactor runs"))
+    assert {t.ident for t in threading.enumerate()} == before
+    clock.advance(0)  # the reactor runs: the first retention pass starts the writer
+    assert any(t.ident not in before for t in threading.enumerate())
+    assert [r.text for r in await store.last(5)] == ["queued before the reactor runs"]
+    await store.close()
+    assert {t.ident for t in threading.enumerate() if t.is_alive()} <= before
+
+
+# Batching --------------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_events_are_written_when_the_flush_window_ends(open_store, tmp_path, clock):
+    store = await open_store(flush_ms=200)
+    for i in range(3):
+        store.record(said(f"line {i}"))
+    assert store.pending == 3
+    clock.advance(0.199)
+    assert store.batches == 0
+    assert stored(tmp_path / "history.db") == []
+    clock.advance(0.002)  # (not 0.001: NOW + 0.199 + 0.001 rounds below NOW + 0.2)
+    assert store.batches == 1  # one transaction for the whole window
+    await store.flush()  # waits for that write; nothing is left to write
+    assert store.batches == 1
+    assert store.pending == 0
+    assert stored(tmp_path / "history.db") == ["line 0", "line 1", "line 2"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_flush_window_is_an_option(open_store, clock):
+    store = await open_store(flush_ms=1000)
+    store.record(said("x"))
+    clock.advance(0.5)
+    assert store.batches == 0
+    clock.advance(0.5)
+    assert store.batches == 1
+    await store.flush()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_batch_is_written_without_waiting_for_the_window(open_store, clock):
+    store = await open_store(flush_ms=200, batch_size=10)
+    for i in range(9):
+        store.record(said(f"line {i}"))
+    assert store.batches == 0
+    store.record(said("line 9"))
+    assert store.batches == 1
+    await store.flush()
+    assert store.written == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_past_the_cap_are_dropped_counted_and_logged(open_store, clock):
+    store = await open_store(flush_ms=200, max_pending=5)
+    with capturedLogs() as events:
+        for i in range(8):
+            store.record(said(f"line {i}"))
+    assert store.dropped == 3
+    assert store.pending == 5
+    warnings = [e for e in events if "behind" in e["log_format"]]
+    assert warnings and warnings[-1]["dropped"] == 3
+    assert [r.text for r in await store.last(10)] == [f"line {i}" for i in range(5)]
+    store.record(said("room for more"))  # written, so there is room again
+    assert store.dropped == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_cap_counts_the_write_under_way_too(open_store, clock):
+    store = await open_store(flush_ms=200, max_pending=5)
+    for i in range(5):
+        store.record(said(f"line {i}"))
+    clock.advance(0.2)  # those five are being written: still in memory
+    store.record(said("one too many"))
+    assert store.dropped == 1
+    await store.flush()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_flush_that_records_and_flushes_again_when_it_fires(open_store, clock):
+    store = await open_store()
+    store.record(said("first"))
+
+    def again(_: object) -> Any:
+        store.record(said("second"))
+        return store.flush()
+
+    await store.flush().addCallback(again)
+    assert store.pending == 0
+    assert [r.text for r in await store.last(5)] == ["first", "second"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_writes_everything_queued(open_store, tmp_path, clock):
+    store = await open_store(flush_ms=10_000)
+    for i in range(3):
+        store.record(said(f"line {i}"))
+    await store.close()
+    assert stored(tmp_path / "history.db") == ["line 0", "line 1", "line 2"]
+    assert not (tmp_path / "history.db-wal").exists()  # checkpointed into the file
+    with pytest.raises(HistoryError, match="closed"):
+        await store.last(1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_text_that_cannot_be_encoded_does_not_block_the_batch(open_store, tmp_path):
+    store = await open_store()
+    store.record(said("before"))
+    store.record(said("lone surrogate \ud800 here"))
+    store.record(said("after"))
+    await store.flush()
+    assert stored(tmp_path / "history.db") == ["before", "lone surrogate ? here", "after"]
+
+
+# When the disk fails ---------------------------------------------------------------------
+
+def _limit_pages(pages: int | None) -> Callable[[sqlite3.Connection], None]:
+    """Make the file unable to grow, as a full disk would (SQLite's own SQLITE_FULL)."""
+    def limit(conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA max_page_count = {pages or 1073741823}").fetchall()
+
+    return limit
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_disk_is_logged_the_room_goes_on_and_writes_retry(open_store, tmp_path,
+                                                                       clock):
+    store = await open_store(flush_ms=200)
+    store.record(said("stored before the disk filled up"))
+    await store.flush()
+    await store._call(_limit_pages(1))  # the file may not grow past its size now
+    with capturedLogs() as events:
+        for i in range(300):
+            store.record(said(f"line {i} " + "x" * 200))
+        with pytest.raises(HistoryError, match="full"):
+            await store.flush()
+        failures = [e for e in events if e["log_format"].startswith("cannot write")]
+        assert len(failures) == 1 and failures[0]["count"] == 300
+        # The room goes on: events are still taken, reads still answer from the file.
+        store.record(said("said while the disk was full"))
+        assert [r.text for r in await store.last(1)] == ["stored before the disk filled up"]
+        assert store.pending == 301
+        # The disk has room again: the retry timer writes everything, in order.
+        await store._call(_limit_pages(None))
+        before = store.batches
+        clock.advance(MAX_RETRY_DELAY)
+        assert store.batches == before + 1
+        await store.flush()
+    assert store.pending == 0 and store.dropped == 0
+    texts = stored(tmp_path / "history.db")
+    assert len(texts) == 302
+    assert texts[1].startswith("line 0 ") and texts[-1] == "said while the disk was full"
+    assert "history writes to {path} work again after {failures} failures" in log_texts(events)
+
+
+@pytest_twisted.ensureDeferred
+async def test_write_failures_are_logged_at_a_bounded_rate(open_store, clock):
+    store = await open_store(flush_ms=200)
+    store.record(said("x" * 4000))  # fills the empty first page: from now on, rows need more
+    await store.flush()
+    await store._call(_limit_pages(1))
+    with capturedLogs() as events:
+        for attempt in range(20):
+            store.record(said(f"line {attempt} " + "x" * 4000))
+            with pytest.raises(HistoryError):
+                await store.flush()
+    failures = [e for e in events if e["log_format"].startswith("cannot write")]
+    assert 1 <= len(failures) <= 6
+    await store._call(_limit_pages(None))
+    await store.flush()
+    assert store.written == 21
+
+
+# Retention in the background -------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_retention_runs_by_itself_every_trim_interval(open_store, clock):
+    store = await open_store(retention=parse_retention("5"), trim_interval=60)
+    clock.advance(0)  # the first pass starts as soon as the reactor runs
+    assert store.trimming
+    await store.trim()
+    for i in range(10):
+        store.record(said(f"line {i}"))
+    await store.flush()
+    clock.advance(59)
+    assert not store.trimming
+    clock.advance(1)
+    assert store.trimming
+    await store.trim()
+    assert [r.text for r in await store.last(100)] == [f"line {i}" for i in range(5, 10)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_trimming_many_rows_works_in_chunks_and_keeps_search_right(open_store,
+                                                                        tmp_path):
+    store = await open_store(retention=parse_retention("100"), batch_size=10_000)
+    total = TRIM_CHUNK * 2 + 500
+    for i in range(total):
+        store.record(said(f"word{i % 7} line {i}", at=NOW + i))
+    assert await store.trim() == total - 100
+    assert len(await store.last(10_000)) == 100
+    found = await store.search("word3", limit=500)
+    assert len(found) == len([i for i in range(total - 100, total) if i % 7 == 3])
+    with raw(tmp_path / "history.db") as conn:
+        conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_during_a_trim_waits_for_it(open_store):
+    store = await open_store(retention=parse_retention("10"), batch_size=10_000)
+    for i in range(TRIM_CHUNK * 3):
+        store.record(said(f"line {i}"))
+    trimming = store.trim()
+    await store.close()
+    assert await trimming >= 0
+    assert not store.trimming
+
+
+# Search input, against the real FTS5 -------------------------------------------------------
+
+_nasty = st.text(
+    alphabet=st.sampled_from(list('abcXYZ019 "\'*-+:^()[]{}.,;!?\\/\x00\t\nNEARORANDNOTéü日🎉')),
+    max_size=30,
+)
+
+
+@pytest.fixture(scope="module")
+def fts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    conn, _, _ = connect(str(tmp_path_factory.mktemp("fts") / "history.db"))
+    conn.executemany(
+        "INSERT INTO events (time, room, kind, nick, text) VALUES (0, 'r', 'said', 'a', ?)",
+        [(t,) for t in ["abc XYZ", "don't stop", "a-b c", "NEAR or AND", "café 日本", "019"]],
+    )
+    yield conn
+    conn.close()
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=_nasty)
+def test_no_user_input_can_break_the_fts5_query(fts, query):
+    try:
+        terms = parse_search(query)
+    except BadQuery:
+        return
+    fts.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ?",
+                (fts5_query(terms),)).fetchall()
+
+
+_doc = st.text(alphabet=st.sampled_from(list("abAB '-.,é")), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(docs=st.lists(_doc, min_size=1, max_size=6), query=st.text(
+    alphabet=st.sampled_from(list("abAB '*-é")), max_size=8))
+def test_memory_search_finds_what_fts5_finds(docs, query):
+    try:
+        terms = parse_search(query)
+    except BadQuery:
+        return
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='unicode61 remove_diacritics 2')")
+    conn.executemany("INSERT INTO t (rowid, text) VALUES (?, ?)", list(enumerate(docs)))
+    by_fts = {r[0] for r in conn.execute("SELECT rowid FROM t WHERE t MATCH ?",
+                                         (fts5_query(terms),))}
+    conn.close()
+    by_memory = {i for i, doc in enumerate(docs) if matches(terms, doc)}
+    assert by_memory == by_fts
