@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import IReactorTime
 
+_ALMOST_ONE = 1.0 - 1e-9
+_MIN_WAIT = 0.001  # never schedule a wait so short that the clock would not move
+
 
 class TokenBucket:
     """Holds up to ``burst`` tokens, refilled at ``rate`` per second; each action takes one."""
@@ -24,8 +27,8 @@ class TokenBucket:
         self._last = now
         if tokens > self.burst:
             tokens = self.burst
-        if tokens >= 1.0:
-            self._tokens = tokens - 1.0
+        if tokens >= _ALMOST_ONE:  # float sums of refills fall short of 1 by a hair
+            self._tokens = max(tokens - 1.0, 0.0)
             return True
         self._tokens = tokens
         return False
@@ -34,4 +37,6 @@ class TokenBucket:
         """Seconds until the next token is there (0 if one is there now)."""
         now = self._clock.seconds()
         missing = 1.0 - (self._tokens + (now - self._last) * self.rate)
-        return max(0.0, missing / self.rate)
+        if missing <= 1.0 - _ALMOST_ONE:
+            return 0.0
+        return max(missing / self.rate, _MIN_WAIT)

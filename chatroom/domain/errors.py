@@ -17,6 +17,14 @@ class NicknameTaken(ChatError):
         self.nick = nick
 
 
+class Abandoned(ChatError):
+    """The client that asked to join went away before the room could admit it."""
+
+    def __init__(self, nick: str) -> None:
+        super().__init__(f"left before joining as {nick}")
+        self.nick = nick
+
+
 class NoSuchMember(ChatError):
     """There is nobody by that nickname in the room."""
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 
 from chatroom.domain import nicknames
-from chatroom.domain.errors import NicknameInvalid, NicknameTaken, NoSuchMember
+from chatroom.domain.errors import Abandoned, NicknameInvalid, NicknameTaken, NoSuchMember
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
 from chatroom.ports import IHub
 
@@ -49,15 +50,24 @@ class Room:
             if member is not None and member.nick == event.nick:
                 member.nick = event.new_nick
 
-    def join(self, raw_nick: str) -> Deferred[Member]:
-        """Admit a member as ``raw_nick``; fails with ``NicknameInvalid`` or ``NicknameTaken``."""
-        return ensureDeferred(self._join(raw_nick))
+    def join(
+        self, raw_nick: str, still_wanted: Callable[[], bool] | None = None
+    ) -> Deferred[Member]:
+        """Admit a member as ``raw_nick``; fails with ``NicknameInvalid`` or ``NicknameTaken``.
 
-    async def _join(self, raw_nick: str) -> Member:
+        ``still_wanted`` is asked once the (possibly remote) claim succeeds: a client that
+        went away meanwhile is never announced, and fails with ``Abandoned``."""
+        return ensureDeferred(self._join(raw_nick, still_wanted))
+
+    async def _join(self, raw_nick: str, still_wanted: Callable[[], bool] | None) -> Member:
         nick = nicknames.normalize(raw_nick)
         member = Member(f"{self._node}.{next(self._ids)}", nick)
-        if not await self.hub.claim(nicknames.key(nick), nick, member.id):
+        key = nicknames.key(nick)
+        if not await self.hub.claim(key, nick, member.id):
             raise NicknameTaken(nick)
+        if still_wanted is not None and not still_wanted():
+            self.hub.release(key, member.id)
+            raise Abandoned(nick)
         self._members[member.id] = member
         self.hub.publish(Joined(self.name, self._clock.seconds(), member.id, nick))
         return member

@@ -103,6 +103,7 @@ class ChatFactory(Factory):
         are gone; after ``shutdown_grace`` seconds, cut those that have not gone."""
         self.stopping = True
         self._unsubscribe()
+        self.fanout.flush()  # what was said this turn still goes out, before the goodbye
         self.fanout.close()  # nobody needs to hear that everybody else left
         connections = list(self.connections)
         self._log.info("shutting down: closing {count} connections", count=len(connections))

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from chatroom.domain.errors import ChatError
+from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member
 from chatroom.history.store import BadQuery, HistoryError, Record, format_record, format_replay
 from chatroom.lines import render
@@ -98,6 +98,7 @@ class ChatLineProtocol(LineReceiver):
         self._holds: set[str] = set()
         self._draining = False
         self._lost = False
+        self._aborted = False
         self._leave_reason: str | None = None
         self._timer: IDelayedCall | None = None
         self._throttle_call: IDelayedCall | None = None
@@ -140,6 +141,8 @@ class ChatLineProtocol(LineReceiver):
             self._transport.loseConnection()
 
     def abort(self) -> None:
+        """Cut the connection now; nothing more it sent is handled."""
+        self._aborted = True
         if self._transport is not None and not self._lost:
             self._transport.abortConnection()
 
@@ -156,7 +159,7 @@ class ChatLineProtocol(LineReceiver):
         self._draining = True
         try:
             transport = self._transport
-            while not (self.paused or self._holds or self._lost):
+            while not (self.paused or self._holds or self._lost or self._aborted):
                 if transport is not None and transport.disconnecting:
                     break
                 item = self._held
@@ -215,10 +218,14 @@ class ChatLineProtocol(LineReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
+        if self.member is None:
+            self.send(PROMPT)
 
     def lineReceived(self, line: bytes) -> None:
         text = clean(line)
         member = self.member
+        if member is not None and not member.present:
+            return  # left (quit, dropped) with more of its input still buffered
         if member is None:
             self._choose_nickname(text)
             return
@@ -248,7 +255,14 @@ class ChatLineProtocol(LineReceiver):
                 self.send(PROMPT)
             return
         self._wait_for(
-            self.factory.room.join(text).addCallbacks(self._joined, self._nickname_refused)
+            self.factory.room.join(text, self._still_here).addCallbacks(
+                self._joined, self._nickname_refused
+            )
+        )
+
+    def _still_here(self) -> bool:
+        return not self._lost and not (
+            self._transport is not None and self._transport.disconnecting
         )
 
     def _joined(self, member: Member) -> None:
@@ -281,6 +295,8 @@ class ChatLineProtocol(LineReceiver):
             self._timer = self._clock.callLater(idle, self._check_idle)
 
     def _nickname_refused(self, failure: Failure) -> None:
+        if failure.check(Abandoned):
+            return
         failure.trap(ChatError)
         self._refuse(str(failure.value), "nickname")
         self.send(PROMPT)

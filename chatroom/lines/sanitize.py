@@ -3,7 +3,8 @@
 Invalid UTF-8 becomes U+FFFD. ANSI escape sequences (CSI, OSC, DCS and friends, and a lone
 ESC) are removed whole, so a half-removed sequence cannot still move a cursor. Then every
 C0 control except TAB, DEL and the C1 controls (U+0080-U+009F, which include the 8-bit CSI)
-are removed.
+are removed, and so are U+2028/U+2029 and the bidirectional override and isolate controls,
+which could make a line look like another (or like several).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ _ESCAPES = re.compile(
     r"|[ -/]*[0-~]?"  # two-character and nF sequences, or a lone ESC
     ")"
 )
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 but TAB, DEL, C1; then the line and paragraph separators and the bidirectional
+# embedding, override and isolate controls, with which a line could pose as another.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(raw: bytes) -> str:

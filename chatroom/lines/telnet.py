@@ -3,7 +3,8 @@
 A real ``telnet`` client may send ``IAC WILL/WONT/DO/DONT x`` and ``IAC SB ... IAC SE``.
 None of that is text, so none of it may be echoed, broadcast or treated as a line. We never
 answer: a reply would put bytes on the wire that are not UTF-8, and the client works without.
-``IAC IAC`` is a literal 0xFF byte, which is never valid UTF-8 and so becomes U+FFFD later.
+``IAC IAC`` (an escaped 0xFF data byte) is removed too: 0xFF is never valid UTF-8, so it
+could only ever reach anyone as U+FFFD.
 """
 
 from __future__ import annotations
@@ -37,10 +38,7 @@ class TelnetFilter:
                 else:
                     out.append(byte)
             elif state == _IAC:
-                if byte == IAC:
-                    out.append(IAC)
-                    state = _DATA
-                elif byte in _OPTION_VERBS:
+                if byte in _OPTION_VERBS:
                     state = _OPTION
                 elif byte == SB:
                     state = _SUB

@@ -1,0 +1,242 @@
+"""The fanout: one write per member per reactor turn, the sender skipped, whispers addressed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.lines.fanout import Fanout
+from chatroom.lines.render import render
+
+
+@dataclass(eq=False)  # hashable by identity: Fanout keys recipients by hash
+class Recorder:
+    """A recipient that remembers each write separately."""
+
+    writes: list[bytes] = field(default_factory=list)
+
+    def send(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def take(self) -> list[bytes]:
+        writes, self.writes = self.writes, []
+        return writes
+
+
+def said(member: str, text: str) -> Said:
+    return Said("lobby", 0.0, member, member, text)
+
+
+def whisper(member: str, target: str, text: str) -> Whispered:
+    return Whispered("lobby", 0.0, member, member, text, target, target)
+
+
+def make(*members: str) -> tuple[Clock, Fanout, dict[str, Recorder]]:
+    clock = Clock()
+    fanout = Fanout(clock)
+    recorders = {m: Recorder() for m in members}
+    for member, recorder in recorders.items():
+        fanout.add(member, recorder)
+    return clock, fanout, recorders
+
+
+def test_nothing_is_written_before_the_turn_ends() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(said("a", "hi"))
+    assert rec["b"].writes == []
+    clock.advance(0)
+    assert rec["b"].take() == [b"a: hi\r\n"]
+
+
+def test_many_events_in_one_turn_are_one_write_per_member() -> None:
+    clock, fanout, rec = make("a", "b", "c", "d")
+    for i in range(100):
+        fanout.deliver(said("a", f"m{i}"))
+        fanout.deliver(said("b", f"n{i}"))
+    clock.advance(0)
+    for member in ("c", "d"):
+        (write,) = rec[member].take()
+        assert write.count(b"\r\n") == 200
+    (to_a,) = rec["a"].take()
+    assert to_a == b"".join(f"b: n{i}\r\n".encode() for i in range(100))
+    (to_b,) = rec["b"].take()
+    assert to_b == b"".join(f"a: m{i}\r\n".encode() for i in range(100))
+
+
+def test_sender_is_excluded() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(said("a", "x"))
+    clock.advance(0)
+    assert rec["a"].take() == []
+    assert rec["b"].take() == [b"a: x\r\n"]
+
+
+def test_whisper_reaches_only_its_target_alone_and_in_a_batch() -> None:
+    clock, fanout, rec = make("a", "b", "c")
+    fanout.deliver(whisper("a", "b", "psst"))
+    clock.advance(0)
+    assert rec["b"].take() == [b"[private] a: psst\r\n"]
+    assert rec["a"].take() == [] and rec["c"].take() == []
+    fanout.deliver(said("c", "hi"))
+    fanout.deliver(whisper("a", "b", "psst"))
+    fanout.deliver(said("a", "bye"))
+    clock.advance(0)
+    assert rec["b"].take() == [b"c: hi\r\n[private] a: psst\r\na: bye\r\n"]
+    assert rec["c"].take() == [b"a: bye\r\n"]
+    assert rec["a"].take() == [b"c: hi\r\n"]
+
+
+def test_whisper_to_oneself_is_delivered() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(whisper("a", "a", "note to self"))
+    clock.advance(0)
+    assert rec["a"].take() == [b"[private] a: note to self\r\n"]
+    assert rec["b"].take() == []
+
+
+def test_whisper_to_someone_not_here_is_dropped() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(whisper("a", "elsewhere", "x"))
+    clock.advance(0)
+    assert rec["a"].take() == [] and rec["b"].take() == []
+
+
+def test_member_added_mid_turn_gets_only_later_events() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(said("a", "before"))
+    late = Recorder()
+    fanout.deliver(Joined("lobby", 0.0, "c", "c"))
+    fanout.add("c", late)
+    fanout.deliver(said("a", "after"))
+    clock.advance(0)
+    assert late.take() == [b"a: after\r\n"]
+    assert rec["b"].take() == [b"a: before\r\n*** c joined\r\na: after\r\n"]
+
+
+def test_member_removed_mid_turn_gets_nothing_more() -> None:
+    clock, fanout, rec = make("a", "b", "c")
+    fanout.deliver(said("a", "one"))
+    fanout.remove("c")
+    fanout.deliver(Left("lobby", 0.0, "c", "c"))
+    clock.advance(0)
+    assert rec["c"].take() == []
+    assert rec["b"].take() == [b"a: one\r\n*** c left\r\n"]
+
+
+def test_order_is_preserved_across_kinds_and_turns() -> None:
+    clock, fanout, rec = make("a", "b", "z")
+    events: list[Event] = [
+        said("a", "1"),
+        Acted("lobby", 0.0, "b", "b", "waves"),
+        Renamed("lobby", 0.0, "a", "a", "alpha"),
+        Notice("lobby", 0.0, "", "", "maintenance soon"),
+        said("b", "2"),
+    ]
+    for event in events:
+        fanout.deliver(event)
+    clock.advance(0)
+    for event in events:
+        fanout.deliver(event)
+        clock.advance(0)
+    expected = b"".join(render(e) for e in events)
+    assert b"".join(rec["z"].take()) == expected * 2
+
+
+def test_close_drops_what_is_pending_and_everything_later() -> None:
+    clock, fanout, rec = make("a", "b")
+    fanout.deliver(said("a", "x"))
+    fanout.close()
+    fanout.deliver(said("a", "y"))
+    clock.advance(0)
+    assert rec["b"].take() == []
+    assert clock.getDelayedCalls() == []
+
+
+def test_each_event_is_rendered_once() -> None:
+    clock = Clock()
+    calls: list[Event] = []
+
+    def counting(event: Event) -> bytes:
+        calls.append(event)
+        return render(event)
+
+    fanout = Fanout(clock, counting)
+    for m in "abcdefgh":
+        fanout.add(m, Recorder())
+    fanout.deliver(said("a", "x"))
+    fanout.deliver(said("b", "y"))
+    clock.advance(0)
+    assert len(calls) == 2
+
+
+# -- against a model ---------------------------------------------------------------------------
+
+MEMBERS = ["m0", "m1", "m2", "m3"]
+
+actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("say"), st.sampled_from(MEMBERS)),
+        st.tuples(st.just("whisper"), st.sampled_from(MEMBERS), st.sampled_from(MEMBERS)),
+        st.tuples(st.just("add"), st.sampled_from(MEMBERS)),
+        st.tuples(st.just("remove"), st.sampled_from(MEMBERS)),
+        st.tuples(st.just("flush")),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actions)
+def test_fanout_matches_a_simple_model(script: list[tuple[str, ...]]) -> None:
+    """Whatever the mix of events, joins and leaves, each member gets, in one write per
+    turn, exactly the events after its join that are addressed to it or broadcast by
+    someone else, in delivery order."""
+    clock = Clock()
+    fanout = Fanout(clock)
+    recorders = {m: Recorder() for m in MEMBERS}
+    present: dict[str, int] = {}  # member -> index in this turn's events when it was added
+    turn: list[tuple[str, str | None, bytes]] = []
+    expected: dict[str, list[bytes]] = {m: [] for m in MEMBERS}
+    serial = 0
+
+    def flush() -> None:
+        clock.advance(0)
+        for member, start in present.items():
+            mine = b"".join(
+                data for sender, target, data in turn[start:]
+                if target == member or (target is None and sender != member)
+            )
+            if mine:
+                expected[member].append(mine)
+        turn.clear()
+        for member in present:
+            present[member] = 0
+
+    for action in script:
+        kind = action[0]
+        if kind == "say":
+            serial += 1
+            event: Event = said(action[1], f"s{serial}")
+            fanout.deliver(event)
+            turn.append((action[1], None, render(event)))
+        elif kind == "whisper":
+            serial += 1
+            event = whisper(action[1], action[2], f"w{serial}")
+            fanout.deliver(event)
+            turn.append((action[1], action[2], render(event)))
+        elif kind == "add":
+            if action[1] not in present:
+                fanout.add(action[1], recorders[action[1]])
+                present[action[1]] = len(turn)
+        elif kind == "remove":
+            fanout.remove(action[1])
+            present.pop(action[1], None)
+        else:
+            flush()
+    flush()
+    for member in MEMBERS:
+        assert recorders[member].writes == expected[member], member
