@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8080
+WEB_PORT ?= 8081
 
 .PHONY: run test lint typecheck pytest bench clean sysdeps
 
@@ -16,7 +17,8 @@ $(STAMP): setup.cfg pyproject.toml
 
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/twistd --nodaemon --pidfile= chatroom --port $(PORT)
+	@echo "chatroom: telnet/nc on 127.0.0.1:$(PORT), web page on http://127.0.0.1:$(WEB_PORT)/"
+	$(BIN)/twistd --nodaemon --pidfile= chatroom --port $(PORT) --web $(WEB_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check chatroom tests twisted benchmarks
@@ -26,7 +28,8 @@ typecheck: $(STAMP)
 
 # Real servers the integration tests start themselves (Debian packages, installed if missing).
 sysdeps:
-	@command -v redis-server >/dev/null || { apt-get update -q && apt-get install -y -q redis-server; }
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server chromium chromium-driver; }
 
 pytest: $(STAMP) sysdeps
 	$(BIN)/pytest

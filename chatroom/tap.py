@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.application.service import IService, MultiService, Service
-from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -65,6 +69,15 @@ _redis_url.coerceDoc = (  # type: ignore[attr-defined]
     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS, ?ca=FILE) "
     "or unix:///PATH[?db=N]."
 )
+
+
+def _origins(value: str) -> list[str]:
+    from chatroom.web.origins import parse_origins
+
+    return parse_origins(value)
+
+
+_origins.coerceDoc = "e.g. https://chat.example.org,https://example.org"  # type: ignore[attr-defined]
 
 
 def _port(value: str) -> int:
@@ -119,6 +132,13 @@ class Options(usage.Options):
         ["history-replay", None, DEFAULTS.history_replay,
          "History lines shown to a member on joining (0: none).",
          _ranged(int, 0, 200, "Must be from 0 to 200.")],
+        ["web", None, None,
+         "Also serve the web page and its WebSocket on this endpoint: a port (8081, on "
+         "--interface) or an endpoint string (tcp:8081, ssl:8443:...). Off unless given."],
+        ["web-origin", None, None,
+         "Pages allowed to open the WebSocket: origins separated by commas, or *. "
+         "Default: the same host and port as the page.",
+         _origins],
         ["redis", None, None,
          "Share the room with every server that uses this Redis (default: this process only).",
          _redis_url],
@@ -150,10 +170,14 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         endpoints = list(self["listen"])
+        interface = self["interface"].replace(":", r"\:")
         if self._port_given or not endpoints:
-            interface = self["interface"].replace(":", r"\:")
             endpoints.insert(0, f"tcp:{self['port']}:interface={interface}")
         self["endpoints"] = endpoints
+        web = self["web"]
+        if web is not None and web.isdigit():
+            web = f"tcp:{_port(web)}:interface={interface}"
+        self["web-endpoint"] = web
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
@@ -174,7 +198,9 @@ class Options(usage.Options):
 class ListeningService(Service):
     """Listens on one endpoint while running, and says where it listens."""
 
-    def __init__(self, description: str, endpoint: IStreamServerEndpoint, factory: Factory):
+    def __init__(
+        self, description: str, endpoint: IStreamServerEndpoint, factory: IProtocolFactory
+    ) -> None:
         self.description = description
         self.endpoint = endpoint
         self.factory = factory
@@ -237,15 +263,21 @@ class InOrder(MultiService):
                 _log.failure("stopping {service}", service=service)
 
 
+class FrontEnd(Protocol):
+    def shutdown(self) -> Deferred[object]: ...
+
+
 class ShutdownService(Service):
-    """On stop, says goodbye to every connection of the front end and waits for them."""
+    """On stop, says goodbye to every connection of every front end and waits for them.
 
-    def __init__(self, factory: ChatFactory) -> None:
-        self.factory = factory
+    All front ends close in the same turn, so nobody hears everybody else leave."""
 
-    def stopService(self) -> Deferred[object]:
+    def __init__(self, front_ends: list[FrontEnd]) -> None:
+        self.front_ends = front_ends
+
+    def stopService(self) -> Deferred[Any]:
         super().stopService()
-        return self.factory.shutdown()
+        return DeferredList([front_end.shutdown() for front_end in self.front_ends])
 
 
 def raise_open_files_limit() -> tuple[int, int]:
@@ -300,11 +332,22 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         hub.subscribe(recent)
         HistoryService(hub, history).setServiceParent(top)
     factory = ChatFactory(room, limits, reactor, history=history, recent=recent)
+    front_ends: list[FrontEnd] = [factory]
+    listeners: list[tuple[str, IProtocolFactory]] = [
+        (description, factory) for description in options["endpoints"]
+    ]
+    if options["web-endpoint"] is not None:
+        from chatroom.web.site import build_web_site
+
+        site = build_web_site(room, limits, reactor, options["web-origin"],
+                              history=history, recent=recent)
+        front_ends.append(site)
+        listeners.append((f"web {options['web-endpoint']}", site))
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
-    ShutdownService(factory).setServiceParent(top)
-    for description in options["endpoints"]:
-        endpoint = serverFromString(reactor, description)
-        ListeningService(description, endpoint, factory).setServiceParent(top)
+    ShutdownService(front_ends).setServiceParent(top)
+    for description, front_end in listeners:
+        endpoint = serverFromString(reactor, description.removeprefix("web "))
+        ListeningService(description, endpoint, front_end).setServiceParent(top)
     return top
 
 

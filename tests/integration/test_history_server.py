@@ -17,7 +17,7 @@ REPLAYED = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d\] |^\[\d\d:\d\d\] ")
 def read_replay(client: LineClient) -> list[str]:
     """The replayed lines between the two notices, in order."""
     client.expect(r"^\*\*\* last \d+ lines?")
-    lines = []
+    lines: list[str] = []
     while True:
         line = client.read_line()
         assert line is not None, "the replay did not end"

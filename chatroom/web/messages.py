@@ -1,0 +1,236 @@
+"""The web front end's JSON messages: parse and check what a browser sends, render what it gets.
+
+Pure functions, no I/O: the adapter in ``protocol.py`` calls them, the tests call them
+directly. The schema is documented in ``README-notes.md`` beside this file.
+
+Client to server, one JSON object per WebSocket text message::
+
+    {"type": "nick", "nick": "alice"}     choose a nickname, or change it once joined
+    {"type": "say", "text": "hello"}      chat; a leading / makes it a command (/me, /msg, ...)
+
+Server to client, one JSON object per WebSocket text message, always with ``type`` and
+``time`` (seconds since the epoch, a float)::
+
+    prompt welcome members history joined left renamed said acted private notice error
+
+Everything is rendered once into the bytes of a complete WebSocket frame, so one event
+costs one encoding however many browsers receive it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.history.store import Kind, Record
+from chatroom.lines.sanitize import clean
+
+HELP = [
+    ("/who", "list everyone in the room"),
+    ("/msg NICK TEXT", "send TEXT to NICK only"),
+    ("/me TEXT", "describe what you do: * NICK TEXT"),
+    ("/nick NEW", "change your nickname to NEW"),
+    ("/history [N]", "show the last N lines said here (default 20)"),
+    ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
+    ("/help", "show this list"),
+    ("/quit", "leave the room"),
+    ("//TEXT", "say TEXT with one leading slash (not a command)"),
+]
+"""The same commands as the line protocol, with the same meaning."""
+
+ABOUT_MESSAGE = "message"
+"""An ``error``'s ``about``: the frame was wrong (not JSON, not our schema, binary, too big)."""
+ABOUT_TEXT = "text"
+"""An ``error``'s ``about``: the text was refused (too long)."""
+ABOUT_NICK = "nick"
+"""An ``error``'s ``about``: a nickname was refused (invalid, taken)."""
+ABOUT_COMMAND = "command"
+"""An ``error``'s ``about``: a /command was unknown or misused."""
+ABOUT_STATE = "state"
+"""An ``error``'s ``about``: the request does not fit now (chat before choosing a nickname)."""
+ABOUT_SERVER = "server"
+"""An ``error``'s ``about``: the server refuses or ends the connection (full, timeout)."""
+
+_OPCODE_TEXT_FIN = 0x81
+
+
+# -- client to server ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    """``{"type": "nick", "nick": ...}``: join as ``nick``, or rename to it once joined."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """``{"type": "say", "text": ...}``: chat, or a /command, exactly as a line would be."""
+
+    text: str
+
+
+ClientMessage = Nick | Say
+
+
+class BadMessage(ValueError):
+    """A frame the server will not act on; ``str(error)`` is the sentence the sender gets."""
+
+    def __init__(self, why: str, about: str = ABOUT_MESSAGE) -> None:
+        super().__init__(why)
+        self.about = about
+
+
+_FIELDS: dict[str, str] = {"nick": "nick", "say": "text"}
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(payload: bytes, max_text: int) -> ClientMessage:
+    """The message in one text frame, with its string cleaned like a telnet line.
+
+    Raises ``BadMessage`` when the frame is not UTF-8 JSON, not one of our objects, or its
+    string is longer than ``max_text`` bytes of UTF-8 (the line limit). Keys that are not
+    part of the schema are ignored, so a newer page still works with this server.
+    """
+    try:
+        data = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise BadMessage("not valid UTF-8: send JSON text") from None
+    except (ValueError, RecursionError):
+        raise BadMessage("not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadMessage('expected a JSON object such as {"type": "say", "text": "hi"}')
+    kind = data.get("type")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise BadMessage('"type" must be "nick" or "say"')
+    field = _FIELDS[kind]
+    value = data.get(field)
+    if not isinstance(value, str):
+        raise BadMessage(f'a "{kind}" message needs a string "{field}"')
+    raw = value.encode("utf-8", "surrogatepass")  # a lone surrogate becomes U+FFFD in clean()
+    if len(raw) > max_text:
+        raise BadMessage(f"{field} too long ({max_text} bytes max)", ABOUT_TEXT)
+    text = clean(raw)
+    return Nick(text) if kind == "nick" else Say(text)
+
+
+# -- server to client ---------------------------------------------------------------
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    """``message`` as JSON in one complete, unmasked WebSocket text frame (RFC 6455 5.2).
+
+    Built here rather than per connection so a broadcast is encoded once; no extension
+    (compression) is ever negotiated, so the same bytes are right for every browser.
+    """
+    payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "replace"
+    )
+    size = len(payload)
+    if size < 126:
+        header = bytes((_OPCODE_TEXT_FIN, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _OPCODE_TEXT_FIN, 126, size)
+    else:
+        header = struct.pack("!BBQ", _OPCODE_TEXT_FIN, 127, size)
+    return header + payload
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """The object a browser gets for a room event (also a ``history`` record)."""
+    kind = type(event)
+    if kind is Said:
+        assert isinstance(event, Said)
+        return {"type": "said", "time": event.time, "nick": event.nick, "text": event.text}
+    if kind is Acted:
+        assert isinstance(event, Acted)
+        return {"type": "acted", "time": event.time, "nick": event.nick, "text": event.text}
+    if kind is Joined:
+        return {"type": "joined", "time": event.time, "nick": event.nick}
+    if kind is Left:
+        return {"type": "left", "time": event.time, "nick": event.nick}
+    if kind is Renamed:
+        assert isinstance(event, Renamed)
+        return {
+            "type": "renamed", "time": event.time, "nick": event.nick, "new_nick": event.new_nick
+        }
+    if kind is Whispered:
+        assert isinstance(event, Whispered)
+        return {
+            "type": "private", "time": event.time, "nick": event.nick,
+            "to": event.target_nick, "text": event.text,
+        }
+    if kind is Notice:
+        assert isinstance(event, Notice)
+        return {"type": "notice", "time": event.time, "text": event.text}
+    raise TypeError(f"no message for {event!r}")
+
+
+def render(event: Event) -> bytes:
+    """The frame every web recipient of ``event`` gets; encoded once per event."""
+    return frame(event_message(event))
+
+
+def prompt(time: float) -> bytes:
+    return frame({"type": "prompt", "time": time, "text": "Choose a nickname"})
+
+
+def welcome(time: float, nick: str, count: int, max_text: int) -> bytes:
+    """Joined as ``nick``; ``max_text`` is the line limit, so the page can check first."""
+    others = "nobody else is" if count <= 1 else f"{count} people are"
+    text = f"welcome, {nick}! {others} here; /who lists them, /help lists commands"
+    return frame(
+        {"type": "welcome", "time": time, "nick": nick, "text": text, "max_text": max_text}
+    )
+
+
+def members(time: float, nicks: Sequence[str]) -> bytes:
+    return frame({"type": "members", "time": time, "nicks": list(nicks)})
+
+
+def record_message(record: Record) -> dict[str, Any]:
+    """A stored event as a ``history`` record: the same shape as the live message."""
+    message: dict[str, Any] = {"type": str(record.kind), "time": record.time}
+    if record.kind is not Kind.NOTICE:
+        message["nick"] = record.nick
+    if record.kind in (Kind.SAID, Kind.ACTED, Kind.NOTICE):
+        message["text"] = record.text
+    elif record.kind is Kind.RENAMED:
+        message["new_nick"] = record.new_nick
+    return message  # a LEFT record's text is the reason, for operators: not sent
+
+
+def history(
+    time: float, records: Iterable[Record], context: str, query: str | None = None
+) -> bytes:
+    """Earlier lines of the room in one message. ``context`` says why: ``join`` (the replay
+    before the welcome, oldest first), ``history`` (``/history``, oldest first) or
+    ``search`` (``/search``, newest first, with the ``query``)."""
+    message: dict[str, Any] = {
+        "type": "history", "time": time, "context": context,
+        "records": [record_message(record) for record in records],
+    }
+    if query is not None:
+        message["query"] = query
+    return frame(message)
+
+
+def notice(time: float, text: str) -> bytes:
+    return frame({"type": "notice", "time": time, "text": text})
+
+
+def error(time: float, text: str, about: str) -> bytes:
+    return frame({"type": "error", "time": time, "text": text, "about": about})
+
+
+def help_notices(time: float) -> bytes:
+    """``/help``: one notice per command, in one write."""
+    return b"".join(notice(time, f"{usage:<16}{what}") for usage, what in HELP)

@@ -1,0 +1,205 @@
+"""The web front end's HTTP side: the page at ``/``, its assets, and the WebSocket at ``/ws``.
+
+Everything the page needs ships in this package (``static/``) and is read once at start, so
+the server never touches the file system per request and serves nothing else. Every response
+carries a strict Content-Security-Policy: scripts and styles only from this server, no inline
+script, no framing; the page puts user text in the DOM with ``textContent`` only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request, Site
+
+from chatroom.domain.room import Room
+from chatroom.history.recent import RecentRecords
+from chatroom.history.store import IHistory
+from chatroom.limits import Limits
+from chatroom.web.protocol import WebChatFactory
+
+WS_PATH = b"ws"
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+_ASSETS = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+def content_security_policy(host: str | None) -> bytes:
+    """The policy for every response. ``connect-src`` names the WebSocket URLs as well as
+    ``'self'``, for browsers whose ``'self'`` does not cover ``ws:``; a Host header that is
+    not a plain host[:port] is left out rather than echoed."""
+    sockets = f" ws://{host} wss://{host}" if host and _HOST.match(host) else ""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src 'self'{sockets}; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ).encode("ascii")
+
+
+def _security_headers(request: Request) -> None:
+    host = request.getHeader(b"host")
+    headers = request.responseHeaders
+    headers.setRawHeaders(b"content-security-policy", [content_security_policy(
+        host.decode("latin-1") if host is not None else None
+    )])
+    headers.setRawHeaders(b"x-content-type-options", [b"nosniff"])
+    headers.setRawHeaders(b"referrer-policy", [b"no-referrer"])
+    headers.setRawHeaders(b"x-frame-options", [b"DENY"])
+    headers.setRawHeaders(b"cross-origin-opener-policy", [b"same-origin"])
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: bytes
+    etag: bytes
+
+
+def load_assets() -> dict[str, Asset]:
+    """The page's files, from the installed package."""
+    folder = resources.files("chatroom.web").joinpath("static")
+    assets = {}
+    for name, content_type in _ASSETS.items():
+        body = folder.joinpath(name).read_bytes()
+        etag = b'"' + hashlib.sha256(body).hexdigest()[:20].encode("ascii") + b'"'
+        assets[name] = Asset(body, content_type.encode("ascii"), etag)
+    return assets
+
+
+class AssetResource(Resource):
+    """One file of the page, from memory; revalidated by ETag so a new server's page loads."""
+
+    isLeaf = True
+
+    def __init__(self, asset: Asset) -> None:
+        super().__init__()
+        self.asset = asset
+
+    def render(self, request: Request) -> bytes:
+        if request.method not in (b"GET", b"HEAD"):
+            request.setResponseCode(405)
+            request.setHeader(b"allow", b"GET, HEAD")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"method not allowed\n"
+        result: bytes = super().render(request)
+        return result
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", self.asset.content_type)
+        request.setHeader(b"cache-control", b"no-cache")
+        if request.setETag(self.asset.etag):  # the browser's copy is current: 304
+            return b""
+        return self.asset.body
+
+    def render_HEAD(self, request: Request) -> bytes:
+        self.render_GET(request)
+        request.setHeader(b"content-length", str(len(self.asset.body)).encode("ascii"))
+        return b""
+
+
+class NotFound(Resource):
+    """A plain-text 404 for every path the page does not use."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(404)
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return b"" if request.method == b"HEAD" else b"not found\n"
+
+
+class Root(Resource):
+    """``/`` and ``/index.html`` are the page; anything unknown is a 404."""
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return NotFound()
+
+
+class ChatSocketResource(WebSocketResource):
+    """``/ws``: hands the connection to a ``WebChatProtocol``; a plain GET gets a 426."""
+
+    def render(self, request: Request) -> Any:
+        upgrade = (request.getHeader(b"upgrade") or b"").lower()
+        if b"websocket" not in upgrade:
+            request.setResponseCode(426, b"Upgrade Required")
+            request.setHeader(b"upgrade", b"websocket")
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"this is the chat's WebSocket; open / in a browser\n"
+        channel: Any = request.channel
+        # The HTTP channel will never see this connection again. Its idle timeout is paused
+        # while a request is handled; cancel it outright, so that it can never cut the
+        # WebSocket. And the WebSocket's outbox becomes the transport's producer, not it.
+        channel.setTimeout(None)
+        transport: Any = request.transport
+        transport.unregisterProducer()
+        return super().render(request)
+
+
+class WebSite(Site):
+    """The page and the WebSocket, with security headers on every response."""
+
+    noisy = False
+
+    def __init__(self, root: IResource, chat: WebChatFactory, clock: IReactorTime) -> None:
+        super().__init__(root, reactor=clock)
+        self.chat = chat
+
+    def getResourceFor(self, request: Request) -> IResource:
+        _security_headers(request)
+        resource: IResource = super().getResourceFor(request)
+        return resource
+
+    def shutdown(self) -> Deferred[object]:
+        """Every WebSocket gets ``server shutting down`` and a close; fires when all are gone
+        (at most ``limits.shutdown_grace`` seconds: then the rest are cut)."""
+        return self.chat.shutdown()
+
+
+def build_web_site(
+    room: Room,
+    limits: Limits,
+    clock: IReactorTime,
+    allowed_origins: list[str] | None = None,
+    *,
+    history: IHistory | None = None,
+    recent: RecentRecords | None = None,
+    ping_interval: float = 30.0,
+    open_timeout: float = 10.0,
+    close_timeout: float = 1.0,
+) -> WebSite:
+    """The web front end for ``room``: listen on it with any stream server endpoint.
+
+    ``allowed_origins`` is ``--web-origin`` (``origins.parse_origins``); ``None`` accepts only
+    pages from the same host and port as the request. ``recent`` (the line front end's
+    ``RecentRecords``) gives the replay on joining and ``/history``; ``history`` (the store)
+    answers ``/search``; without them those commands say history is off. The timeouts
+    (seconds, 0 for none) are autobahn's: pings that notice a browser that vanished, the
+    opening handshake, and the wait for the browser's reply to our close frame.
+    """
+    factory = WebChatFactory(
+        room, limits, clock, allowed_origins, history, recent,
+        ping_interval=ping_interval, open_timeout=open_timeout, close_timeout=close_timeout,
+    )
+    assets = load_assets()
+    root = Root()
+    index = AssetResource(assets["index.html"])
+    root.putChild(b"", index)
+    root.putChild(b"index.html", index)
+    for name in ("app.js", "app.css", "favicon.svg"):
+        root.putChild(name.encode("ascii"), AssetResource(assets[name]))
+    root.putChild(WS_PATH, ChatSocketResource(factory))
+    return WebSite(root, factory, clock)

@@ -1,0 +1,488 @@
+// chatroom's web page: one WebSocket, JSON messages (see chatroom/web/README-notes.md).
+// Plain JavaScript, no framework, no build step. Everything a person typed is put on the
+// page with textContent, never as HTML.
+"use strict";
+
+(function () {
+  const MAX_LINES = 1000;          // messages kept on the page; older ones are removed
+  const BACKOFF_FIRST = 1000;      // ms before the first reconnect attempt
+  const BACKOFF_MAX = 30000;       // ms between attempts, at most
+  const NO_RECONNECT = new Set([1000, 1008]);  // goodbye (/quit), timeouts
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    status: $("status"), me: $("me"), reconnect: $("reconnect"), banner: $("banner"),
+    messages: $("messages"), composer: $("composer"), text: $("text"), send: $("send"),
+    textError: $("text-error"), members: $("members"), peopleCount: $("people-count"),
+    people: $("people"), peopleToggle: $("people-toggle"),
+    join: $("join"), joinForm: $("join-form"), joinTitle: $("join-title"),
+    joinNote: $("join-note"), nick: $("nick"), nickError: $("nick-error"),
+    joinButton: $("join-button"),
+  };
+
+  const state = {
+    ws: null,
+    phase: "idle",      // idle | connecting | choosing | joined | left
+    me: null,           // our nickname once joined
+    wanted: null,       // the nickname to (re)join with
+    maxText: 0,         // bytes per message, from the welcome
+    attempt: 0,         // reconnect attempts since the last welcome
+    retryTimer: null,
+    countdown: null,
+    members: new Map(), // caseless key -> nickname as shown
+    welcomeLine: null,  // history goes above it
+    listAfterWelcome: false,
+    lastError: null,
+    everJoined: false,
+    sent: [], sentAt: -1,  // lines typed, for arrow-up recall
+  };
+
+  const encoder = new TextEncoder();
+  const key = (nick) => nick.normalize("NFC").toLocaleLowerCase();
+
+  // -- the connection ------------------------------------------------------------
+
+  function socketUrl() {
+    const url = new URL("ws", window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
+  }
+
+  function connect() {
+    clearRetry();
+    if (state.ws) return;
+    setStatus("connecting", "connecting…");
+    state.phase = "connecting";
+    let ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch (e) {
+      scheduleReconnect("cannot connect");
+      return;
+    }
+    state.ws = ws;
+    ws.onmessage = (event) => {
+      if (ws !== state.ws) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (e) {
+        return;  // not ours; the server only sends JSON
+      }
+      if (message && typeof message.type === "string") handle(message);
+    };
+    ws.onclose = (event) => {
+      if (ws !== state.ws) return;
+      state.ws = null;
+      closed(event.code, event.reason);
+    };
+  }
+
+  function sendJson(object) {
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      state.ws.send(JSON.stringify(object));
+      return true;
+    }
+    return false;
+  }
+
+  function closed(code, reason) {
+    const was = state.phase;
+    setComposer(false);
+    if (was === "joined") {
+      system(code === 1001 ? "the server is restarting" : "connection lost", "warn");
+    }
+    if (NO_RECONNECT.has(code) || was === "left") {
+      state.phase = "left";
+      setStatus("offline", "not connected");
+      const why = state.lastError || (code === 1000 ? "You left the room." : reason);
+      showJoin(was === "joined" || state.everJoined ? "Join again" : "Join the chat", why || "");
+      return;
+    }
+    if (state.wanted === null) {  // nobody asked to join yet: wait for the form
+      state.phase = "idle";
+      setStatus("offline", "not connected");
+      return;
+    }
+    scheduleReconnect(code === 1013 && reason ? reason : "disconnected");
+  }
+
+  function scheduleReconnect(why) {
+    state.phase = "idle";
+    const base = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** state.attempt);
+    const delay = Math.round(base * (0.5 + Math.random() / 2));
+    state.attempt += 1;
+    const due = Date.now() + delay;
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+      setStatus("reconnecting", `${why} — reconnecting in ${seconds} s`);
+    };
+    tick();
+    ui.reconnect.hidden = false;
+    ui.joinButton.disabled = false;
+    state.countdown = window.setInterval(tick, 1000);
+    state.retryTimer = window.setTimeout(connect, delay);
+  }
+
+  function clearRetry() {
+    if (state.retryTimer !== null) window.clearTimeout(state.retryTimer);
+    if (state.countdown !== null) window.clearInterval(state.countdown);
+    state.retryTimer = state.countdown = null;
+    ui.reconnect.hidden = true;
+  }
+
+  // -- what the server says ------------------------------------------------------------
+
+  function handle(m) {
+    switch (m.type) {
+      case "prompt":
+        state.phase = "choosing";
+        state.lastError = null;
+        setStatus("online", "connected");
+        if (state.wanted !== null) {
+          sendJson({ type: "nick", nick: state.wanted });
+        } else {
+          showJoin(null, null);
+        }
+        break;
+      case "welcome":
+        joined(m);
+        break;
+      case "members": {
+        const nicks = Array.isArray(m.nicks) ? m.nicks : [];
+        setMembers(nicks);
+        if (state.listAfterWelcome) {
+          state.listAfterWelcome = false;
+        } else {
+          system(`${nicks.length} in the room: ${nicks.join(", ")}`, "info", m.time);
+        }
+        break;
+      }
+      case "history":
+        history(m);
+        break;
+      case "error":
+        error(m);
+        break;
+      default:
+        event(m, false);
+    }
+  }
+
+  function joined(m) {
+    const again = state.everJoined;
+    state.phase = "joined";
+    state.me = m.nick;
+    state.wanted = m.nick;
+    state.maxText = m.max_text || 0;
+    state.attempt = 0;
+    state.everJoined = true;
+    state.listAfterWelcome = true;
+    state.lastError = null;
+    hideJoin();
+    ui.me.textContent = m.nick;
+    ui.me.hidden = false;
+    setStatus("online", "online");
+    if (again) system("reconnected", "info", m.time);
+    state.welcomeLine = system(m.text, "welcome", m.time);
+    setComposer(true);
+    ui.text.focus();
+  }
+
+  function error(m) {
+    state.lastError = m.text;
+    if (m.about === "nick" && state.phase !== "joined") {
+      state.wanted = null;  // the person chooses again; the next prompt must not resend it
+      showJoin(null, null);
+      showNickError(m.text);
+      return;
+    }
+    if (m.about === "server" && state.phase !== "joined") return;  // shown when it closes
+    line("error", m.time, [["text", "! " + m.text]]);
+  }
+
+  // One room event, live (history: false) or from the history message (history: true).
+  function event(m, old) {
+    const mine = m.nick === state.me;
+    switch (m.type) {
+      case "said":
+        return line(mine ? "said own" : "said", m.time,
+          [["nick", m.nick], ["sep", ": "], ["text", m.text]], old);
+      case "acted":
+        return line(mine ? "acted own" : "acted", m.time,
+          [["sep", "* "], ["nick", m.nick], ["sep", " "], ["text", m.text]], old);
+      case "private":
+        if (mine && !old) {
+          return line("private own", m.time,
+            [["sep", "→ "], ["nick", m.to], ["sep", " (private): "], ["text", m.text]]);
+        }
+        return line("private", m.time,
+          [["sep", "[private] "], ["nick", m.nick], ["sep", ": "], ["text", m.text]], old);
+      case "joined":
+        if (!old) addMember(m.nick);
+        return line("joined", m.time, [["nick", m.nick], ["sep", " joined"]], old);
+      case "left":
+        if (!old) removeMember(m.nick);
+        return line("left", m.time, [["nick", m.nick], ["sep", " left"]], old);
+      case "renamed":
+        if (!old) {
+          if (mine) {
+            state.me = state.wanted = m.new_nick;
+            ui.me.textContent = m.new_nick;
+          }
+          state.members.delete(key(m.nick));
+          addMember(m.new_nick);
+          if (mine) {
+            return line("renamed own", m.time,
+              [["sep", "you are now known as "], ["nick", m.new_nick]]);
+          }
+        }
+        return line("renamed", m.time,
+          [["nick", m.nick], ["sep", " is now known as "], ["nick", m.new_nick]], old);
+      case "notice":
+        return system(m.text, "notice", m.time, old);
+      default:
+        return null;  // a newer server's message: ignore it
+    }
+  }
+
+  // Earlier lines: the replay on joining goes above the welcome; the answer to /history or
+  // /search goes at the bottom, between two markers, so nobody takes it for live chat.
+  function history(m) {
+    const records = Array.isArray(m.records) ? m.records : [];
+    if (!records.length) return;
+    const count = records.length === 1 ? "1 line" : `${records.length} lines`;
+    let title = "earlier messages";
+    let end = null;
+    if (m.context === "history") {
+      title = `last ${count}`;
+      end = "end of history";
+    } else if (m.context === "search") {
+      title = `${count} matching “${m.query || ""}”, newest first`;
+      end = "end of search";
+    }
+    const items = [makeLine("divider", null, [["text", title]])];
+    for (const record of records) {
+      const item = event(record, true);
+      if (item) items.push(item);
+    }
+    if (end) items.push(makeLine("divider", null, [["text", end]]));
+    const anchor = m.context === "join" && state.welcomeLine && state.welcomeLine.isConnected
+      ? state.welcomeLine : null;
+    const list = ui.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    for (const item of items) {
+      if (anchor) list.insertBefore(item, anchor);
+      else list.appendChild(item);
+    }
+    trim();
+    if (atBottom || !anchor) list.scrollTop = list.scrollHeight;
+  }
+
+  // -- the message list --------------------------------------------------------------
+
+  function makeLine(kind, time, parts, old) {
+    const item = document.createElement("li");
+    item.className = "line " + kind.split(" ").map((k) => "line-" + k).join(" ");
+    if (old) item.classList.add("line-history");
+    if (typeof time === "number") {
+      const when = new Date(time * 1000);
+      const stamp = document.createElement("time");
+      stamp.dateTime = when.toISOString();
+      stamp.title = when.toLocaleString();
+      stamp.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      item.appendChild(stamp);
+    }
+    const body = document.createElement("span");
+    body.className = "body";
+    for (const [cls, text] of parts) {
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;  // never parsed as HTML: what people type stays text
+      body.appendChild(span);
+    }
+    item.appendChild(body);
+    return item;
+  }
+
+  // Append a line (or, for history, just build it), keeping the view at the bottom.
+  function line(kind, time, parts, old) {
+    const item = makeLine(kind, time, parts, old);
+    if (old) return item;
+    const list = ui.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.appendChild(item);
+    trim();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+    return item;
+  }
+
+  function system(text, kind, time, old) {
+    return line(kind, typeof time === "number" ? time : Date.now() / 1000,
+      [["text", text]], old);
+  }
+
+  function trim() {
+    while (ui.messages.childElementCount > MAX_LINES) {
+      ui.messages.removeChild(ui.messages.firstElementChild);
+    }
+  }
+
+  // -- the member list ---------------------------------------------------------------
+
+  function setMembers(nicks) {
+    state.members.clear();
+    for (const nick of nicks) state.members.set(key(nick), nick);
+    drawMembers();
+  }
+
+  function addMember(nick) {
+    state.members.set(key(nick), nick);
+    drawMembers();
+  }
+
+  function removeMember(nick) {
+    state.members.delete(key(nick));
+    drawMembers();
+  }
+
+  function drawMembers() {
+    const nicks = [...state.members.values()].sort(
+      (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
+    const items = nicks.map((nick) => {
+      const item = document.createElement("li");
+      item.textContent = nick;
+      if (nick === state.me) item.className = "self";
+      return item;
+    });
+    ui.members.replaceChildren(...items);
+    ui.peopleCount.textContent = String(nicks.length);
+  }
+
+  // -- the controls ------------------------------------------------------------------
+
+  function setStatus(kind, text) {
+    ui.status.dataset.state = kind;
+    ui.status.textContent = text;
+    // Once in the room, losing the connection is said where the person is looking.
+    const away = kind !== "online" && kind !== "connecting" && state.everJoined;
+    document.body.classList.toggle("offline", kind !== "online");
+    ui.banner.textContent = away ? text : "";
+    ui.banner.hidden = !away || state.phase === "left";
+  }
+
+  function setComposer(on) {
+    ui.text.disabled = !on;
+    ui.send.disabled = !on;
+  }
+
+  function showJoin(title, note) {
+    if (title) ui.joinTitle.textContent = title;
+    if (note !== null) {
+      ui.joinNote.textContent = note || "";
+      ui.joinNote.hidden = !note;
+    }
+    ui.join.hidden = false;
+    ui.joinButton.disabled = false;
+    ui.nick.disabled = false;
+    if (!ui.nick.value && state.wanted) ui.nick.value = state.wanted;
+    ui.nick.focus();
+  }
+
+  function hideJoin() {
+    ui.join.hidden = true;
+    ui.nickError.hidden = true;
+    ui.joinNote.hidden = true;
+  }
+
+  function showNickError(text) {
+    ui.nickError.textContent = text;
+    ui.nickError.hidden = false;
+    ui.nick.setAttribute("aria-invalid", "true");
+    ui.nick.select();
+  }
+
+  function showTextError(text) {
+    ui.textError.textContent = text;
+    ui.textError.hidden = !text;
+  }
+
+  ui.joinForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const nick = ui.nick.value.trim();
+    ui.nick.removeAttribute("aria-invalid");
+    ui.nickError.hidden = true;
+    if (!nick) {
+      showNickError("a nickname needs at least one character");
+      return;
+    }
+    state.wanted = nick;
+    state.lastError = null;
+    ui.joinButton.disabled = true;
+    if (state.phase === "choosing" && sendJson({ type: "nick", nick })) return;
+    state.attempt = 0;
+    connect();
+  });
+
+  ui.nick.addEventListener("input", () => {
+    ui.joinButton.disabled = false;
+  });
+
+  ui.composer.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = ui.text.value;
+    if (!text.trim()) return;
+    const size = encoder.encode(text).length;
+    if (state.maxText && size > state.maxText) {
+      showTextError(`too long: ${size} bytes, at most ${state.maxText}`);
+      return;
+    }
+    if (!sendJson({ type: "say", text })) {
+      showTextError("not connected: your message was not sent");
+      return;
+    }
+    showTextError("");
+    if (/^\/quit(\s|$)/i.test(text)) state.phase = "left";
+    state.sent.push(text);
+    if (state.sent.length > 50) state.sent.shift();
+    state.sentAt = state.sent.length;
+    ui.text.value = "";
+  });
+
+  ui.text.addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+    if (!state.sent.length) return;
+    e.preventDefault();
+    const step = e.key === "ArrowUp" ? -1 : 1;
+    state.sentAt = Math.min(state.sent.length, Math.max(0, state.sentAt + step));
+    ui.text.value = state.sent[state.sentAt] || "";
+  });
+
+  ui.text.addEventListener("input", () => showTextError(""));
+
+  ui.reconnect.addEventListener("click", () => connect());
+
+  ui.peopleToggle.addEventListener("click", () => {
+    const open = ui.people.classList.toggle("open");
+    ui.peopleToggle.setAttribute("aria-expanded", String(open));
+  });
+
+  window.addEventListener("online", () => {
+    if (state.retryTimer !== null) connect();
+  });
+
+  // Leaving the page (or the browser keeping it in its back/forward cache) closes the
+  // socket, so the room hears at once that we left; coming back to it rejoins.
+  window.addEventListener("pagehide", () => {
+    clearRetry();
+    if (state.ws) state.ws.close(1000, "page closed");
+  });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && state.wanted !== null && !state.ws) {
+      state.attempt = 0;
+      connect();
+    }
+  });
+
+  ui.nick.focus();
+})();

@@ -1,0 +1,89 @@
+"""A chat server with both front ends, for the browser tests: ``python -m tests.e2e.webserver``.
+
+It prints ``listening lines=PORT web=PORT`` once both listen, logs to standard output, and
+on SIGTERM says goodbye on both front ends before it exits, as ``twistd chatroom`` does.
+Options: ``--web-port`` (0 for any free one), ``--nick-timeout`` seconds, ``--demo-history``.
+Until ``twistd chatroom --web`` exists, this is how the tests get a real server process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.python.failure import Failure
+
+from chatroom.domain.room import Room
+from chatroom.history.recent import RecentRecords
+from chatroom.history.store import Kind, Record
+from chatroom.hubs.local import LocalHub
+from chatroom.limits import Limits
+from chatroom.lines.factory import ChatFactory
+from chatroom.web.site import build_web_site
+
+
+def demo_history(now: float) -> RecentRecords:
+    """Earlier lines, as if the server had run before: what the page does with them is tested."""
+    recent = RecentRecords("lobby", 50)
+    recent.seed([
+        Record(1, now - 3600, "lobby", Kind.JOINED, "dana"),
+        Record(2, now - 3590, "lobby", Kind.SAID, "dana", "an earlier message <i>as text</i>"),
+        Record(3, now - 3580, "lobby", Kind.ACTED, "dana", "waves from the past"),
+        Record(4, now - 3570, "lobby", Kind.LEFT, "dana", "quit"),
+    ])
+    return recent
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="webserver")
+    parser.add_argument("--web-port", type=int, default=0)
+    parser.add_argument("--nick-timeout", type=float, default=60.0)
+    parser.add_argument("--demo-history", action="store_true",
+                        help="answer every join with a few made-up earlier events")
+    args = parser.parse_args(argv)
+
+    from twisted.internet import reactor  # noqa: TID251 - an entry point picks the reactor
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    limits = Limits(nick_timeout=args.nick_timeout, shutdown_grace=1.0)
+    room = Room("lobby", LocalHub(), reactor)
+    lines = ChatFactory(room, limits, reactor)
+    recent = demo_history(reactor.seconds()) if args.demo_history else None
+    if recent is not None:
+        room.hub.subscribe(recent)
+    site = build_web_site(room, limits, reactor, None, recent=recent)
+    ports: dict[str, int] = {}
+
+    def listening(_: object) -> None:
+        print(f"listening lines={ports['lines']} web={ports['web']}", flush=True)
+
+    def listen(name: str, description: str, factory: Any) -> Deferred[None]:
+        def got(port: Any) -> None:
+            ports[name] = port.getHost().port
+
+        listening: Deferred[Any] = serverFromString(reactor, description).listen(factory)
+        return listening.addCallback(got)
+
+    def failed(failure: Failure) -> None:
+        print(failure, flush=True)
+        reactor.stop()
+
+    DeferredList(
+        [
+            listen("lines", "tcp:0:interface=127.0.0.1", lines),
+            listen("web", f"tcp:{args.web_port}:interface=127.0.0.1", site),
+        ],
+        fireOnOneErrback=True,
+    ).addCallbacks(listening, failed)
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: DeferredList([site.shutdown(), lines.shutdown()])
+    )
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()
