@@ -200,7 +200,7 @@ def run_node(argv: list[str]) -> None:
     room = Room(options.room, hub, reactor)
     factory = ChatFactory(room, Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000,
                                        max_clients=100_000), reactor)
-    ShutdownService(factory).setServiceParent(top)
+    ShutdownService([factory]).setServiceParent(top)
     where = f"tcp:{options.port}:interface=127.0.0.1"
     ListeningService(where, serverFromString(reactor, where), factory).setServiceParent(top)
     application = Application("chatroom-redis-node")
