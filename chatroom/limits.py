@@ -22,7 +22,8 @@ class Limits:
     """Lines a connection may send at once before the rate applies (the bucket's size)."""
 
     max_out: int = 256 * 1024
-    """Bytes of unsent output a connection may have queued before it is dropped as a slow reader."""
+    """Bytes of unsent output a connection may keep queued for a second (or 16 times as much
+    at once) before it is dropped as a slow reader."""
 
     max_clients: int = 5000
     """Connections the server holds at once; more get ``! server full`` and are closed."""

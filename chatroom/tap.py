@@ -105,7 +105,8 @@ class Options(usage.Options):
          "Lines a connection may send at once before --rate applies.",
          _ranged(int, 1, None, "Must be at least 1.")],
         ["max-out", None, DEFAULTS.max_out,
-         "Bytes of unsent output a slow reader may have queued before it is dropped.",
+         "Bytes of unsent output a reader may keep queued for a second (or 16 times as "
+         "much at once) before it is dropped as a slow reader.",
          _ranged(int, 4096, None, "Must be at least 4096.")],
         ["max-clients", None, DEFAULTS.max_clients,
          "Connections served at once, in all.",
@@ -172,11 +173,13 @@ class Options(usage.Options):
         endpoints = list(self["listen"])
         interface = self["interface"].replace(":", r"\:")
         if self._port_given or not endpoints:
-            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}")
+            # A deep backlog: on a reconnect storm the kernel must not drop handshakes, since
+            # the server speaks first and a client whose SYN was dropped would just wait.
+            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
         self["endpoints"] = endpoints
         web = self["web"]
         if web is not None and web.isdigit():
-            web = f"tcp:{_port(web)}:interface={interface}"
+            web = f"tcp:{_port(web)}:interface={interface}:backlog=1024"
         self["web-endpoint"] = web
         try:
             self["history-retention"] = parse_retention(self["history-keep"])

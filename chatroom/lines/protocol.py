@@ -114,7 +114,9 @@ class ChatLineProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        self.outbox = Outbox(transport, self.factory.limits.max_out, self._overflowed)
+        self.outbox = Outbox(
+            transport, self.factory.limits.max_out, self._overflowed, self.factory.clock
+        )
         transport.registerProducer(self.outbox, True)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)

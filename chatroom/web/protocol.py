@@ -180,7 +180,9 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._tcp = tcp
         # The outbox is what the socket pauses when its buffer is full (``ChatSocketResource``
         # has unregistered the HTTP channel that was the producer until the upgrade).
-        self.outbox = Outbox(_FrameWriter(self), self.factory.limits.max_out, self._overflowed)
+        self.outbox = Outbox(
+            _FrameWriter(self), self.factory.limits.max_out, self._overflowed, self._clock
+        )
         tcp.registerProducer(self.outbox, True)
         self._log.info("web connection from {peer}", peer=self.peer_name)
         timeout = self.factory.limits.nick_timeout

@@ -27,21 +27,21 @@ def test_twistd_finds_the_plugin() -> None:
 def test_defaults_come_from_limits() -> None:
     options = parse()
     assert options["limits"] == DEFAULTS == Limits()
-    assert options["endpoints"] == ["tcp:8080:interface=127.0.0.1"]
+    assert options["endpoints"] == ["tcp:8080:interface=127.0.0.1:backlog=1024"]
 
 
 def test_port_and_interface() -> None:
     assert parse("--port", "9000", "-i", "0.0.0.0")["endpoints"] == [
-        "tcp:9000:interface=0.0.0.0"
+        "tcp:9000:interface=0.0.0.0:backlog=1024"
     ]
-    assert parse("-p", "9000", "-i", "::")["endpoints"] == [r"tcp:9000:interface=\:\:"]
+    assert parse("-p", "9000", "-i", "::")["endpoints"] == [r"tcp:9000:interface=\:\::backlog=1024"]
 
 
 def test_listen_is_repeatable_and_replaces_the_default_port() -> None:
     options = parse("--listen", "tcp6:8080", "--listen", "unix:/tmp/chat.sock")
     assert options["endpoints"] == ["tcp6:8080", "unix:/tmp/chat.sock"]
     options = parse("--listen", "tcp6:8081", "--port", "8080")
-    assert options["endpoints"] == ["tcp:8080:interface=127.0.0.1", "tcp6:8081"]
+    assert options["endpoints"] == ["tcp:8080:interface=127.0.0.1:backlog=1024", "tcp6:8081"]
 
 
 def test_every_limit_is_an_option() -> None:

@@ -9,6 +9,7 @@ from twisted.internet import error as net_error
 from twisted.internet.task import Clock
 
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE
+from chatroom.lines.outbox import GRACE, HARD_CAP_FACTOR
 from chatroom.throttle import TokenBucket
 from tests.unit.helpers import RELAXED, Client, Server, serving
 
@@ -236,16 +237,15 @@ def test_slow_reader_is_dropped_past_max_out_and_announced() -> None:
         assert bob.protocol.outbox is not None
         bob.protocol.outbox.pauseProducing()  # the kernel buffer is full: bob stopped reading
         sent = []
-        for i in range(200):
-            if bob.aborted:
-                break
+        for i in range(100):  # 10 KB: over the cap, under the hard cap
             text = f"{i:04d} " + "x" * 95
             sent.append(text)
             alice.send(text)
             s.flush()
+        assert not bob.aborted  # one busy moment is not yet a slow reader
+        s.clock.advance(GRACE)
         assert bob.aborted, "never dropped"
-        assert bob.protocol.outbox.queued <= 8192
-        assert len(sent) * 100 <= 8192 + 200  # dropped soon after passing the cap
+        assert bob.protocol.outbox.queued == 0
         lines = carol.lines()
         assert lines == [f"alice: {t}" for t in sent] + ["*** bob left"]
         assert alice.lines() == ["*** bob left"]
@@ -254,6 +254,35 @@ def test_slow_reader_is_dropped_past_max_out_and_announced() -> None:
         s.flush()
         assert carol.lines() == [] and alice.lines() == []  # once only
         assert s.join("bob").nick == "bob"
+
+
+def test_queue_past_the_hard_cap_is_cut_at_once() -> None:
+    with serving(max_out=8192) as s:
+        alice, bob = s.members("alice", "bob")
+        assert bob.protocol.outbox is not None
+        bob.protocol.outbox.pauseProducing()
+        for i in range(HARD_CAP_FACTOR * 8192 // 100 + 10):
+            alice.send(f"{i:04d} " + "x" * 95)
+            s.flush()
+            if bob.aborted:
+                break
+        assert bob.aborted
+        assert alice.lines() == ["*** bob left"]
+
+
+def test_a_burst_over_the_cap_that_drains_in_time_is_not_a_slow_reader() -> None:
+    with serving(max_out=8192) as s:
+        alice, bob = s.members("alice", "bob")
+        assert bob.protocol.outbox is not None
+        bob.protocol.outbox.pauseProducing()  # one busy turn: the transport's buffer is full
+        for i in range(100):
+            alice.send(f"{i:04d} " + "x" * 95)
+        s.flush()
+        s.clock.advance(GRACE / 2)
+        bob.protocol.outbox.resumeProducing()  # the next turns drained it to the kernel
+        s.clock.advance(GRACE)
+        assert not bob.aborted
+        assert len(bob.lines()) == 100
 
 
 def test_reader_that_catches_up_gets_everything_in_order() -> None:
@@ -271,11 +300,12 @@ def test_reader_that_catches_up_gets_everything_in_order() -> None:
 
 
 def test_dropped_member_says_nothing_more() -> None:
-    with serving(max_out=4096) as s:
+    with serving(max_out=4096, burst=500) as s:
         alice, bob = s.members("alice", "bob")
         assert alice.protocol.outbox is not None
         alice.protocol.outbox.pauseProducing()
-        alice.send_lines(["/help"] * 20 + ["said after being dropped", "/nick ghost"])
+        # /help answers ~600 bytes: 200 of them pass the hard cap within the packet
+        alice.send_lines(["/help"] * 200 + ["said after being dropped", "/nick ghost"])
         s.flush()
         assert alice.aborted
         assert bob.lines() == ["*** alice left"]
@@ -470,6 +500,8 @@ def test_chooser_that_stops_reading_is_dropped_silently() -> None:
         assert client.protocol.outbox is not None
         client.protocol.outbox.pauseProducing()
         client.send_lines(["_bad nickname"] * 100)  # two lines of reply each
+        assert not client.aborted
+        s.clock.advance(GRACE)
         assert client.aborted
         client.finish()
         s.flush()

@@ -378,6 +378,8 @@ def test_a_browser_that_stops_reading_is_dropped_and_announced_as_left(clock):
     for i in range(40):
         alice.say(f"{i:03d} " + "z" * 200)
         clock.advance(0)
+    assert not bob.transport.disconnected  # over the cap for a moment is not yet slow
+    clock.advance(1.0)  # over it for the grace period: slow
     assert bob.transport.disconnected
     bob.lose()
     clock.advance(0)
