@@ -36,5 +36,12 @@ pytest: $(STAMP) sysdeps
 
 test: lint typecheck pytest
 
+# Fan-out benchmarks: chatroom and the naive Twisted baseline on the same workloads, one
+# table (BENCH_QUICK=1 for a ~2 minute run); then RSS under abuse.
+bench: $(STAMP)
+	-$(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/memory.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info twisted/plugins/dropin.cache .mypy_cache .ruff_cache .pytest_cache
