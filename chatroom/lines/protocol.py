@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
+from chatroom.commands import HELP
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member
 from chatroom.history.store import BadQuery, HistoryError, Record, format_record, format_replay
@@ -35,17 +36,6 @@ SHUTDOWN = render.notice("server shutting down")
 
 _CLOSED = Failure(net_error.ConnectionDone())
 
-HELP = [
-    ("/who", "list everyone in the room"),
-    ("/msg NICK TEXT", "send TEXT to NICK only"),
-    ("/me TEXT", "describe what you do: * NICK TEXT"),
-    ("/nick NEW", "change your nickname to NEW"),
-    ("/history [N]", "show the last N lines said here (default 20)"),
-    ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
-    ("/help", "show this list"),
-    ("/quit", "leave the room"),
-    ("//TEXT", "say TEXT with one leading slash (not a command)"),
-]
 HELP_LINES = b"".join(render.notice(f"{usage:<16}{what}") for usage, what in HELP)
 
 

@@ -25,22 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chatroom.commands import HELP
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
 from chatroom.history.store import Kind, Record
 from chatroom.lines.sanitize import clean
-
-HELP = [
-    ("/who", "list everyone in the room"),
-    ("/msg NICK TEXT", "send TEXT to NICK only"),
-    ("/me TEXT", "describe what you do: * NICK TEXT"),
-    ("/nick NEW", "change your nickname to NEW"),
-    ("/history [N]", "show the last N lines said here (default 20)"),
-    ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
-    ("/help", "show this list"),
-    ("/quit", "leave the room"),
-    ("//TEXT", "say TEXT with one leading slash (not a command)"),
-]
-"""The same commands as the line protocol, with the same meaning."""
 
 ABOUT_MESSAGE = "message"
 """An ``error``'s ``about``: the frame was wrong (not JSON, not our schema, binary, too big)."""

@@ -14,7 +14,7 @@ broadcasts come from the factory's ``WebFanout``, one encoding per event.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -23,7 +23,7 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import error as net_error
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,6 +35,7 @@ from chatroom.history.store import BadQuery, HistoryError, IHistory, Record
 from chatroom.limits import Limits
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
+from chatroom.registry import ConnectionRegistry
 from chatroom.throttle import TokenBucket
 from chatroom.web import messages, origins
 from chatroom.web.fanout import WebFanout
@@ -713,81 +714,43 @@ class WebChatFactory(WebSocketServerFactory):
         self.recent = recent
         self.fanout = WebFanout(clock)
         self.warnings = RateLimitedLog(self._log, clock)
-        self.connections: set[WebChatProtocol] = set()
-        self._per_host: Counter[str] = Counter()
-        self._lost: dict[WebChatProtocol, Deferred[None]] = {}
-        self.stopping = False
+        self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
+            limits, clock, kind="web "
+        )
         self._unsubscribe = room.hub.subscribe(self.fanout.deliver)
+
+    @property
+    def connections(self) -> set[WebChatProtocol]:
+        return self.registry.connections
+
+    @property
+    def stopping(self) -> bool:
+        return self.registry.stopping
 
     def buildProtocol(self, addr: IAddress | None) -> WebChatProtocol:
         protocol = WebChatProtocol(self, addr)
         protocol.factory = self
-        host = protocol.host
-        why = self._refusal(host)
+        why = self.registry.refusal(protocol.host)
         if why is not None:
             self.warnings.warn(
                 "refused web connection from {peer}: {why}", peer=protocol.peer_name, why=why
             )
             protocol.refusal = why
             return protocol
-        self.connections.add(protocol)
-        if host is not None:
-            self._per_host[host] += 1
+        self.registry.add(protocol)
         return protocol
-
-    def _refusal(self, host: str | None) -> str | None:
-        if self.stopping:
-            return "server shutting down"
-        if len(self.connections) >= self.limits.max_clients:
-            return "server full"
-        if host is not None and self._per_host[host] >= self.limits.max_per_ip:
-            return "too many connections from your address"
-        return None
 
     def forget(self, protocol: WebChatProtocol) -> None:
         """``protocol``'s connection is gone."""
-        if protocol not in self.connections:
-            return
-        self.connections.discard(protocol)
-        host = protocol.host
-        if host is not None:
-            self._per_host[host] -= 1
-            if self._per_host[host] <= 0:
-                del self._per_host[host]
-        waiting = self._lost.pop(protocol, None)
-        if waiting is not None:
-            waiting.callback(None)
+        self.registry.forget(protocol)
 
     def shutdown(self) -> Deferred[object]:
         """Tell every browser the server is stopping, close them all, and fire when they are
-        gone; after ``shutdown_grace`` seconds, cut those that have not gone."""
-        self.stopping = True
+        gone (cutting those still there after ``shutdown_grace``)."""
         self._unsubscribe()
+        self.fanout.flush()  # what was said this turn still goes out, before the goodbye
         self.fanout.close()  # nobody needs to hear that everybody else left
-        connections = list(self.connections)
-        self._log.info(
-            "shutting down: closing {count} web connections", count=len(connections)
-        )
-        waits = []
-        for protocol in connections:
-            waiting: Deferred[None] = Deferred()
-            self._lost[protocol] = waiting
-            waits.append(waiting)
-            protocol.shutdown()
-        done: Deferred[object] = DeferredList(waits)  # type: ignore[assignment]
-        if waits:
-            cut = self.clock.callLater(self.limits.shutdown_grace, self._cut, connections)
-            done.addBoth(lambda result: cut.cancel() if cut.active() else None)
-        return done
-
-    def _cut(self, connections: list[WebChatProtocol]) -> None:
-        stuck = [p for p in connections if p in self.connections]
-        if stuck:
-            self._log.warn(
-                "cutting {count} web connections that did not close in time", count=len(stuck)
-            )
-        for protocol in stuck:
-            protocol.abort()
+        return self.registry.close_all()
 
 
 def _describe_loss(reason: Failure) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from twisted.internet import error as net_error
 
-from chatroom.lines.protocol import HELP
+from chatroom.commands import HELP
 from tests.unit.helpers import Client, Server, SlowHub, serving
 
 
