@@ -83,7 +83,7 @@ async def loadgen(ports: list[int], clients: int, senders: int, rates: list[int]
     for i in range(clients):
         port = ports[i % len(ports)]
         _, client = await loop.create_connection(
-            lambda i=i: Client(f"u{i}", stats), "127.0.0.1", port)
+            lambda i=i: Client(f"u{i}", stats), "127.0.0.1", port)  # type: ignore[misc]
         client.send(f"u{i}")
         members.append(client)
         if i % 50 == 49:
@@ -178,6 +178,8 @@ def main() -> None:
                         help="lines per second in all, one step each, until one fails")
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--drain", type=float, default=5.0)
+    parser.add_argument("--setups", default="local,redis-1,redis-2",
+                        help="which set-ups to run, in order")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
@@ -191,7 +193,7 @@ def main() -> None:
 
     summary: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for setup in ("local", "redis-1", "redis-2"):
+        for setup in args.setups.split(","):
             server = None
             url = None
             if setup != "local":
@@ -203,9 +205,9 @@ def main() -> None:
             names = ["b", "c"] if setup == "redis-2" else ["a"]
             nodes = [start_node(Path(tmp) / setup, url, name) for name in names]
             try:
-                ports = ",".join(str(port) for _, port in nodes)
+                port_list = ",".join(str(port) for _, port in nodes)
                 done = subprocess.run(
-                    [sys.executable, __file__, "--loadgen", ports, "--clients",
+                    [sys.executable, __file__, "--loadgen", port_list, "--clients",
                      str(args.clients), "--senders", str(args.senders), "--rates", args.rates,
                      "--seconds", str(args.seconds), "--drain", str(args.drain)],
                     capture_output=True, text=True, timeout=600, check=False)

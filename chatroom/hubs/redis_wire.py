@@ -145,6 +145,16 @@ return {reaped, status}
 node, then each nick key's value. Returns ``[reaped, [status per key]]``: 0 renewed,
 1 was gone and is claimed again, 2 someone else holds it."""
 
+APPEND = r"""
+for i = 3, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 's', ARGV[i],
+             'e', ARGV[i + 1])
+end
+return 1
+"""
+"""KEYS: the stream. ARGV: max length, this node, then (seq, payload) per entry. Several
+entries in one command, in order, as the plain XADDs would have added them."""
+
 REAP = r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[1]) then return 0 end

@@ -37,13 +37,14 @@ def _reactor() -> Any:
     return reactor
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+async def eventually(check: Callable[[], bool], timeout: float = 10.0,
+                     what: str | Callable[[], str] = "") -> None:
     reactor = _reactor()
     for _ in range(int(timeout / 0.02)):
         if check():
             return
         await deferLater(reactor, 0.02, lambda: None)
-    assert check(), f"not in {timeout} s: {what}"
+    assert check(), f"not in {timeout} s: {what if isinstance(what, str) else what()}"
 
 
 async def pause(seconds: float) -> None:
@@ -55,10 +56,10 @@ async def pause(seconds: float) -> None:
 class Node:
     """A room on one server: its hub, and everything its front end would have received."""
 
-    def __init__(self, server: RedisServer, name: str, lease: float) -> None:
+    def __init__(self, server: RedisServer, name: str, lease: float, retry: float) -> None:
         self.name = name
         self.hub = RedisHub(server.url, ROOM, _reactor(), lease=lease, timeout=1.0,
-                            node=name, retry=lambda attempt: 0.2)
+                            node=name, retry=lambda attempt: retry)
         self.room = Room(ROOM, self.hub, _reactor(), node=name)
         self.events: list[Event] = []
         self.hub.subscribe(self.events.append)
@@ -86,8 +87,7 @@ class Node:
         if hub._ticker.running:
             hub._ticker.stop()
         hub.state = State.STOPPED
-        hub._drop_connections()
-        hub._service.stopService()
+        hub._drop_connections()  # and, being stopped, it does not reconnect
 
 
 class Cluster:
@@ -95,8 +95,8 @@ class Cluster:
         self.server = server
         self.nodes: list[Node] = []
 
-    async def node(self, name: str, lease: float = 3.0) -> Node:
-        node = Node(self.server, name, lease)
+    async def node(self, name: str, lease: float = 3.0, retry: float = 0.2) -> Node:
+        node = Node(self.server, name, lease, retry)
         self.nodes.append(node)
         return await node.start()
 
@@ -240,7 +240,9 @@ async def test_a_frozen_redis_splits_the_room_then_it_heals(cluster: Cluster) ->
 @pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
 async def test_one_nickname_taken_on_both_sides_of_a_split(cluster: Cluster) -> None:
     server = cluster.server
-    a, b = await cluster.node("a"), await cluster.node("b")
+    # a comes back first and wins; b, back later, must learn of a's carol although a
+    # announced it before b was reading (and the stream was empty before the split).
+    a, b = await cluster.node("a", retry=0.05), await cluster.node("b", retry=1.0)
     await server.stop_async(_reactor())
     await eventually(lambda: SPLIT in a.notices() and SPLIT in b.notices())
     on_a: Member = await a.room.join("carol")
@@ -249,7 +251,8 @@ async def test_one_nickname_taken_on_both_sides_of_a_split(cluster: Cluster) -> 
     await server.ready(_reactor())
     await eventually(lambda: WHOLE in a.notices() and WHOLE in b.notices(), timeout=15)
     await eventually(lambda: sorted(a.room.members()) == sorted(b.room.members())
-                     and len(a.room.members()) == 2, what="one roster")
+                     and len(a.room.members()) == 2,
+                     what=lambda: f"one roster: a has {a.room.members()}, b {b.room.members()}")
     names = sorted(a.room.members(), key=str.lower)
     assert [n.lower() for n in names] == ["carol", "carol-2"]
     renames = [e for n in (a, b) for e in n.events if isinstance(e, Renamed)]
@@ -281,14 +284,42 @@ async def test_redis_that_lost_its_data_gets_the_claims_back(cluster: Cluster) -
     assert sorted(a.room.members()) == sorted(b.room.members()) == ["alice", "bob"]
 
 
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_flushed_script_cache_changes_nothing(cluster: Cluster) -> None:
+    """SCRIPT FLUSH in the middle of the chat: lines still arrive once and in order
+    (several lines in one turn go out as one script call), and claims still decide."""
+    server = cluster.server
+    a, b = await cluster.node("a"), await cluster.node("b")
+    alice = await a.room.join("alice")
+    await b.room.join("bob")
+    await eventually(lambda: len(b.room.members()) == 2)
+    for i in range(50):
+        a.room.say(alice, f"x{i}")
+    await eventually(lambda: len(b.said()) == 50)
+    assert server.command("SCRIPT", "FLUSH") == b"+OK"
+    for i in range(50, 99):
+        a.room.say(alice, f"x{i}")
+    await pause(0)  # the next turn: one line, one XADD, right behind the script call
+    a.room.say(alice, "x99")
+    await b.room.join("carol")  # the claim script is gone from Redis: sent again
+    with pytest.raises(NicknameTaken):
+        await a.room.join("Carol")
+    await eventually(lambda: len(b.said()) == 100, what=lambda: f"{len(b.said())} lines")
+    await pause(0.2)
+    assert b.said() == [f"x{i}" for i in range(100)]
+
+
 # -- two real server processes --------------------------------------------------------
 
 
-def start_node(tmp_path: Path, server: RedisServer, name: str, lease: float) -> ServerProcess:
+def start_node(tmp_path: Path, server: RedisServer, name: str, lease: float,
+               pure_python: bool = False) -> ServerProcess:
     workdir = tmp_path / name
     workdir.mkdir()
     command = [sys.executable, str(LAUNCHER), "node", "--redis", server.url,
                "--lease", str(lease), "--node", name]
+    if pure_python:
+        command.append("--pure-python-parser")
     return ServerProcess(workdir, command=command)
 
 
@@ -296,7 +327,8 @@ def test_two_server_processes_share_one_room(
     tmp_path: Path, redis_server: RedisServer  # noqa: F811
 ) -> None:
     one = start_node(tmp_path, redis_server, "one", 2.0)
-    two = start_node(tmp_path, redis_server, "two", 2.0)
+    # The other node reads Redis's replies with txredisapi's own parser, not hiredis's.
+    two = start_node(tmp_path, redis_server, "two", 2.0, pure_python=True)
     clients: list[LineClient] = []
     try:
         alice = one.join("alice")
@@ -378,15 +410,14 @@ def test_redis_urls() -> None:
     from chatroom.hubs.redis_resp import parse_url
 
     plain = parse_url("redis://10.0.0.5:6380/2")
-    assert (plain.host, plain.port, plain.db, plain.password, plain.tls) == (
-        "10.0.0.5", 6380, 2, None, False)
-    assert plain.login() == [["SELECT", 2]]
+    assert (plain.host, plain.port, plain.db, plain.username, plain.password, plain.tls) == (
+        "10.0.0.5", 6380, 2, None, None, False)
     secret = parse_url("redis://:p%40ss@localhost")
-    assert (secret.port, secret.db, secret.password, secret.login()) == (
-        6379, 0, "p@ss", [["AUTH", "p@ss"]])
+    assert (secret.port, secret.db, secret.username, secret.password) == (
+        6379, 0, None, "p@ss")
     user = parse_url("rediss://chat:pw@[::1]:6390/1?ca=/etc/ca.pem")
-    assert (user.host, user.port, user.tls, user.ca, user.login()) == (
-        "::1", 6390, True, "/etc/ca.pem", [["AUTH", "chat", "pw"], ["SELECT", 1]])
+    assert (user.host, user.port, user.tls, user.ca, user.username, user.password, user.db) == (
+        "::1", 6390, True, "/etc/ca.pem", "chat", "pw", 1)
     assert str(user) == "rediss://[::1]:6390/1"  # no password in logs
     unix = parse_url("unix:///run/redis.sock?db=3")
     assert (unix.path, unix.db) == ("/run/redis.sock", 3)
@@ -395,45 +426,172 @@ def test_redis_urls() -> None:
             parse_url(bad)
 
 
-def test_resp_parser_takes_replies_in_any_pieces() -> None:
-    from chatroom.hubs.redis_resp import ReplyError, RespParser
-
-    wire = (b"+OK\r\n:42\r\n$5\r\nhe\r\no\r\n$-1\r\n*-1\r\n*0\r\n-ERR bad thing\r\n"
-            b"*2\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nn\r\n$0\r\n\r\n:7\r\n")
-    expected = [b"OK", 42, b"he\r\no", None, None, [], "ERR bad thing",
-                [[b"1-0", [b"n", b""]], 7]]
-
-    def plain(replies: list[Any]) -> list[Any]:
-        return [r.message if isinstance(r, ReplyError) else r for r in replies]
-
-    assert plain(RespParser().feed(wire)) == expected
-    for cut in range(1, len(wire)):
-        parser = RespParser()
-        assert plain(parser.feed(wire[:cut]) + parser.feed(wire[cut:])) == expected
-    parser = RespParser()
-    bytewise = [r for i in range(len(wire)) for r in parser.feed(wire[i:i + 1])]
-    assert plain(bytewise) == expected
+# What Redis sends the hub, nested as it comes: an XREAD with two entries (one field
+# empty), the RENEW script's [reaped, [statuses]] and an empty one, SCAN, an XREAD that
+# timed out (null array), a nil bulk, an error, a status.
+REPLIES = (b"*1\r\n*2\r\n$10\r\nchat:{x}:l\r\n*2\r\n"
+           b"*2\r\n$3\r\n1-0\r\n*4\r\n$1\r\nn\r\n$1\r\na\r\n$1\r\ne\r\n$0\r\n\r\n"
+           b"*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\ne\r\n$6\r\nhe\r\nlo\r\n"
+           b":5\r\n*2\r\n:1\r\n*3\r\n:0\r\n:1\r\n:2\r\n*2\r\n:0\r\n*0\r\n"
+           b"*2\r\n$1\r\n0\r\n*1\r\n$5\r\nk:{x}\r\n*-1\r\n$-1\r\n-ERR bad thing\r\n+OK\r\n")
+PARSED: list[Any] = [
+    [[b"chat:{x}:l", [[b"1-0", [b"n", b"a", b"e", b""]], [b"2-0", [b"e", b"he\r\nlo"]]]]],
+    5, [1, [0, 1, 2]], [0, []], [b"0", [b"k:{x}"]], None, None, "error", "OK",
+]
 
 
-@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
-async def test_a_password_protected_redis(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["python", "hiredis"])
+def test_txredisapi_reads_nested_replies_in_any_pieces(parser: str) -> None:
+    """The hub reads nested arrays (XREAD, scripts) through txredisapi, with hiredis when
+    it is installed and with its own parser when not: both, whatever the TCP pieces."""
+    import txredisapi
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+
+    if parser == "hiredis" and txredisapi.hiredis is None:
+        pytest.skip("hiredis is not installed")
+    base = txredisapi.HiredisProtocol if parser == "hiredis" else txredisapi.BaseRedisProtocol
+
+    def parse(pieces: list[bytes]) -> list[Any]:
+        clock = Clock()
+        protocol = base(charset=None, convertNumbers=False)  # as RedisConnection sets it
+        protocol.callLater = clock.callLater
+        protocol.makeConnection(StringTransport())
+        for piece in pieces:
+            protocol.dataReceived(piece)
+            for _ in range(10_000):  # txredisapi's parser resumes on a later turn
+                if not clock.getDelayedCalls():
+                    break
+                clock.advance(0)
+        replies = list(protocol.replyQueue.pending)  # nobody waits: they queue up
+        return [("error" if isinstance(r, txredisapi.ResponseError) else
+                 "OK" if r in (b"OK", "OK") else r) for r in replies]
+
+    assert parse([REPLIES]) == PARSED
+    for cut in range(1, len(REPLIES)):
+        assert parse([REPLIES[:cut], REPLIES[cut:]]) == PARSED, cut
+    assert parse([REPLIES[i:i + 1] for i in range(len(REPLIES))]) == PARSED
+
+
+def test_the_hubs_shortcuts_in_txredisapi_give_its_own_results() -> None:
+    """RedisConnection builds commands and passes replies on faster than txredisapi
+    does, and must stay byte for byte what txredisapi would have done."""
+    import txredisapi
+    from twisted.internet.task import Clock
+
+    from chatroom.hubs.redis import RedisConnection
+    from chatroom.hubs.redis_resp import RedisAddress
+
+    ours = RedisConnection(RedisAddress(), Clock())
+    theirs = txredisapi.BaseRedisProtocol(charset=None, convertNumbers=False)
+    commands: list[tuple[Any, ...]] = [
+        (b"XADD", "chatroom:{lobby}:log", b"MAXLEN", b"~", 10_000, b"*", b"n", "n\u00e9",
+         b"s", b"17", b"e", b'["Said","lobby",1.5,"m","alice","h\xc3\xa9"]'),
+        ("EVAL", "return 1", 1, "k", 0, -7, 1.5, 2.0e-7, b"", bytearray(b"ab"), "x" * 5000),
+        ("PING",),
+    ]
+    for command in commands:
+        assert ours._build_command(*command) == theirs._build_command(*command)
+    for reply in [*PARSED, [b"1", [b"2.5", [b"-3", None]]], b"", b"0", 0, None, []]:
+        assert ours.tryConvertData(reply) == theirs.tryConvertData(reply)
+
+
+# -- ways to log in and to connect ---------------------------------------------------------
+
+
+def _own_server(tmp_path: Path, **options: Any) -> RedisServer:
     from tests.integration.redis_server import REDIS_SERVER
 
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed")
     directory = tmp_path / "redis"
     directory.mkdir()
-    server = RedisServer(directory, password="s3cret")
+    server = RedisServer(directory, **options)
     server.start()
     try:
         server.wait_ready()
-        assert server.url.startswith("redis://:s3cret@")
-        hub = RedisHub(server.url, ROOM, _reactor(), lease=3.0)
-        hub.startService()
+    except BaseException:
+        server.stop()
+        server.remove_socket_dir()
+        raise
+    return server
+
+
+@pytest.mark.parametrize("form", ["password", "user", "tls", "unix"])
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_every_form_of_redis_url_reaches_the_room(tmp_path: Path, form: str) -> None:
+    """Password and database, an ACL user, TLS checked against a CA, a UNIX socket: two
+    hubs meet in the same room, and the database number keeps rooms apart."""
+    server = _own_server(tmp_path, password="s3cret" if form == "password" else None,
+                         tls=form == "tls", unix=form == "unix")
+    try:
+        if form == "password":
+            url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+        elif form == "user":
+            assert server.command("ACL", "SETUSER", "chat", "on", ">pw", "~*", "&*",
+                                  "+@all") == b"+OK"
+            url = f"redis://chat:pw@127.0.0.1:{server.port}/2"
+        elif form == "tls":
+            url = server.url
+            assert url.startswith("rediss://")
+        else:
+            url = f"unix://{server.socket_path}?db=4"
+        hubs = [RedisHub(url, ROOM, _reactor(), lease=3.0, node=f"n{i}") for i in range(2)]
+        for hub in hubs:
+            hub.startService()
         try:
-            await hub.when_connected()
-            assert await hub.claim("x", "x", "m1")
+            for hub in hubs:
+                await hub.when_connected()
+            got: list[Event] = []
+            hubs[1].subscribe(got.append)
+            assert await hubs[0].claim("x", "x", "m1")
+            assert not await hubs[1].claim("x", "x", "m2")
+            hubs[0].publish(Said(ROOM, 1.0, "m1", "x", "over " + form))
+            await eventually(lambda: [e.text for e in got if isinstance(e, Said)]
+                             == ["over " + form], what="a line across")
         finally:
-            await hub.stopService()
+            for hub in hubs:
+                await hub.stopService()
+        keyspace = server.command("INFO", "keyspace")
+        db = {"password": "db3", "user": "db2", "unix": "db4", "tls": "db0"}[form]
+        assert keyspace.count(b"keys=") == 1 and f"{db}:keys=".encode() in keyspace, keyspace
     finally:
         server.stop()
+        server.remove_socket_dir()
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_wrong_password_is_retried_quietly_until_it_is_right(tmp_path: Path) -> None:
+    """Redis refuses the login: the hub says why (no traceback), serves its own members
+    alone, and gets in when Redis accepts the password (changed there meanwhile)."""
+    from twisted.logger import ILogObserver, globalLogPublisher
+
+    server = _own_server(tmp_path, password="right")
+    events: list[dict[str, Any]] = []
+    observer = cast(ILogObserver, events.append)
+    globalLogPublisher.addObserver(observer)
+    hub = RedisHub(f"redis://:wrong@127.0.0.1:{server.port}", ROOM, _reactor(), lease=3.0,
+                   retry=lambda attempt: 0.1)
+    hub.startService()
+    try:
+        def refusals() -> list[str]:
+            return [str(e.get("why")) for e in events
+                    if e.get("log_namespace", "").startswith("chatroom.hubs.redis")
+                    and "could not get in step" in e.get("log_format", "")]
+
+        await eventually(lambda: len(refusals()) >= 2, what="two refused attempts")
+        assert "WRONGPASS" in refusals()[0] or "invalid" in refusals()[0], refusals()
+        assert hub.state is State.IDLE
+        assert await hub.claim("x", "x", "m1")  # decided here, as when split
+        assert server.command("CONFIG", "SET", "requirepass", "wrong") == b"+OK"
+        server.password = "wrong"
+        await hub.when_connected()
+        assert hub.lookup("x") == ("x", "m1")
+        held = server.command("GET", f"chatroom:{{{ROOM}}}:nick:x")
+        assert held.startswith(b"m1\t"), held  # the resync claimed it in Redis
+    finally:
+        await hub.stopService()
+        globalLogPublisher.removeObserver(observer)
+        server.stop()
+    assert not [e for e in events if e.get("log_failure") is not None
+                or e.get("isError")], "a traceback was logged"
