@@ -1,12 +1,16 @@
-"""Room events to the members connected here, batched once per reactor turn.
+"""Room events to the members connected to one front end, batched once per reactor turn.
 
 Every event is rendered to bytes once. Events that arrive in the same turn of the reactor
 are joined into one buffer, and each member gets that one buffer in one write: under load
 many lines share a write (and a ``send()``), at low load a line still leaves within the
-turn it arrived in. The sender of a line does not get it back, the addressee of a private
-line is the only one to get it, and a member who joined mid-turn gets only what came after
-its join, so the order each member sees is the order the hub delivered. A private line to
-oneself is delivered: it is addressed, not broadcast.
+turn it arrived in. A private line goes to its addressee only (a private line to oneself is
+delivered: it is addressed, not broadcast), and a member who joined mid-turn gets only what
+came after its join, so the order each member sees is the order the hub delivered.
+
+Two front ends, two habits: a terminal echoes what its user typed, so the line front end
+does not send a member's own lines back (``echo=False``); a web page has no local echo, so
+the web front end does (``echo=True``: public lines to everyone, a private line to its
+sender too), and queues its replies behind what is already on its way (``reply``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ class Recipient(Protocol):
 
 
 class Fanout:
-    """The members of one room on this front end, and the bytes on their way to them."""
+    """The members of one room on one front end, and the bytes on their way to them."""
 
-    def __init__(self, clock: IReactorTime, render: Callable[[Event], bytes] = render) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        render: Callable[[Event], bytes] = render,
+        echo: bool = False,
+    ) -> None:
         self._clock = clock
         self._render = render
+        self._echo = echo
         self._members: dict[str, Recipient] = {}
         self._everyone: tuple[Recipient, ...] | None = ()
         # (sender id, addressee id or None for everyone, bytes), in delivery order
@@ -58,13 +68,31 @@ class Fanout:
         if self.closed:
             return
         target = event.target if isinstance(event, Whispered) else None
-        self._pending.append((event.member, target, self._render(event)))
+        self._queue((event.member, target, self._render(event)))
+
+    def reply(self, member_id: str, recipient: Recipient, data: bytes) -> None:
+        """Bytes for one member only (an error, a ``/who`` answer), after the events
+        already queued for it."""
+        if self._pending and member_id in self._members:
+            self._queue((member_id, member_id, data))
+        else:
+            recipient.send(data)
+
+    def _queue(self, item: tuple[str, str | None, bytes]) -> None:
+        self._pending.append(item)
         if self._flush_call is None:
             self._flush_call = self._clock.callLater(0, self.flush)
 
+    def _wants(self, member_id: str, sender: str, target: str | None) -> bool:
+        if target is None:
+            return self._echo or sender != member_id
+        return target == member_id or (self._echo and sender == member_id)
+
     def flush(self) -> None:
         """Write everything queued: one write per member."""
-        self._flush_call = None
+        call, self._flush_call = self._flush_call, None
+        if call is not None and call.active():  # flushed early (a member leaving)
+            call.cancel()
         pending, self._pending = self._pending, []
         joined_late, self._joined_late = self._joined_late, {}
         if not pending:
@@ -72,19 +100,29 @@ class Fanout:
         everyone = self._everyone
         if everyone is None:
             everyone = self._everyone = tuple(self._members.values())
-        if len(pending) == 1 and not joined_late:
-            self._flush_one(pending[0], everyone)
-            return
+        members = self._members
+        # Members whose share differs from the common one: senders (their own lines are
+        # left out, or private echoes added), addressees, and late joiners.
         special = set(joined_late)
         for sender, target, _ in pending:
-            special.add(sender)
             if target is not None:
                 special.add(target)
+                if self._echo:
+                    special.add(sender)
+            elif not self._echo:
+                special.add(sender)
+        if len(pending) == 1 and pending[0][1] is None and not joined_late and not self._echo:
+            # The commonest case at low load: one line to everyone but its sender.
+            skip = members.get(pending[0][0])
+            data = pending[0][2]
+            for recipient in everyone:
+                if recipient is not skip:
+                    recipient.send(data)
+            return
         common = b"".join([data for _, target, data in pending if target is None])
-        members = self._members
-        special_recipients = {members[m]: m for m in special if m in members}
+        special_ids = {id(members[m]): m for m in special if m in members}
         for recipient in everyone:
-            member_id = special_recipients.get(recipient)
+            member_id = special_ids.get(id(recipient))
             if member_id is None:
                 if common:
                     recipient.send(common)
@@ -94,26 +132,11 @@ class Fanout:
                 [
                     data
                     for sender, target, data in pending[start:]
-                    if target == member_id or (target is None and sender != member_id)
+                    if self._wants(member_id, sender, target)
                 ]
             )
             if mine:
                 recipient.send(mine)
-
-    def _flush_one(
-        self, item: tuple[str, str | None, bytes], everyone: tuple[Recipient, ...]
-    ) -> None:
-        sender, target, data = item
-        members = self._members
-        if target is not None:
-            recipient = members.get(target)
-            if recipient is not None:
-                recipient.send(data)
-            return
-        skip = members.get(sender)
-        for recipient in everyone:
-            if recipient is not skip:
-                recipient.send(data)
 
     def close(self) -> None:
         """Deliver nothing more: the server is stopping."""

@@ -9,7 +9,7 @@ the same sanitising, the same commands and the same goodbye on shutdown.
 The input pipeline is autobahn's frame parser -> ``onMessage*`` (binary and oversized
 messages are counted, never buffered) -> an inbox -> flood control -> ``messages.parse`` ->
 a nickname, a command or chat. Output is whole WebSocket frames rendered by ``messages``;
-broadcasts come from the factory's ``WebFanout``, one encoding per event.
+broadcasts come from the factory's ``Fanout`` (with echo), one encoding per event.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from chatroom.domain.room import Member, Room
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import BadQuery, HistoryError, IHistory, Record
 from chatroom.limits import Limits
+from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
 from chatroom.throttle import TokenBucket
 from chatroom.web import messages, origins
-from chatroom.web.fanout import WebFanout
 
 CLOSE_NORMAL = 1000
 """/quit: the page does not reconnect."""
@@ -675,7 +675,7 @@ class WebChatFactory(WebSocketServerFactory):
 
     Like the line front end's ``ChatFactory``: it admits or refuses each connection
     (``max_clients`` and ``max_per_ip`` count web connections only), keeps every live one so
-    a shutdown reaches them all, and subscribes the room's events to its ``WebFanout``.
+    a shutdown reaches them all, and subscribes the room's events to its ``Fanout``.
     """
 
     _log = Logger()
@@ -712,7 +712,8 @@ class WebChatFactory(WebSocketServerFactory):
         self.allowed_origins = allowed_origins
         self.history = history
         self.recent = recent
-        self.fanout = WebFanout(clock)
+        # A page has no local echo: its own lines come back to it, in room order.
+        self.fanout = Fanout(clock, messages.render, echo=True)
         self.warnings = RateLimitedLog(self._log, clock)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
             limits, clock, kind="web "

@@ -3,7 +3,7 @@
 from twisted.internet.task import Clock
 
 from chatroom.domain.events import Event, Joined, Said, Whispered
-from chatroom.web.fanout import WebFanout
+from chatroom.lines.fanout import Fanout
 
 
 class Tab:
@@ -26,7 +26,7 @@ def make():
         return f"<{event.nick}:{getattr(event, 'text', '')}>".encode()
 
     clock = Clock()
-    return clock, WebFanout(clock, render), rendered
+    return clock, Fanout(clock, render, echo=True), rendered
 
 
 def test_every_event_is_rendered_once_and_everyone_gets_the_same_bytes():
