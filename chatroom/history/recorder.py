@@ -12,7 +12,7 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
-from chatroom.history.store import IHistory
+from chatroom.history.store import IHistory, Row, row_for
 from chatroom.ports import IHub
 
 RECORDED: tuple[type[Event], ...] = (Said, Acted, Joined, Left, Renamed)
@@ -26,15 +26,24 @@ class HistoryRecorder:
     ``notices`` is set: they describe the server, not the conversation.
     """
 
-    __slots__ = ("_history", "_kinds")
+    __slots__ = ("_history", "_kinds", "_record_row")
 
     def __init__(self, history: IHistory, notices: bool = False) -> None:
         self._history = history
         self._kinds = frozenset((*RECORDED, Notice) if notices else RECORDED)
+        # A store that takes rows (both of ours do) is given the row, so that the event
+        # is turned into a row once, here, on the reactor thread's hot path.
+        self._record_row: Callable[[Row], None] | None = getattr(history, "record_row", None)
 
     def __call__(self, event: Event) -> None:
         if type(event) in self._kinds:  # exact types: a private subclass is never public
-            self._history.record(event)
+            record_row = self._record_row
+            if record_row is None:
+                self._history.record(event)
+                return
+            row = row_for(event)
+            if row is not None:
+                record_row(row)
 
 
 class HistoryService(MultiService):

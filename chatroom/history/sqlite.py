@@ -11,6 +11,12 @@ Why it looks like this:
 - WAL mode with ``synchronous=NORMAL``: a commit is one append to the WAL, with no fsync. A
   killed process (even SIGKILL) loses only what was still in the batch, at most one flush
   window; a power cut may also lose the last commits, never the file.
+- Full-text indexing is kept off the insert path (schema v3): a write only appends rows;
+  the writer indexes them into FTS5 afterwards, in chunks, when it has nothing to write
+  (or when too many rows wait, ``max_unindexed``), and records how far it got in the file.
+  Indexing in bulk is about ten times cheaper than a trigger per row, and the room's peaks
+  leave it for later. ``search`` stays exact: it reads the index for the rows it covers
+  and looks through the few rows it does not reach yet (catching up first if they are many).
 - The schema carries its version in ``PRAGMA user_version``; ``MIGRATIONS`` upgrade an
   older file when it is opened, each step in one transaction.
 - Anything wrong with the file at open time is one ``HistoryError`` with a sentence. A
@@ -50,7 +56,9 @@ from chatroom.history.store import (
     Record,
     Retention,
     Row,
+    Term,
     fts5_query,
+    matches,
     parse_search,
     row_for,
 )
@@ -79,6 +87,18 @@ so damage inside the file stops the server at start instead of failing writes la
 
 MAX_RETRY_DELAY = 30.0
 """Longest wait between two attempts to write after a failure."""
+
+INDEX_CHUNK = 20_000
+"""Rows added to the full-text index per transaction (about 50 ms of the writer's time),
+so writes can slip in between."""
+
+MAX_UNINDEXED = 200_000
+"""Default number of stored rows the index may lag behind before the writer indexes
+them even while it is busy writing (a few seconds of the busiest room)."""
+
+SCAN_TAIL = 5_000
+"""The most not-yet-indexed rows a search looks through one by one (in Python, so with
+the GIL held: about 50 ms); past it, the search has the index catch up first."""
 
 # The schema, one tuple of statements per version. Never edit a released version: add one.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -114,6 +134,30 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
                INSERT INTO events_fts (rowid, text) VALUES (new.id, new.text);
            END""",
         "INSERT INTO events_fts (events_fts) VALUES ('rebuild')",
+    ),
+    # v3: no index work on insert. Rows are indexed in chunks after they are written, and
+    # index_progress keeps the highest id indexed: every row up to it is in the index,
+    # none after it. Deleting or changing a row touches the index only if it is in it.
+    3: (
+        "DROP TRIGGER events_fts_insert",
+        "DROP TRIGGER events_fts_delete",
+        "DROP TRIGGER events_fts_update",
+        """CREATE TABLE index_progress (
+               id INTEGER PRIMARY KEY CHECK (id = 1),
+               indexed INTEGER NOT NULL
+           )""",
+        "INSERT INTO index_progress (id, indexed) SELECT 1, coalesce(max(id), 0) FROM events",
+        """CREATE TRIGGER events_fts_delete AFTER DELETE ON events
+           WHEN old.id <= (SELECT indexed FROM index_progress) BEGIN
+               INSERT INTO events_fts (events_fts, rowid, text)
+               VALUES ('delete', old.id, old.text);
+           END""",
+        """CREATE TRIGGER events_fts_update AFTER UPDATE OF text ON events
+           WHEN old.id <= (SELECT indexed FROM index_progress) BEGIN
+               INSERT INTO events_fts (events_fts, rowid, text)
+               VALUES ('delete', old.id, old.text);
+               INSERT INTO events_fts (rowid, text) VALUES (new.id, new.text);
+           END""",
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -235,6 +279,7 @@ def _prepare(conn: sqlite3.Connection, where: str, check: bool = True) -> tuple[
     _in_transaction(conn, lambda c: c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}"))
     conn.execute("SELECT max(id) FROM events").fetchone()
     conn.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH 'x' LIMIT 1").fetchall()
+    _progress(conn)
     return applied, mode
 
 
@@ -275,6 +320,39 @@ def _insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
         _in_transaction(conn, lambda c: c.executemany(_INSERT, cleaned))
 
 
+def _progress(conn: sqlite3.Connection) -> tuple[int, int]:
+    """``(indexed, top)``: the highest id in the full-text index, and the highest id."""
+    row = conn.execute("SELECT indexed FROM index_progress").fetchone()
+    if row is None:
+        raise sqlite3.DatabaseError("the index_progress row is missing: malformed database")
+    top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+    return int(row[0]), int(top or 0)
+
+
+def _index_some(conn: sqlite3.Connection, chunk: int) -> int:
+    """Add up to ``chunk`` not-yet-indexed rows to the full-text index, in one transaction;
+    return how many rows (at most) are still not indexed."""
+    left = 0
+
+    def index(c: sqlite3.Connection) -> None:
+        nonlocal left
+        indexed, top = _progress(c)
+        if top <= indexed:
+            return
+        first = int(c.execute("SELECT min(id) FROM events WHERE id > ?", (indexed,)).fetchone()[0])
+        upto = min(top, first + chunk - 1)
+        c.execute(
+            "INSERT INTO events_fts (rowid, text) "
+            "SELECT id, text FROM events WHERE id > ? AND id <= ? ORDER BY id",
+            (indexed, upto),
+        )
+        c.execute("UPDATE index_progress SET indexed = ?", (upto,))
+        left = top - upto
+
+    _in_transaction(conn, index)
+    return left
+
+
 def _records(cursor: sqlite3.Cursor) -> list[Record]:
     return [
         Record(id, time, room, Kind(kind), nick, text, new_nick)
@@ -295,6 +373,49 @@ def _select_last(conn: sqlite3.Connection, n: int, room: str | None) -> list[Rec
 
 
 def _select_matches(
+    conn: sqlite3.Connection,
+    terms: list[Term],
+    query: str,
+    limit: int,
+    room: str | None,
+    scan: int = SCAN_TAIL,
+) -> list[Record] | None:
+    """The newest ``limit`` records matching; ``None`` if more than ``scan`` rows are not
+    indexed yet (the caller has the index catch up, then asks again)."""
+    conn.execute("BEGIN")  # one snapshot for the progress, the tail and the index
+    try:
+        indexed, top = _progress(conn)
+        if top - indexed > scan:
+            return None
+        found = _scan_tail(conn, terms, indexed, limit, room)
+        if len(found) < limit:
+            found += _select_indexed(conn, query, limit - len(found), room)
+        return found
+    finally:
+        conn.execute("COMMIT")
+
+
+def _scan_tail(
+    conn: sqlite3.Connection, terms: list[Term], indexed: int, limit: int, room: str | None
+) -> list[Record]:
+    """Matching rows the index does not cover yet, newest first, matched as FTS5 would."""
+    sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? AND kind IN ({_KINDS_SQL})"
+    args: tuple[object, ...] = (indexed,)
+    if room is not None:
+        sql += " AND room = ?"
+        args += (room,)
+    found: list[Record] = []
+    for id, time, room_, kind, nick, text, new_nick in conn.execute(
+        sql + " ORDER BY id DESC", args
+    ):
+        if matches(terms, text):
+            found.append(Record(id, time, room_, Kind(kind), nick, text, new_nick))
+            if len(found) == limit:
+                break
+    return found
+
+
+def _select_indexed(
     conn: sqlite3.Connection, query: str, limit: int, room: str | None
 ) -> list[Record]:
     # CROSS JOIN keeps the full-text index as the outer loop, walked newest first, so LIMIT
@@ -348,6 +469,11 @@ def _delete_before(conn: sqlite3.Connection, keep_from: int, chunk: int) -> int:
             "(SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
             (keep_from, chunk),
         ).rowcount
+
+        # Emptied (an age limit can do that): ids start again from 1, so the index's
+        # progress must too. Every row it had indexed was taken out of it by the trigger.
+        if c.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None:
+            c.execute("UPDATE index_progress SET indexed = 0")
 
     _in_transaction(conn, delete)
     return deleted
@@ -421,6 +547,8 @@ class SqliteHistory:
         batch_size: int = BATCH_SIZE,
         max_pending: int = MAX_PENDING,
         trim_interval: float = TRIM_INTERVAL,
+        max_unindexed: int = MAX_UNINDEXED,
+        index_chunk: int = INDEX_CHUNK,
     ) -> None:
         self.path = path
         self._db = _Database(path, connection)
@@ -437,6 +565,13 @@ class SqliteHistory:
         """Events stored since the store was opened."""
         self.batches = 0
         """Batches handed to the writer thread since the store was opened."""
+        self.unindexed = 0
+        """Stored rows not in the full-text index yet, as far as the store knows (rows
+        left unindexed by an earlier run count once the indexer has looked)."""
+        self._max_unindexed = max(0, max_unindexed)
+        self._index_chunk = max(1, index_chunk)
+        self._indexing = False
+        self._tail_unknown = True  # what an earlier run left unindexed: the indexer learns it
         self._pending: list[Row] = []
         self._queued = 0  # pending plus in the write under way: what max_pending bounds
         self._writing: Deferred[None] | None = None
@@ -469,10 +604,14 @@ class SqliteHistory:
         return self._queued
 
     def record(self, event: Event) -> None:
-        if self._closed:
-            return
         row = row_for(event)
-        if row is None:
+        if row is not None:
+            self.record_row(row)
+
+    def record_row(self, row: Row) -> None:
+        """``record`` for a row already made by ``row_for`` (so public): the recorder's
+        fast path, so the reactor turns each event into a row once."""
+        if self._closed:
             return
         if self._queued >= self._max_pending:
             self.dropped += 1
@@ -520,10 +659,12 @@ class SqliteHistory:
         self._writing = None
         self._queued -= len(rows)
         self.written += len(rows)
+        self.unindexed += len(rows)
         if self._failures:
             self._log.info("history writes to {path} work again after {failures} failures",
                            path=self.path, failures=self._failures)
             self._failures = 0
+        self._index_later()  # before the waiters: a read they start comes after it
         for waiter in waiters:
             waiter.callback(None)
         self._next()
@@ -557,6 +698,41 @@ class SqliteHistory:
         elif self._pending and self._timer is None:
             self._timer = self._clock.callLater(self._interval, self._tick)
 
+    # Indexing ---------------------------------------------------------------------------
+
+    def _index_later(self) -> None:
+        """Index a chunk of stored rows if the writer has nothing to write, or if the index
+        lags too far behind; one chunk at a time, so writes go in between."""
+        if self._indexing or self._closed or not self._behind():
+            return
+        idle = self._writing is None and not self._pending
+        if not idle and self.unindexed <= self._max_unindexed:
+            return
+        self._indexing = True
+        self._submit(_index_some, self._index_chunk).addCallbacks(
+            self._indexed, self._index_failed)
+
+    def _behind(self) -> bool:
+        return self.unindexed > 0 or self._tail_unknown
+
+    def _indexed(self, left: int) -> None:
+        self._indexing = False
+        self._learned(left)
+        self._index_later()
+
+    def _learned(self, left: int) -> None:
+        # Exact: writes and chunks run in order on one thread, and report back in order.
+        self.unindexed = left
+        self._tail_unknown = False
+
+    def _index_failed(self, failure: Failure) -> None:
+        self._indexing = False  # the next write tries again
+        self._warnings.warn("cannot update the history search index in {path}: {error}",
+                            path=self.path, error=failure.getErrorMessage())
+
+    async def _index_step(self) -> None:
+        self._learned(await self._call(_index_some, self._index_chunk))
+
     def flush(self) -> Deferred[None]:
         if self._shut or (not self._pending and self._writing is None):
             return succeed(None)
@@ -579,6 +755,24 @@ class SqliteHistory:
         if self._shut:
             return fail(HistoryError("the history store is closed"))
         return self._submit(f, *args)
+
+    async def _search(
+        self, terms: list[Term], query: str, limit: int, room: str | None
+    ) -> list[Record]:
+        if self._closed:
+            raise HistoryError("the history store is closed")
+        with contextlib.suppress(HistoryError):  # logged already; read what is stored
+            await self.flush()  # reads see every event recorded before them
+        try:
+            while True:
+                found = await self._call(_select_matches, terms, query, limit, room)
+                if found is not None:
+                    return found
+                # Too many rows not indexed yet: catch up, chunk by chunk (writes go in
+                # between), then ask again.
+                await self._index_step()
+        except sqlite3.Error as e:  # one sentence for the user, as for the other failures
+            raise HistoryError(f"the history search failed: {e}") from None
 
     async def _read(self, f: Callable[..., list[Record]], *args: object) -> list[Record]:
         if self._closed:
@@ -606,13 +800,13 @@ class SqliteHistory:
         self, words: str, limit: int = 50, room: str | None = None
     ) -> Deferred[list[Record]]:
         try:
-            query = fts5_query(parse_search(words))
+            terms = parse_search(words)
         except BadQuery as e:
             return fail(e)
         limit = min(limit, MAX_SEARCH)
         if limit <= 0:
             return succeed([])
-        return ensureDeferred(self._read(_select_matches, query, limit, room))
+        return ensureDeferred(self._search(terms, fts5_query(terms), limit, room))
 
     # Retention --------------------------------------------------------------------------
 
@@ -725,6 +919,14 @@ class SqliteHistory:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+        if self._pool is not None and self._behind():
+            # One last chunk (the usual tail; at most about 50 ms): a longer tail is left
+            # to the next run, and search finds those rows meanwhile.
+            try:
+                await self._index_step()
+            except Exception as e:
+                self._log.warn("cannot update the history search index in {path}: {error}",
+                               path=self.path, error=str(e))
         if self._pool is not None:
             try:
                 await self._submit(lambda _: self._db.close())

@@ -34,6 +34,7 @@ from chatroom.history import (
 )
 from chatroom.history.sqlite import (
     MAX_RETRY_DELAY,
+    SCAN_TAIL,
     SCHEMA_VERSION,
     TRIM_CHUNK,
     _prepare,
@@ -134,7 +135,7 @@ async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_sto
         conn.execute("PRAGMA user_version = 1")
     with capturedLogs() as events:
         store = await open_store(path)
-    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2]
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2, 3]
     store.record(said("a new pineapple"))
     assert [r.text for r in await store.search("pineapple")] == [
         "a new pineapple", "an old pineapple story"]
@@ -145,6 +146,92 @@ async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_sto
     with raw(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+
+
+V2_SCHEMA = [
+    # Exactly what chatroom's second history release created: the index kept by triggers.
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY, time REAL NOT NULL, room TEXT NOT NULL,
+        kind TEXT NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL DEFAULT '',
+        new_nick TEXT)""",
+    """CREATE VIRTUAL TABLE events_fts USING fts5(
+        text, content='events', content_rowid='id', columnsize=0,
+        tokenize='unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN
+        INSERT INTO events_fts (rowid, text) VALUES (new.id, new.text);
+    END""",
+    """CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN
+        INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END""",
+    """CREATE TRIGGER events_fts_update AFTER UPDATE OF text ON events BEGIN
+        INSERT INTO events_fts (events_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO events_fts (rowid, text) VALUES (new.id, new.text);
+    END""",
+]
+
+
+def check_index(path: Path) -> None:
+    """The full-text index is sound, and holds exactly the rows up to its progress mark."""
+    with raw(path) as conn:
+        conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
+        indexed = conn.execute("SELECT indexed FROM index_progress").fetchone()[0]
+        top = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        if indexed == top:  # then it must match the table row for row
+            conn.execute("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def progress(path: Path) -> tuple[int, int]:
+    with raw(path) as conn:
+        return (conn.execute("SELECT indexed FROM index_progress").fetchone()[0],
+                conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_existing_v2_database_is_upgraded_and_keeps_its_index(open_store, tmp_path):
+    path = tmp_path / "v2.db"
+    with raw(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in V2_SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO events (time, room, kind, nick, text, new_nick) VALUES (?,?,?,?,?,?)",
+            [(NOW - 60 + i, ROOM, "said", "bob", f"old pineapple {i}", None) for i in range(50)],
+        )
+        conn.execute("PRAGMA user_version = 2")
+    with capturedLogs() as events:
+        store = await open_store(path, retention=parse_retention("30"))
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [3]
+    assert progress(path) == (50, 50)  # what v2 indexed counts as indexed
+    with raw(path) as conn:
+        triggers = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert triggers == {"events_fts_delete", "events_fts_update"}  # none on insert
+    for i in range(5):
+        store.record(said(f"new pineapple {i}"))
+    found = await store.search("pineapple", limit=500)
+    assert [r.text for r in found] == (
+        [f"new pineapple {i}" for i in reversed(range(5))]
+        + [f"old pineapple {i}" for i in reversed(range(50))])
+    assert await store.trim() == 25  # old indexed rows leave the index with their rows
+    assert len(await store.search("old", limit=500)) == 25
+    await store.close()
+    assert progress(path) == (55, 55)
+    check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_v1_database_goes_through_v2_to_v3(tmp_path):
+    path = tmp_path / "v1.db"
+    with raw(path) as conn:
+        conn.execute(V2_SCHEMA[0])
+        conn.execute("INSERT INTO events (time, room, kind, nick, text) "
+                     "VALUES (1, 'r', 'said', 'a', 'kiwi')")
+        conn.execute("PRAGMA user_version = 1")
+    conn, applied, _ = connect(str(path))
+    conn.close()
+    assert applied == [2, 3]
+    assert progress(path) == (1, 1)
+    check_index(path)
 
 
 @pytest_twisted.ensureDeferred
@@ -541,6 +628,141 @@ async def test_close_during_a_trim_waits_for_it(open_store):
     await store.close()
     assert await trimming >= 0
     assert not store.trimming
+
+
+# The full-text index, off the insert path -------------------------------------------------
+
+def unindexed_rows(path: Path, texts: list[str]) -> None:
+    """Rows in the file that the index has not reached, as a run killed mid-burst leaves
+    them (the store is written through, so a connection of the test's own does it)."""
+    with raw(path) as conn:
+        conn.executemany(
+            "INSERT INTO events (time, room, kind, nick, text) VALUES (?, ?, 'said', 'bob', ?)",
+            [(NOW, ROOM, t) for t in texts],
+        )
+
+
+@pytest_twisted.ensureDeferred
+async def test_rows_are_indexed_after_they_are_written(open_store, tmp_path):
+    path = tmp_path / "history.db"
+    store = await open_store(path)
+    for i in range(10):
+        store.record(said(f"mango {i}"))
+    await store.flush()
+    await store.last(1)  # the writer indexed them once it had nothing to write
+    assert progress(path) == (10, 10) and store.unindexed == 0
+    assert len(await store.search("mango")) == 10
+    check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_search_finds_rows_the_index_has_not_reached(open_store, tmp_path):
+    path = tmp_path / "history.db"
+    store = await open_store(path)
+    await store.close()
+    unindexed_rows(path, ["a ripe Mango", "no fruit", "mangos", "Mangó again"])
+    store = await open_store(path)
+    assert progress(path) == (0, 4)
+    assert [r.text for r in await store.search("mango")] == ["Mangó again", "a ripe Mango"]
+    assert [r.text for r in await store.search("mango*", limit=2)] == [
+        "Mangó again", "mangos"]
+    assert [r.text for r in await store.search("fruit", room="attic")] == []
+    assert progress(path) == (0, 4)  # a short tail is read as it is, not indexed first
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_unindexed_tail_is_indexed_before_search_in_chunks(open_store, tmp_path):
+    path = tmp_path / "history.db"
+    store = await open_store(path)
+    await store.close()
+    total = SCAN_TAIL + 1500
+    unindexed_rows(path, [f"kiwi{i % 10} row {i}" for i in range(total)])
+    store = await open_store(path, index_chunk=1000)
+    found = await store.search("kiwi3", limit=500)
+    assert len(found) == 500  # MAX_SEARCH, of the 650 there are
+    assert found[0].text == f"kiwi3 row {total - 7}" and found[-1].text == "kiwi3 row 1503"
+    indexed, top = progress(path)
+    assert top == total and top - indexed <= SCAN_TAIL  # caught up just enough
+    store.record(said("kiwi3 fresh"))
+    assert (await store.search("kiwi3", limit=1))[0].text == "kiwi3 fresh"
+    check_index(path)
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """Work for the writer thread that does nothing: when it is done, so is all before."""
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_busy_writer_leaves_indexing_for_later_until_the_index_lags_too_far(
+    open_store, tmp_path, clock
+):
+    path = tmp_path / "history.db"
+    store = await open_store(path, flush_ms=200, batch_size=10**6, max_unindexed=250,
+                             index_chunk=200)
+    for i in range(100):
+        store.record(said(f"line {i}"))
+    clock.advance(0.2)  # a write of 100
+    store.record(said("waits for the next write"))
+    await store._call(_nothing)
+    assert progress(path) == (0, 100)  # more to write: no indexing now
+    for i in range(199):
+        store.record(said(f"more {i}"))
+    clock.advance(0.2)  # a write of 200: 300 rows not indexed, more than 250
+    store.record(said("waits again"))
+    await store._call(_nothing)
+    await store._call(_nothing)
+    assert progress(path) == (200, 300)  # one chunk, though there is more to write
+    assert store.unindexed == 100
+    await store.close()
+    assert progress(path) == (301, 301)
+    check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_trimming_rows_the_index_has_not_reached_keeps_it_sound(open_store, tmp_path):
+    path = tmp_path / "history.db"
+    store = await open_store(path)
+    for i in range(5):
+        store.record(said(f"indexed {i}"))
+    await store.close()
+    unindexed_rows(path, [f"unindexed {i}" for i in range(10)])
+    store = await open_store(path, retention=parse_retention("3"))
+    assert progress(path) == (5, 15)
+    assert await store.trim() == 12
+    assert [r.text for r in await store.search("unindexed")] == [
+        f"unindexed {i}" for i in (9, 8, 7)]
+    check_index(path)
+    await store.close()
+    assert progress(path) == (15, 15)
+    check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_emptied_store_starts_its_index_again(open_store, tmp_path, clock):
+    path = tmp_path / "history.db"
+    store = await open_store(path, retention=parse_retention("60s"))
+    for i in range(5):
+        store.record(said(f"old {i}", at=NOW - 3600))
+    await store.flush()
+    await store.last(1)
+    assert progress(path) == (5, 5)
+    assert await store.trim() == 5  # all of it: ids start from 1 again
+    assert progress(path) == (0, 0)
+    store.record(said("new papaya"))
+    assert [r.text for r in await store.search("papaya")] == ["new papaya"]
+    await store.close()
+    assert progress(path) == (1, 1)
+    check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_indexes_a_short_tail(open_store, tmp_path):
+    path = tmp_path / "history.db"
+    store = await open_store(path, flush_ms=200)
+    store.record(said("just before the end"))
+    await store.close()
+    assert progress(path) == (1, 1)
+    check_index(path)
 
 
 # Search input, against the real FTS5 -------------------------------------------------------
