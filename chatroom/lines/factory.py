@@ -13,6 +13,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
 
+from chatroom.commands import Commands
 from chatroom.domain.room import Room
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory
@@ -53,6 +54,7 @@ class ChatFactory(Factory):
         self.clock = clock
         self.history = history
         self.recent = recent
+        self.commands = Commands(room, limits, history, recent)
         self.fanout = Fanout(clock)
         self.warnings = RateLimitedLog(self._log, clock)
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(limits, clock)

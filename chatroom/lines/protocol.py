@@ -7,7 +7,6 @@ through the connection's ``Outbox``; broadcasts reach it through the factory's `
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet import error as net_error
@@ -20,7 +19,7 @@ from twisted.python.failure import Failure
 from chatroom.commands import HELP
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member
-from chatroom.history.store import BadQuery, HistoryError, Record, format_record, format_replay
+from chatroom.history.store import Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox
@@ -308,94 +307,39 @@ class ChatLineProtocol(LineReceiver):
     # -- commands -----------------------------------------------------------------
 
     def _command(self, member: Member, text: str) -> None:
-        name, _, rest = text[1:].partition(" ")
-        handler = self._commands.get(name.lower())
-        if handler is None:
-            self._refuse(f"unknown command /{name} (/help lists the commands)", "command")
-            return
-        handler(self, member, rest.strip())
+        self.factory.commands.run(member, text, self)
 
-    def _cmd_me(self, member: Member, rest: str) -> None:
-        if not rest:
-            self._refuse("usage: /me TEXT", "/me")
-            return
-        self.factory.room.act(member, rest)
+    # -- what the member who typed a command is told (commands.Replies) ---------------
 
-    def _cmd_msg(self, member: Member, rest: str) -> None:
-        target, _, text = rest.partition(" ")
-        text = text.strip()
-        if not target or not text:
-            self._refuse("usage: /msg NICK TEXT", "/msg")
-            return
-        try:
-            self.factory.room.whisper(member, target, text)
-        except ChatError as e:
-            self._refuse(str(e), "/msg")
+    def cmd_refused(self, why: str, about: str) -> None:
+        self._refuse(why, about)
 
-    def _cmd_nick(self, member: Member, rest: str) -> None:
-        if not rest:
-            self._refuse("usage: /nick NEW", "/nick")
-            return
-        old = member.nick
+    def cmd_renamed(self, old: str, new: str) -> None:
+        self.send(render.notice(f"you are now known as {new}"))
+        self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer)
 
-        def renamed(new: str) -> None:
-            self.send(render.notice(f"you are now known as {new}"))
-            self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer)
+    def cmd_members(self, nicks: list[str]) -> None:
+        self.send(render.notice(f"{len(nicks)} in the room: {', '.join(nicks)}"))
 
-        def refused(failure: Failure) -> None:
-            failure.trap(ChatError)
-            self._refuse(str(failure.value), "nickname")
-
-        self._wait_for(self.factory.room.rename(member, rest).addCallbacks(renamed, refused))
-
-    def _cmd_who(self, member: Member, rest: str) -> None:
-        names = self.factory.room.members()
-        self.send(render.notice(f"{len(names)} in the room: {', '.join(names)}"))
-
-    def _cmd_history(self, member: Member, rest: str) -> None:
-        limits = self.factory.limits
-        recent = self.factory.recent
-        if recent is None:
-            self._refuse("history is off on this server", "/history")
-            return
-        try:
-            count = int(rest) if rest else limits.history_replay or 20
-        except ValueError:
-            self._refuse("usage: /history [N]", "/history")
-            return
-        count = max(1, min(count, limits.history_max))
-        records = recent.last(count)
-        if not records:
-            self.send(render.notice("no history yet"))
-            return
-        self._send_records(records, f"last {_lines(len(records))}", "end of history")
-
-    def _cmd_search(self, member: Member, rest: str) -> None:
-        history = self.factory.history
-        if history is None:
-            self._refuse("history is off on this server", "/search")
-            return
-        if not rest:
-            self._refuse("usage: /search WORDS", "/search")
-            return
-
-        def found(records: list[Record]) -> None:
-            if not records:
-                self.send(render.notice(f"no lines match {rest}"))
-                return
-            title = f"{_lines(len(records))} matching {rest}, newest first"
+    def cmd_records(self, records: list[Record], context: str, query: str | None) -> None:
+        if context == "search":
+            title = f"{_lines(len(records))} matching {query}, newest first"
             self._send_records(records, title, "end of search", dated=True)
+        else:
+            self._send_records(records, f"last {_lines(len(records))}", "end of history")
 
-        def refused(failure: Failure) -> None:
-            failure.trap(BadQuery, HistoryError)
-            self._refuse(str(failure.value), "/search")
+    def cmd_notice(self, text: str) -> None:
+        self.send(render.notice(text))
 
-        limit = min(20, self.factory.limits.history_max)
-        self._wait_for(
-            history.search(rest, limit=limit, room=self.factory.room.name).addCallbacks(
-                found, refused
-            )
-        )
+    def cmd_help(self) -> None:
+        self.send(HELP_LINES)
+
+    def cmd_quit(self, member: Member) -> None:
+        self._leave("quit")
+        self._say_goodbye(member.nick)
+
+    def wait_for(self, result: Deferred[Any]) -> None:
+        self._wait_for(result)
 
     def _send_records(
         self, records: list[Record], title: str, end: str, dated: bool = False
@@ -408,24 +352,6 @@ class ChatLineProtocol(LineReceiver):
             + b"".join(render.line(text) for text in texts)
             + render.notice(end)
         )
-
-    def _cmd_help(self, member: Member, rest: str) -> None:
-        self.send(HELP_LINES)
-
-    def _cmd_quit(self, member: Member, rest: str) -> None:
-        self._leave("quit")
-        self._say_goodbye(member.nick)
-
-    _commands: dict[str, Callable[[ChatLineProtocol, Member, str], None]] = {
-        "me": _cmd_me,
-        "msg": _cmd_msg,
-        "nick": _cmd_nick,
-        "who": _cmd_who,
-        "history": _cmd_history,
-        "search": _cmd_search,
-        "help": _cmd_help,
-        "quit": _cmd_quit,
-    }
 
     # -- output and leaving ---------------------------------------------------------
 

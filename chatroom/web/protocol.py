@@ -15,7 +15,6 @@ broadcasts come from the factory's ``Fanout`` (with echo), one encoding per even
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -28,10 +27,11 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.commands import Commands
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member, Room
 from chatroom.history.recent import RecentRecords
-from chatroom.history.store import BadQuery, HistoryError, IHistory, Record
+from chatroom.history.store import IHistory, Record
 from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
@@ -346,7 +346,7 @@ class WebChatProtocol(WebSocketServerProtocol):
             if member is None:
                 self._join(message.nick)
             else:
-                self._cmd_nick(member, message.nick.strip())
+                self._command(member, "/nick " + message.nick.strip())
             return
         text = message.text
         if member is None:
@@ -435,113 +435,39 @@ class WebChatProtocol(WebSocketServerProtocol):
     # -- commands: the line protocol's, with the same words -----------------------------
 
     def _command(self, member: Member, text: str) -> None:
-        name, _, rest = text[1:].partition(" ")
-        handler = self._commands.get(name.lower())
-        if handler is None:
-            self._refuse(
-                f"unknown command /{name} (/help lists the commands)", messages.ABOUT_COMMAND
-            )
-            return
-        handler(self, member, rest.strip())
+        self.factory.commands.run(member, text, self)
 
-    def _cmd_me(self, member: Member, rest: str) -> None:
-        if not rest:
-            self._refuse("usage: /me TEXT", messages.ABOUT_COMMAND)
-            return
-        self.factory.room.act(member, rest)
+    # -- what the member who typed a command is told (commands.Replies) ---------------
 
-    def _cmd_msg(self, member: Member, rest: str) -> None:
-        target, _, text = rest.partition(" ")
-        text = text.strip()
-        if not target or not text:
-            self._refuse("usage: /msg NICK TEXT", messages.ABOUT_COMMAND)
-            return
-        try:
-            self.factory.room.whisper(member, target, text)
-        except ChatError as e:
-            self._refuse(str(e), messages.ABOUT_COMMAND)
+    def cmd_refused(self, why: str, about: str) -> None:
+        self._refuse(why, about)
 
-    def _cmd_nick(self, member: Member, rest: str) -> None:
-        if not rest:
-            self._refuse("usage: /nick NEW", messages.ABOUT_COMMAND)
-            return
-        old = member.nick
+    def cmd_renamed(self, old: str, new: str) -> None:
+        # The page learns it from the ``renamed`` event, which it gets like everyone.
+        self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer_name)
 
-        def renamed(new: str) -> None:
-            # The page learns it from the ``renamed`` event, which it gets like everyone.
-            self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer_name)
+    def cmd_members(self, nicks: list[str]) -> None:
+        self._reply(messages.members(self._clock.seconds(), nicks))
 
-        def refused(failure: Failure) -> None:
-            failure.trap(ChatError)
-            self._refuse(str(failure.value), messages.ABOUT_NICK)
-
-        self._wait_for(self.factory.room.rename(member, rest).addCallbacks(renamed, refused))
-
-    def _cmd_who(self, member: Member, rest: str) -> None:
-        self._reply(messages.members(self._clock.seconds(), self.factory.room.members()))
-
-    def _cmd_history(self, member: Member, rest: str) -> None:
-        limits = self.factory.limits
-        recent = self.factory.recent
-        if recent is None:
-            self._refuse("history is off on this server", messages.ABOUT_COMMAND)
-            return
-        try:
-            count = int(rest) if rest else limits.history_replay or 20
-        except ValueError:
-            self._refuse("usage: /history [N]", messages.ABOUT_COMMAND)
-            return
-        records = recent.last(max(1, min(count, limits.history_max)))
+    def cmd_records(self, records: list[Record], context: str, query: str | None) -> None:
         now = self._clock.seconds()
-        if not records:
-            self._reply(messages.notice(now, "no history yet"))
-            return
-        self._reply(messages.history(now, records, "history"))
+        if query is None:
+            self._reply(messages.history(now, records, context))
+        else:
+            self._reply(messages.history(now, records, context, query))
 
-    def _cmd_search(self, member: Member, rest: str) -> None:
-        history = self.factory.history
-        if history is None:
-            self._refuse("history is off on this server", messages.ABOUT_COMMAND)
-            return
-        if not rest:
-            self._refuse("usage: /search WORDS", messages.ABOUT_COMMAND)
-            return
+    def cmd_notice(self, text: str) -> None:
+        self._reply(messages.notice(self._clock.seconds(), text))
 
-        def found(records: list[Record]) -> None:
-            now = self._clock.seconds()
-            if not records:
-                self._reply(messages.notice(now, f"no lines match {rest}"))
-                return
-            self._reply(messages.history(now, records, "search", rest))
-
-        def refused(failure: Failure) -> None:
-            failure.trap(BadQuery, HistoryError)
-            self._refuse(str(failure.value), messages.ABOUT_COMMAND)
-
-        limit = min(20, self.factory.limits.history_max)
-        self._wait_for(
-            history.search(rest, limit=limit, room=self.factory.room.name).addCallbacks(
-                found, refused
-            )
-        )
-
-    def _cmd_help(self, member: Member, rest: str) -> None:
+    def cmd_help(self) -> None:
         self._reply(messages.help_notices(self._clock.seconds()))
 
-    def _cmd_quit(self, member: Member, rest: str) -> None:
+    def cmd_quit(self, member: Member) -> None:
         self._leave("quit")
         self._say_goodbye(member.nick)
 
-    _commands: dict[str, Callable[[WebChatProtocol, Member, str], None]] = {
-        "me": _cmd_me,
-        "msg": _cmd_msg,
-        "nick": _cmd_nick,
-        "who": _cmd_who,
-        "history": _cmd_history,
-        "search": _cmd_search,
-        "help": _cmd_help,
-        "quit": _cmd_quit,
-    }
+    def wait_for(self, result: Deferred[Any]) -> None:
+        self._wait_for(result)
 
     # -- output and leaving ---------------------------------------------------------
 
@@ -712,6 +638,7 @@ class WebChatFactory(WebSocketServerFactory):
         self.allowed_origins = allowed_origins
         self.history = history
         self.recent = recent
+        self.commands = Commands(room, limits, history, recent)
         # A page has no local echo: its own lines come back to it, in room order.
         self.fanout = Fanout(clock, messages.render, echo=True)
         self.warnings = RateLimitedLog(self._log, clock)
