@@ -257,7 +257,8 @@ def test_terminal_keeps_typing_intact_and_uses_colour(
         tmux.type("hello wor")
         tmux.wait_for(r"^carol> hello wor$")
         bob.send("incoming line")
-        screen = tmux.wait_for(r"^bob: incoming line$")
+        # The line is printed above the prompt, then the prompt is redrawn: wait for both.
+        screen = tmux.wait_for(r"^bob: incoming line$[\s\S]*^carol> hello wor\s*\Z")
         rows = [row for row in screen.splitlines() if row.strip()]
         assert rows[-1] == "carol> hello wor", screen  # the half-typed line, intact
         assert screen.count("hello wor") == 1, screen
