@@ -46,6 +46,7 @@ class Fanout:
         self._pending: list[tuple[str, str | None, bytes]] = []
         self._joined_late: dict[str, int] = {}
         self._flush_call: IDelayedCall | None = None
+        self._flushing = False
         self.closed = False
 
     def __len__(self) -> int:
@@ -90,6 +91,18 @@ class Fanout:
 
     def flush(self) -> None:
         """Write everything queued: one write per member."""
+        if self._flushing:
+            # Called from inside a flush (a member dropped while being written to): what
+            # was queued meanwhile goes out in the turn already scheduled, after this one,
+            # so nobody gets newer bytes before older ones.
+            return
+        self._flushing = True
+        try:
+            self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> None:
         call, self._flush_call = self._flush_call, None
         if call is not None and call.active():  # flushed early (a member leaving)
             call.cancel()

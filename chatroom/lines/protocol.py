@@ -260,7 +260,6 @@ class ChatLineProtocol(LineReceiver):
         if self._lost or (self._transport is not None and self._transport.disconnecting):
             self.factory.room.leave(member, "closed while joining")
             return
-        self.member = member
         self._cancel_timers()
         assert self.outbox is not None
         self.factory.fanout.add(member.id, self.outbox)
@@ -280,6 +279,9 @@ class ChatLineProtocol(LineReceiver):
             )
         )
         self._log.info("{nick} joined from {peer}", nick=member.nick, peer=self.peer)
+        # Only now: the replay and the welcome above go out at once, not behind the room's
+        # pending lines (which this member gets only from its join on anyway).
+        self.member = member
         idle = self.factory.limits.idle_timeout
         if idle > 0:
             self._last_active = self._clock.seconds()
@@ -356,9 +358,16 @@ class ChatLineProtocol(LineReceiver):
     # -- output and leaving ---------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        """Bytes for this client only, after whatever is already queued for it."""
-        if self.outbox is not None:
-            self.outbox.send(data)
+        """Bytes for this client only, after whatever the room already has on its way to
+        it (so an answer never overtakes a line said before the question)."""
+        outbox = self.outbox
+        if outbox is None:
+            return
+        member = self.member
+        if member is not None and member.present:
+            self.factory.fanout.reply(member.id, outbox, data)
+        else:
+            outbox.send(data)
 
     def _refuse(self, why: str, what: str) -> None:
         """Tell the sender what was wrong, and the log (at a bounded rate)."""
@@ -384,7 +393,9 @@ class ChatLineProtocol(LineReceiver):
         member = self.member
         if member is None or not member.present:
             return
-        self.factory.fanout.remove(member.id)
+        fanout = self.factory.fanout
+        fanout.flush()  # what is on its way to this member (answers too) still reaches it
+        fanout.remove(member.id)
         self.factory.room.leave(member, reason)
         self._log.info(
             "{nick} left ({reason}) from {peer}", nick=member.nick, reason=reason, peer=self.peer

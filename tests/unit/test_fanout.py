@@ -240,3 +240,37 @@ def test_fanout_matches_a_simple_model(script: list[tuple[str, ...]]) -> None:
     flush()
     for member in MEMBERS:
         assert recorders[member].writes == expected[member], member
+
+
+def test_a_flush_from_inside_a_flush_waits_for_the_next_turn() -> None:
+    """A member dropped while being written to may flush again (its leave): lines queued
+    meanwhile must not overtake the batch still being written to the others."""
+    from twisted.internet.task import Clock
+
+    from chatroom.domain.events import Said
+    from chatroom.lines.fanout import Fanout
+
+    clock = Clock()
+    fanout = Fanout(clock)
+    got: dict[str, list[bytes]] = {"a": [], "b": [], "c": []}
+
+    class Dropping:
+        def send(self, data: bytes) -> None:
+            got["a"].append(data)
+            fanout.deliver(Said("r", 0.0, "a", "a", "bye"))
+            fanout.flush()
+
+    class Keeping:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def send(self, data: bytes) -> None:
+            got[self.name].append(data)
+
+    fanout.add("a", Dropping())
+    fanout.add("b", Keeping("b"))
+    fanout.add("c", Keeping("c"))
+    fanout.deliver(Said("r", 0.0, "x", "x", "first"))
+    clock.advance(0)  # runs the flush, and the one the nested delivery scheduled after it
+    assert got["b"] == [b"x: first\r\n", b"a: bye\r\n"]
+    assert got["c"] == [b"x: first\r\n", b"a: bye\r\n"]
