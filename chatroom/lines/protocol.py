@@ -19,13 +19,13 @@ from twisted.python.failure import Failure
 from chatroom.commands import HELP
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member
+from chatroom.gate import InputGate
 from chatroom.history.store import Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox
 from chatroom.lines.sanitize import clean
 from chatroom.lines.telnet import TelnetFilter
-from chatroom.throttle import TokenBucket
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -82,15 +82,16 @@ class ChatLineProtocol(LineReceiver):
         self._clock = factory.clock
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
-        self._bucket = TokenBucket(limits.rate, limits.burst, factory.clock)
+        self._gate = InputGate(
+            limits.rate, limits.burst, factory.clock,
+            self._pause_reading, self.resumeProducing, self._flooding,
+        )
         self._held: bytes | TooLong | None = None
-        self._holds: set[str] = set()
         self._draining = False
         self._lost = False
         self._aborted = False
         self._leave_reason: str | None = None
         self._timer: IDelayedCall | None = None
-        self._throttle_call: IDelayedCall | None = None
         self._last_active = 0.0
 
     # -- connection life ------------------------------------------------------------
@@ -115,6 +116,7 @@ class ChatLineProtocol(LineReceiver):
 
     def connectionLost(self, reason: Failure = _CLOSED) -> None:
         self._lost = True
+        self._gate.close()
         self._cancel_timers()
         why = self._leave_reason or _describe_loss(reason)
         if self.member is not None and self.member.present:
@@ -150,7 +152,8 @@ class ChatLineProtocol(LineReceiver):
         self._draining = True
         try:
             transport = self._transport
-            while not (self.paused or self._holds or self._lost or self._aborted):
+            gate = self._gate
+            while not (self.paused or gate.held or self._lost or self._aborted):
                 if transport is not None and transport.disconnecting:
                     break
                 item = self._held
@@ -158,9 +161,8 @@ class ChatLineProtocol(LineReceiver):
                     item = self._lines.next_line()
                     if item is None:
                         break
-                if not self._bucket.take():
+                if not gate.admit():
                     self._held = item
-                    self._throttle()
                     break
                 self._held = None
                 try:
@@ -182,30 +184,12 @@ class ChatLineProtocol(LineReceiver):
             self._transport.resumeProducing()
         self._drain()
 
-    def _hold(self, reason: str) -> None:
-        """Stop reading from the client until ``_release(reason)``."""
-        if not self._holds and not self.paused and self._transport is not None:
+    def _pause_reading(self) -> None:
+        if not self.paused and self._transport is not None:
             self._transport.pauseProducing()
-        self._holds.add(reason)
 
-    def _release(self, reason: str) -> None:
-        if reason not in self._holds:
-            return
-        self._holds.discard(reason)
-        if not self._holds and not self._lost:
-            self.resumeProducing()
-
-    def _throttle(self) -> None:
-        """Over the allowance: stop reading (TCP backpressure) until a token is due."""
-        self._hold("flood")
-        self.factory.warnings.warn(
-            "slowing {peer}: over {rate} lines/s", peer=self.peer, rate=self._bucket.rate
-        )
-        self._throttle_call = self._clock.callLater(self._bucket.wait(), self._unthrottle)
-
-    def _unthrottle(self) -> None:
-        self._throttle_call = None
-        self._release("flood")
+    def _flooding(self, rate: float) -> None:
+        self.factory.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer, rate=rate)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
@@ -296,15 +280,7 @@ class ChatLineProtocol(LineReceiver):
 
     def _wait_for(self, result: Deferred[Any]) -> None:
         """Read nothing more from this client until ``result`` has fired."""
-        done: list[bool] = []
-
-        def finished(_: object) -> None:
-            done.append(True)
-            self._release("waiting")
-
-        result.addErrback(self._bug).addBoth(finished)
-        if not done:
-            self._hold("waiting")
+        self._gate.wait_for(result, self._bug)
 
     # -- commands -----------------------------------------------------------------
 
@@ -427,10 +403,9 @@ class ChatLineProtocol(LineReceiver):
         self._leave("idle timeout")
 
     def _cancel_timers(self) -> None:
-        for call in (self._timer, self._throttle_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._timer = self._throttle_call = None
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def _bug(self, failure: Failure) -> None:
         """Something raised that should not have: log it, drop only this connection."""

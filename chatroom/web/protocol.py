@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 from chatroom.commands import Commands
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member, Room
+from chatroom.gate import InputGate
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory, Record
 from chatroom.limits import Limits
@@ -37,7 +38,6 @@ from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
-from chatroom.throttle import TokenBucket
 from chatroom.web import messages, origins
 
 CLOSE_NORMAL = 1000
@@ -157,19 +157,20 @@ class WebChatProtocol(WebSocketServerProtocol):
         limits = factory.limits
         self._clock = factory.clock
         self._max_frame = max_frame(limits)
-        self._bucket = TokenBucket(limits.rate, limits.burst, factory.clock)
+        self._gate = InputGate(
+            limits.rate, limits.burst, factory.clock,
+            self._pause_reading, self._resume_reading, self._flooding,
+        )
         self._inbox: deque[bytes | _Unreadable] = deque()
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
-        self._holds: set[str] = set()
         self._draining = False
         self._lost = False
         self._closing = False
         self._close_pending: tuple[int, str] | None = None
         self._leave_reason: str | None = None
         self._timer: IDelayedCall | None = None
-        self._throttle_call: IDelayedCall | None = None
         self._last_active = 0.0
         self._tcp: _Transport | None = None
 
@@ -218,6 +219,7 @@ class WebChatProtocol(WebSocketServerProtocol):
 
     def _gone(self, reason: Failure) -> None:
         self._lost = True
+        self._gate.close()
         self._cancel_timers()
         self._inbox.clear()
         why = self._leave_reason or _describe_loss(reason)
@@ -287,9 +289,9 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._draining = True
         try:
             inbox = self._inbox
-            while inbox and not (self._holds or self._lost or self._closing):
-                if not self._bucket.take():
-                    self._throttle()
+            gate = self._gate
+            while inbox and not (gate.held or self._lost or self._closing):
+                if not gate.admit():
                     break
                 item = inbox.popleft()
                 try:
@@ -300,35 +302,19 @@ class WebChatProtocol(WebSocketServerProtocol):
         finally:
             self._draining = False
 
-    def _hold(self, reason: str) -> None:
-        """Stop reading from the client until ``_release(reason)``."""
-        if not self._holds and self._tcp is not None and not self._lost:
+    def _pause_reading(self) -> None:
+        if self._tcp is not None:
             self._tcp.pauseProducing()
-        self._holds.add(reason)
 
-    def _release(self, reason: str) -> None:
-        if reason not in self._holds:
-            return
-        self._holds.discard(reason)
-        if not self._holds and not self._lost:
-            if self._tcp is not None:
-                self._tcp.resumeProducing()
-            self._drain()
+    def _resume_reading(self) -> None:
+        if self._tcp is not None:
+            self._tcp.resumeProducing()
+        self._drain()
 
-    def _throttle(self) -> None:
-        """Over the allowance: stop reading (TCP backpressure) until a token is due."""
-        self._hold("flood")
+    def _flooding(self, rate: float) -> None:
         self.factory.warnings.warn(
-            "slowing {peer}: over {rate} messages/s", peer=self.peer_name, rate=self._bucket.rate
+            "slowing {peer}: over {rate} messages/s", peer=self.peer_name, rate=rate
         )
-        # At least a millisecond: ``wait()`` can be a rounding error above zero, too small to
-        # move a clock forward, and the token would still be missing when the call runs.
-        delay = max(self._bucket.wait(), 0.001)
-        self._throttle_call = self._clock.callLater(delay, self._unthrottle)
-
-    def _unthrottle(self) -> None:
-        self._throttle_call = None
-        self._release("flood")
 
     def _handle(self, item: bytes | _Unreadable) -> None:
         if isinstance(item, _Unreadable):
@@ -422,15 +408,7 @@ class WebChatProtocol(WebSocketServerProtocol):
 
     def _wait_for(self, result: Deferred[Any]) -> None:
         """Read nothing more from this client until ``result`` has fired."""
-        done: list[bool] = []
-
-        def finished(_: object) -> None:
-            done.append(True)
-            self._release("waiting")
-
-        result.addErrback(self._bug).addBoth(finished)
-        if not done:
-            self._hold("waiting")
+        self._gate.wait_for(result, self._bug)
 
     # -- commands: the line protocol's, with the same words -----------------------------
 
@@ -584,10 +562,9 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._leave("idle timeout")
 
     def _cancel_timers(self) -> None:
-        for call in (self._timer, self._throttle_call):
-            if call is not None and call.active():
-                call.cancel()
-        self._timer = self._throttle_call = None
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
     def _bug(self, failure: Failure) -> None:
         """Something raised that should not have: log it, drop only this connection."""

@@ -1,0 +1,59 @@
+"""InputGate: the holds both front ends put on a connection's input."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+
+from chatroom.gate import InputGate
+
+
+def make(rate: float = 4.0, burst: int = 2) -> tuple[Clock, InputGate, list[str]]:
+    clock = Clock()
+    calls: list[str] = []
+    gate = InputGate(rate, burst, clock, lambda: calls.append("pause"),
+                     lambda: calls.append("resume"), lambda r: calls.append(f"flood {r:g}"))
+    return clock, gate, calls
+
+
+def test_over_the_allowance_pauses_then_resumes_when_a_token_is_due() -> None:
+    clock, gate, calls = make()
+    assert gate.admit() and gate.admit()
+    assert not gate.admit()
+    assert gate.held and calls == ["pause", "flood 4"]
+    clock.advance(0.25)
+    assert not gate.held and calls[-1] == "resume"
+    assert gate.admit()
+
+
+def test_waiting_holds_only_while_the_result_is_pending() -> None:
+    _, gate, calls = make()
+    gate.wait_for(succeed(None), lambda failure: None)
+    assert calls == [] and not gate.held  # already fired: never paused
+    pending: Deferred[None] = Deferred()
+    gate.wait_for(pending, lambda failure: None)
+    assert gate.held and calls == ["pause"]
+    pending.callback(None)
+    assert not gate.held and calls == ["pause", "resume"]
+
+
+def test_two_holds_resume_once_both_are_released() -> None:
+    clock, gate, calls = make(burst=1)
+    pending: Deferred[None] = Deferred()
+    gate.wait_for(pending, lambda failure: None)
+    assert gate.admit()
+    assert not gate.admit()
+    clock.advance(1)
+    assert gate.held and calls == ["pause", "flood 4"]
+    pending.callback(None)
+    assert calls[-1] == "resume"
+
+
+def test_a_closed_gate_neither_resumes_nor_keeps_a_timer() -> None:
+    clock, gate, calls = make(burst=1)
+    gate.admit()
+    gate.admit()
+    gate.close()
+    assert clock.getDelayedCalls() == []
+    clock.advance(10)
+    assert "resume" not in calls
