@@ -757,11 +757,11 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--probes", default="", help="seconds into each step to try a join")
     exp = sub.add_parser("experiments", help="chatroom with variants.py's patches, side by side")
     exp.add_argument("variants", nargs="*",
-                     default=["chatroom", "chatroom-nohist", "chatroom+direct",
-                              "chatroom-nohist+direct"])
+                     default=["chatroom", "chatroom-nohist", "chatroom+queued",
+                              "chatroom-nohist+queued"])
     exp.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
     burst = sub.add_parser("burst", help="100 members burst 39 lines at once, default limits")
-    burst.add_argument("variants", nargs="*", default=["chatroom", "chatroom+direct"])
+    burst.add_argument("variants", nargs="*", default=["chatroom", "chatroom+queued"])
     burst.add_argument("--pads", default="100,200,400", help="bytes of padding per line")
     args = parser.parse_args(argv)
 

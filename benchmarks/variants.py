@@ -7,17 +7,16 @@ N%", measured, not guessed. Patches:
 
 - ``nodelay``: ``transport.setTcpNoDelay(True)`` on every connection (no Nagle delay for
   the small writes of a quiet room).
-- ``direct``: ``Outbox.send`` tries ``socket.send`` at once when the transport has nothing
-  buffered, and hands Twisted only what the kernel did not take. Twisted's own ``write``
-  always buffers and registers for writability, which costs an ``epoll_ctl`` to start and
-  another to stop writing, plus an event dispatch, per connection per reactor turn.
+- ``queued``: every write through ``transport.write`` (``Outbox``), as before
+  ``SocketOutbox`` landed: what writing straight to the socket saves.
+- ``rest=X``: ``Fanout``'s pause between passes is X times the last pass (``fanout.REST``;
+  ``rest=0`` starts the next pass at once).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 
 def patch_nodelay() -> None:
@@ -34,38 +33,20 @@ def patch_nodelay() -> None:
     ChatLineProtocol.connectionMade = connectionMade  # type: ignore[method-assign]
 
 
-def patch_direct() -> None:
-    from chatroom.lines.outbox import Outbox
+def patch_queued() -> None:
+    from chatroom.lines import protocol
 
-    queued_send = Outbox.send
-
-    def send(self: Outbox, data: bytes) -> None:
-        transport: Any = self._transport
-        if (
-            not self._paused
-            and not transport._tempDataLen
-            and not transport.dataBuffer
-            and transport.connected
-            and not transport.disconnecting
-            and not transport._writeDisconnected
-        ):
-            sock = getattr(transport, "socket", None)
-            if sock is not None:
-                try:
-                    sent = sock.send(data)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    sent = 0  # let Twisted's own write find and report the error
-                if sent == len(data):
-                    return
-                data = data[sent:]
-        queued_send(self, data)
-
-    Outbox.send = send  # type: ignore[method-assign]
+    protocol.writable_socket = lambda transport: None  # type: ignore[assignment]
 
 
-PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "direct": patch_direct}
+def patch_rest(value: str) -> None:
+    from chatroom.lines import fanout
+
+    fanout.REST = float(value)
+    fanout.Fanout.__init__.__defaults__ = (fanout.render, False, float(value))
+
+
+PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "queued": patch_queued}
 
 
 def main() -> None:
@@ -73,7 +54,10 @@ def main() -> None:
         known = ", ".join(sorted(PATCHES))
         sys.exit(f"usage: {sys.argv[0]} PATCH[,PATCH...] TWISTD-ARGS... (patches: {known})")
     for name in filter(None, sys.argv[1].split(",")):
-        PATCHES[name]()
+        if name.startswith("rest="):
+            patch_rest(name.partition("=")[2])
+        else:
+            PATCHES[name]()
     sys.argv = ["twistd", *sys.argv[2:]]
     from twisted.scripts.twistd import run
 

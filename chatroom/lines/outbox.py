@@ -1,22 +1,44 @@
 """Per-connection output with a cap: the room never waits for a slow reader.
 
-The outbox is a push producer registered with its transport. While the transport's own
-buffer is below its high-water mark, bytes go straight to it. Past that mark the transport
-pauses us and bytes queue here. A reader is judged slow when its queue stays above ``cap``
-for ``grace`` seconds, or passes ``hard_cap`` at once; then the connection is given up
-(``on_overflow``). The grace matters because a reactor turn's output sits in the
-transport's buffer until the next turn writes it to the kernel: one busy turn (many members
-talking at once, all within their flood allowance) can put more than ``cap`` in front of a
-reader that reads perfectly well. So one reader that stops reading costs at most
-``hard_cap`` bytes of memory, and nobody else loses a line.
+Two ways to the kernel, one rule for slow readers:
+
+- ``Outbox`` hands every write to the transport. It is a push producer: while the
+  transport's own buffer is below its high-water mark bytes go straight to it; past that
+  mark the transport pauses us and bytes queue here. Any transport will do (TLS, a
+  WebSocket's frames, a test's ``StringTransport``).
+- ``SocketOutbox`` writes to the connection's socket itself (``ISystemHandle.getHandle``)
+  whenever the transport has nothing buffered, and hands the transport only what the
+  kernel did not take. Twisted's ``write`` always buffers and registers for writability,
+  which costs an ``epoll_ctl`` to start writing, an event dispatch, a ``send`` and another
+  ``epoll_ctl`` to stop, per connection per reactor turn; a chat line to 1000 members paid
+  that 1000 times. It is a *pull* producer: the transport calls ``resumeProducing`` each
+  time its buffer is empty again, which is the public signal that writing to the socket
+  cannot overtake bytes still in the transport. Plain stream sockets only: a TLS
+  transport (``ISSLTransport``) encrypts in ``write`` and keeps ``Outbox``.
+
+A reader is judged slow when more than ``cap`` bytes stay waiting for it for ``grace``
+seconds, or more than ``hard_cap`` wait at once; then the connection is given up
+(``on_overflow``). The grace matters because one busy turn (many members talking at once,
+all within their flood allowance) can put more than ``cap`` in front of a reader that reads
+perfectly well. So one reader that stops reading costs at most ``hard_cap`` bytes of
+memory, and nobody else loses a line.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IPullProducer,
+    IPushProducer,
+    IReactorTime,
+    ISSLTransport,
+    ISystemHandle,
+)
+from twisted.python.runtime import platform
 from zope.interface import implementer
 
 GRACE = 1.0
@@ -25,26 +47,76 @@ GRACE = 1.0
 HARD_CAP_FACTOR = 16
 """A queue this many times the cap is cut at once, however young."""
 
+_NO_SIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+
 
 class Writable(Protocol):
     def write(self, data: bytes) -> None: ...
     def writeSequence(self, data: list[bytes]) -> None: ...
 
 
+class Consumer(Writable, Protocol):
+    def unregisterProducer(self) -> None: ...
+
+
+class _Capped:
+    """The slow-reader rule, shared by both outboxes."""
+
+    __slots__ = ("_cap", "_check", "_clock", "_hard_cap", "_on_overflow", "closed")
+
+    def __init__(self, cap: int, on_overflow: Callable[[int], None], clock: IReactorTime):
+        self._cap = cap
+        self._hard_cap = cap * HARD_CAP_FACTOR
+        self._on_overflow = on_overflow
+        self._clock = clock
+        self._check: IDelayedCall | None = None
+        self.closed = False
+
+    @property
+    def queued(self) -> int:
+        """Bytes waiting for this reader (at most: some may have left already)."""
+        raise NotImplementedError
+
+    def _judge(self) -> None:
+        """Called whenever the backlog grew."""
+        backlog = self.queued
+        if backlog > self._cap:
+            if backlog > self._hard_cap:
+                self._overflow()
+            elif self._check is None:
+                self._check = self._clock.callLater(GRACE, self._recheck)
+
+    def _recheck(self) -> None:
+        self._check = None
+        if not self.closed and self.queued > self._cap:
+            self._overflow()
+
+    def _drained(self) -> None:
+        if self._check is not None and self._check.active():
+            self._check.cancel()
+        self._check = None
+
+    def _overflow(self) -> None:
+        queued = self.queued
+        self._give_up()
+        self._on_overflow(queued)
+
+    def _give_up(self) -> None:
+        self.closed = True
+        self._drained()
+
+    def stopProducing(self) -> None:
+        """The connection is gone (or being cut): nothing more goes out."""
+        self._give_up()
+
+
 @implementer(IPushProducer)
-class Outbox:
-    __slots__ = (
-        "_cap",
-        "_check",
-        "_clock",
-        "_hard_cap",
-        "_on_overflow",
-        "_paused",
-        "_queue",
-        "_queued",
-        "_transport",
-        "closed",
-    )
+class Outbox(_Capped):
+    """Every byte through ``transport.write``; queues here while the transport is full."""
+
+    __slots__ = ("_paused", "_queue", "_queued", "_transport")
+
+    streaming = True
 
     def __init__(
         self,
@@ -53,16 +125,11 @@ class Outbox:
         on_overflow: Callable[[int], None],
         clock: IReactorTime,
     ) -> None:
+        super().__init__(cap, on_overflow, clock)
         self._transport = transport
-        self._cap = cap
-        self._hard_cap = cap * HARD_CAP_FACTOR
-        self._on_overflow = on_overflow
-        self._clock = clock
-        self._check: IDelayedCall | None = None
         self._paused = False
         self._queue: list[bytes] = []
         self._queued = 0
-        self.closed = False
 
     def send(self, data: bytes) -> None:
         if not self._paused:
@@ -72,34 +139,19 @@ class Outbox:
             return
         self._queue.append(data)
         self._queued += len(data)
-        if self._queued > self._cap:
-            if self._queued > self._hard_cap:
-                self._overflow()
-            elif self._check is None:
-                self._check = self._clock.callLater(GRACE, self._recheck)
-
-    def _recheck(self) -> None:
-        self._check = None
-        if self._paused and self._queued > self._cap:
-            self._overflow()
-
-    def _overflow(self) -> None:
-        queued = self._queued
-        self._give_up()
-        self._on_overflow(queued)
-
-    def _give_up(self) -> None:
-        self.closed = True
-        self._paused = True
-        self._queue, self._queued = [], 0
-        if self._check is not None and self._check.active():
-            self._check.cancel()
-        self._check = None
+        self._judge()
 
     @property
     def queued(self) -> int:
-        """Bytes waiting here for the transport to drain."""
         return self._queued
+
+    def _give_up(self) -> None:
+        super()._give_up()
+        self._paused = True
+        self._queue, self._queued = [], 0
+
+    def finish(self) -> None:
+        """The connection is closing; a push producer does not hold the close up."""
 
     def pauseProducing(self) -> None:
         self._paused = True
@@ -108,12 +160,109 @@ class Outbox:
         if self.closed:
             return
         self._paused = False
-        if self._check is not None and self._check.active():
-            self._check.cancel()
-        self._check = None
+        self._drained()
         if self._queue:
             queue, self._queue, self._queued = self._queue, [], 0
             self._transport.writeSequence(queue)
 
-    def stopProducing(self) -> None:
-        self._give_up()
+
+@implementer(IPullProducer)
+class SocketOutbox(_Capped):
+    """Straight to the socket while the transport holds nothing; see the module's doc."""
+
+    __slots__ = ("_direct", "_handed", "_queue", "_queued", "_socket", "_transport")
+
+    streaming = False
+
+    def __init__(
+        self,
+        transport: Consumer,
+        sock: socket.socket,
+        cap: int,
+        on_overflow: Callable[[int], None],
+        clock: IReactorTime,
+    ) -> None:
+        super().__init__(cap, on_overflow, clock)
+        self._transport = transport
+        self._socket = sock
+        self._direct = True
+        # Bytes given to transport.write since it last said its buffer was empty: an
+        # upper bound on what it still holds. While it holds anything, new bytes wait here.
+        self._handed = 0
+        self._queue: list[bytes] = []
+        self._queued = 0
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._handed:
+            self._queue.append(data)
+            self._queued += len(data)
+            self._judge()
+            return
+        if not self._direct:
+            self._transport.write(data)
+            return
+        try:
+            sent = self._socket.send(data, _NO_SIGNAL)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # A reset or a broken pipe: the transport's own write meets the same error
+            # and reports the loss the usual way (connectionLost).
+            sent = 0
+        if sent == len(data):
+            return
+        rest = data[sent:] if sent else data
+        self._handed = len(rest)
+        self._transport.write(rest)
+        self._judge()
+
+    @property
+    def queued(self) -> int:
+        return self._handed + self._queued
+
+    def _give_up(self) -> None:
+        super()._give_up()
+        self._handed = 0
+        self._queue, self._queued = [], 0
+
+    def resumeProducing(self) -> None:
+        """The transport's buffer is empty: the socket is ours again."""
+        if self.closed:
+            return
+        self._handed = 0
+        self._drained()
+        if self._queue:
+            data = b"".join(self._queue)
+            self._queue, self._queued = [], 0
+            self.send(data)
+
+    def finish(self) -> None:
+        """The connection is about to be closed: from now on every byte goes through the
+        transport, which sends what it holds and then closes. A registered pull producer
+        would hold ``loseConnection`` up forever, so this unregisters it."""
+        if not self._direct or self.closed:
+            return
+        self._direct = False
+        self._handed = 0
+        self._drained()
+        if self._queue:
+            queue, self._queue, self._queued = self._queue, [], 0
+            self._transport.writeSequence(queue)
+        self._transport.unregisterProducer()
+
+
+def writable_socket(transport: object) -> socket.socket | None:
+    """The transport's socket, if bytes may be written to it directly: a plain, non-blocking
+    stream socket under a readiness-based reactor (not Windows' IOCP), with no TLS."""
+    if platform.isWindows() or ISSLTransport.providedBy(transport):
+        return None
+    if not ISystemHandle.providedBy(transport):
+        return None
+    handle = ISystemHandle(transport).getHandle()
+    if not isinstance(handle, socket.socket) or handle.type != socket.SOCK_STREAM:
+        return None
+    if handle.gettimeout() != 0.0:
+        return None
+    return handle

@@ -23,7 +23,7 @@ from chatroom.gate import InputGate
 from chatroom.history.store import Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
-from chatroom.lines.outbox import Outbox
+from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
 from chatroom.lines.sanitize import clean
 from chatroom.lines.telnet import TelnetFilter
 
@@ -50,6 +50,7 @@ class StreamTransport(Protocol):
     def pauseProducing(self) -> None: ...
     def resumeProducing(self) -> None: ...
     def registerProducer(self, producer: object, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
 
 
 def describe_peer(address: IAddress | None) -> str:
@@ -77,7 +78,7 @@ class ChatLineProtocol(LineReceiver):
         limits = factory.limits
         self.MAX_LENGTH = limits.max_line
         self.member: Member | None = None
-        self.outbox: Outbox | None = None
+        self.outbox: Outbox | SocketOutbox | None = None
         self._transport: StreamTransport | None = None
         self._clock = factory.clock
         self._telnet = TelnetFilter()
@@ -104,10 +105,13 @@ class ChatLineProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        self.outbox = Outbox(
-            transport, self.factory.limits.max_out, self._overflowed, self.factory.clock
-        )
-        transport.registerProducer(self.outbox, True)
+        max_out, clock = self.factory.limits.max_out, self.factory.clock
+        sock = writable_socket(transport)
+        if sock is not None:
+            self.outbox = SocketOutbox(transport, sock, max_out, self._overflowed, clock)
+        else:
+            self.outbox = Outbox(transport, max_out, self._overflowed, clock)
+        transport.registerProducer(self.outbox, self.outbox.streaming)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)
         timeout = self.factory.limits.nick_timeout
@@ -130,12 +134,13 @@ class ChatLineProtocol(LineReceiver):
         self._leave_reason = "server shutdown"
         if self.outbox is not None:
             self.outbox.send(SHUTDOWN)
-        if self._transport is not None:
-            self._transport.loseConnection()
+        self._lose_connection()
 
     def abort(self) -> None:
         """Cut the connection now; nothing more it sent is handled."""
         self._aborted = True
+        if self.outbox is not None:
+            self.outbox.stopProducing()  # not one more byte, even straight to the socket
         if self._transport is not None and not self._lost:
             self._transport.abortConnection()
 
@@ -355,13 +360,18 @@ class ChatLineProtocol(LineReceiver):
     def _say_goodbye(self, nick: str | None) -> None:
         self._leave_reason = self._leave_reason or "quit"
         self.send(render.notice(f"goodbye, {nick}" if nick else "goodbye"))
-        if self._transport is not None:
-            self._transport.loseConnection()
+        self._lose_connection()
 
     def _close(self, why: str, reason: str) -> None:
         """Close with an error line: a timeout or a broken rule."""
         self._leave_reason = reason
         self.send(render.error(why))
+        self._lose_connection()
+
+    def _lose_connection(self) -> None:
+        """Close once what is on its way has been sent."""
+        if self.outbox is not None:
+            self.outbox.finish()
         if self._transport is not None:
             self._transport.loseConnection()
 

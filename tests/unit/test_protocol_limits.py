@@ -9,7 +9,7 @@ from twisted.internet import error as net_error
 from twisted.internet.task import Clock
 
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE
-from chatroom.lines.outbox import GRACE, HARD_CAP_FACTOR
+from chatroom.lines.outbox import GRACE, HARD_CAP_FACTOR, Outbox
 from chatroom.throttle import TokenBucket
 from tests.unit.helpers import RELAXED, Client, Server, serving
 
@@ -234,7 +234,7 @@ def test_throttle_never_spins_at_one_instant() -> None:
 def test_slow_reader_is_dropped_past_max_out_and_announced() -> None:
     with serving(max_out=8192) as s:
         alice, bob, carol = s.members("alice", "bob", "carol")
-        assert bob.protocol.outbox is not None
+        assert isinstance(bob.protocol.outbox, Outbox)
         bob.protocol.outbox.pauseProducing()  # the kernel buffer is full: bob stopped reading
         sent = []
         for i in range(100):  # 10 KB: over the cap, under the hard cap
@@ -259,7 +259,7 @@ def test_slow_reader_is_dropped_past_max_out_and_announced() -> None:
 def test_queue_past_the_hard_cap_is_cut_at_once() -> None:
     with serving(max_out=8192) as s:
         alice, bob = s.members("alice", "bob")
-        assert bob.protocol.outbox is not None
+        assert isinstance(bob.protocol.outbox, Outbox)
         bob.protocol.outbox.pauseProducing()
         for i in range(HARD_CAP_FACTOR * 8192 // 100 + 10):
             alice.send(f"{i:04d} " + "x" * 95)
@@ -273,7 +273,7 @@ def test_queue_past_the_hard_cap_is_cut_at_once() -> None:
 def test_a_burst_over_the_cap_that_drains_in_time_is_not_a_slow_reader() -> None:
     with serving(max_out=8192) as s:
         alice, bob = s.members("alice", "bob")
-        assert bob.protocol.outbox is not None
+        assert isinstance(bob.protocol.outbox, Outbox)
         bob.protocol.outbox.pauseProducing()  # one busy turn: the transport's buffer is full
         for i in range(100):
             alice.send(f"{i:04d} " + "x" * 95)
@@ -288,7 +288,7 @@ def test_a_burst_over_the_cap_that_drains_in_time_is_not_a_slow_reader() -> None
 def test_reader_that_catches_up_gets_everything_in_order() -> None:
     with serving(max_out=8192) as s:
         alice, bob = s.members("alice", "bob")
-        assert bob.protocol.outbox is not None
+        assert isinstance(bob.protocol.outbox, Outbox)
         bob.protocol.outbox.pauseProducing()
         for i in range(50):
             alice.send(f"m{i}")
@@ -302,7 +302,7 @@ def test_reader_that_catches_up_gets_everything_in_order() -> None:
 def test_dropped_member_says_nothing_more() -> None:
     with serving(max_out=4096, burst=500) as s:
         alice, bob = s.members("alice", "bob")
-        assert alice.protocol.outbox is not None
+        assert isinstance(alice.protocol.outbox, Outbox)
         alice.protocol.outbox.pauseProducing()
         # /help answers ~600 bytes: 200 of them pass the hard cap within the packet
         alice.send_lines(["/help"] * 200 + ["said after being dropped", "/nick ghost"])
@@ -451,7 +451,7 @@ def test_shutdown_tells_everyone_joined_or_choosing_and_closes_them() -> None:
 def test_shutdown_aborts_stuck_connections_after_the_grace_period() -> None:
     with serving(RELAXED, shutdown_grace=2.0) as s:
         alice, bob = s.members("alice", "bob")
-        assert bob.protocol.outbox is not None
+        assert isinstance(bob.protocol.outbox, Outbox)
         bob.protocol.outbox.pauseProducing()  # bob never reads
         done: list[object] = []
         s.factory.shutdown().addBoth(done.append)
@@ -497,7 +497,7 @@ def test_chooser_that_stops_reading_is_dropped_silently() -> None:
     with serving(max_out=4096) as s:
         (alice,) = s.members("alice")
         client = s.connect()
-        assert client.protocol.outbox is not None
+        assert isinstance(client.protocol.outbox, Outbox)
         client.protocol.outbox.pauseProducing()
         client.send_lines(["_bad nickname"] * 100)  # two lines of reply each
         assert not client.aborted
