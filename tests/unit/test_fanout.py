@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.lines.fanout import Fanout
+from chatroom.lines.fanout import MAX_REST, Fanout
 from chatroom.lines.render import render
 
 
@@ -274,3 +274,60 @@ def test_a_flush_from_inside_a_flush_waits_for_the_next_turn() -> None:
     clock.advance(0)  # runs the flush, and the one the nested delivery scheduled after it
     assert got["b"] == [b"x: first\r\n", b"a: bye\r\n"]
     assert got["c"] == [b"x: first\r\n", b"a: bye\r\n"]
+
+
+# -- the rest between passes ------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class SlowRecipient(Recorder):
+    """Each write takes ``cost`` seconds of the clock, as a real send takes real time."""
+
+    clock: Clock = field(default_factory=Clock)
+    cost: float = 0.0
+
+    def send(self, data: bytes) -> None:
+        super().send(data)
+        self.clock.advance(self.cost)
+
+
+def test_after_a_long_pass_the_next_waits_a_share_of_it_and_carries_what_came_meanwhile() -> None:
+    clock = Clock()
+    fanout = Fanout(clock, rest=0.5)
+    members = {name: SlowRecipient(clock=clock, cost=0.001) for name in ("a", "b", "c", "d")}
+    for name, recipient in members.items():
+        fanout.add(name, recipient)
+    fanout.deliver(said("x", "one"))
+    clock.advance(0)  # a pass over 4 members: 4 ms
+    assert [r.take() for r in members.values()] == [[b"x: one\r\n"]] * 4
+    fanout.deliver(said("x", "two"))
+    fanout.deliver(said("x", "three"))
+    clock.advance(0.0019)
+    assert all(r.writes == [] for r in members.values())  # resting: 2 ms after 4 ms
+    clock.advance(0.0001)
+    assert [r.take() for r in members.values()] == [[b"x: two\r\nx: three\r\n"]] * 4
+
+
+def test_a_quick_pass_lets_the_next_line_leave_at_once() -> None:
+    clock = Clock()
+    fanout = Fanout(clock)
+    bob = Recorder()
+    fanout.add("bob", bob)
+    fanout.deliver(said("x", "one"))
+    clock.advance(0)
+    fanout.deliver(said("x", "two"))
+    clock.advance(0)
+    assert bob.take() == [b"x: one\r\n", b"x: two\r\n"]
+
+
+def test_the_rest_is_bounded_whatever_the_clock_did() -> None:
+    clock = Clock()
+    fanout = Fanout(clock, rest=0.5)
+    slow = SlowRecipient(clock=clock, cost=3600.0)  # a pass "took" an hour (a clock jump)
+    fanout.add("slow", slow)
+    fanout.deliver(said("x", "one"))
+    clock.advance(0)
+    slow.cost = 0.0
+    fanout.deliver(said("x", "two"))
+    clock.advance(MAX_REST)
+    assert slow.take() == [b"x: one\r\n", b"x: two\r\n"]
