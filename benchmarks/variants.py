@@ -9,6 +9,8 @@ N%", measured, not guessed. Patches:
   the small writes of a quiet room).
 - ``queued``: every write through ``transport.write`` (``Outbox``), as before
   ``SocketOutbox`` landed: what writing straight to the socket saves.
+- ``nostore``: history on, but ``SqliteHistory`` drops every row instead of writing it:
+  the reactor's share of history's cost (recorder, replay buffer) without the writer's.
 - ``rest=X``: ``Fanout``'s pause between passes is X times the last pass (``fanout.REST``;
   ``rest=0`` starts the next pass at once).
 """
@@ -39,6 +41,12 @@ def patch_queued() -> None:
     protocol.writable_socket = lambda transport: None  # type: ignore[assignment]
 
 
+def patch_nostore() -> None:
+    from chatroom.history.sqlite import SqliteHistory
+
+    SqliteHistory.record_row = lambda self, row: None  # type: ignore[method-assign]
+
+
 def patch_rest(value: str) -> None:
     from chatroom.lines import fanout
 
@@ -46,7 +54,8 @@ def patch_rest(value: str) -> None:
     fanout.Fanout.__init__.__defaults__ = (fanout.render, False, float(value))
 
 
-PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "queued": patch_queued}
+PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "queued": patch_queued,
+                                      "nostore": patch_nostore}
 
 
 def main() -> None:
