@@ -27,7 +27,9 @@ memory, and nobody else loses a line.
 from __future__ import annotations
 
 import socket
+from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Protocol
 
 from twisted.internet.interfaces import (
@@ -48,6 +50,9 @@ HARD_CAP_FACTOR = 16
 """A queue this many times the cap is cut at once, however young."""
 
 _NO_SIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
+
+_IOV_MAX = 512
+"""Pieces per ``sendmsg``: under every platform's IOV_MAX (Linux: 1024)."""
 
 
 class Writable(Protocol):
@@ -168,7 +173,13 @@ class Outbox(_Capped):
 
 @implementer(IPullProducer)
 class SocketOutbox(_Capped):
-    """Straight to the socket while the transport holds nothing; see the module's doc."""
+    """Straight to the socket while the transport holds nothing; see the module's doc.
+
+    While the transport holds bytes, new ones wait here as the very objects the fan-out
+    made (one per turn, shared by every member it went to), and go out with one
+    ``sendmsg`` when the transport is empty again: a reader that lags costs a reference
+    per turn, not a copy, and the transport only ever holds one piece of it.
+    """
 
     __slots__ = ("_direct", "_handed", "_queue", "_queued", "_socket", "_transport")
 
@@ -189,13 +200,13 @@ class SocketOutbox(_Capped):
         # Bytes given to transport.write since it last said its buffer was empty: an
         # upper bound on what it still holds. While it holds anything, new bytes wait here.
         self._handed = 0
-        self._queue: list[bytes] = []
+        self._queue: deque[bytes] = deque()
         self._queued = 0
 
     def send(self, data: bytes) -> None:
         if self.closed:
             return
-        if self._handed:
+        if self._handed or self._queue:
             self._queue.append(data)
             self._queued += len(data)
             self._judge()
@@ -211,12 +222,15 @@ class SocketOutbox(_Capped):
             # A reset or a broken pipe: the transport's own write meets the same error
             # and reports the loss the usual way (connectionLost).
             sent = 0
-        if sent == len(data):
-            return
-        rest = data[sent:] if sent else data
-        self._handed = len(rest)
-        self._transport.write(rest)
-        self._judge()
+        if sent < len(data):
+            self._hand(data[sent:] if sent else data)
+            self._judge()
+
+    def _hand(self, data: bytes) -> None:
+        """Give the transport ``data``: it sends it when the socket can take it, then asks
+        for more (``resumeProducing``)."""
+        self._handed = len(data)
+        self._transport.write(data)
 
     @property
     def queued(self) -> int:
@@ -225,18 +239,38 @@ class SocketOutbox(_Capped):
     def _give_up(self) -> None:
         super()._give_up()
         self._handed = 0
-        self._queue, self._queued = [], 0
+        self._queue.clear()
+        self._queued = 0
 
     def resumeProducing(self) -> None:
         """The transport's buffer is empty: the socket is ours again."""
         if self.closed:
             return
         self._handed = 0
-        self._drained()
-        if self._queue:
-            data = b"".join(self._queue)
-            self._queue, self._queued = [], 0
-            self.send(data)
+        queue = self._queue
+        while queue and self._direct:
+            pieces = list(islice(queue, _IOV_MAX))
+            offered = sum(map(len, pieces))
+            try:
+                sent = self._socket.sendmsg(pieces, (), _NO_SIGNAL)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                sent = 0  # the transport meets the error too, and reports it
+            if sent == offered:
+                for _ in pieces:
+                    queue.popleft()
+                self._queued -= offered
+                continue
+            while sent >= len(queue[0]):  # what went out whole
+                sent -= len(queue[0])
+                self._queued -= len(queue.popleft())
+            first = queue.popleft()  # what went out in part, or not at all
+            self._queued -= len(first)
+            self._hand(first[sent:] if sent else first)
+            break
+        if self.queued <= self._cap:
+            self._drained()
 
     def finish(self) -> None:
         """The connection is about to be closed: from now on every byte goes through the
@@ -248,7 +282,9 @@ class SocketOutbox(_Capped):
         self._handed = 0
         self._drained()
         if self._queue:
-            queue, self._queue, self._queued = self._queue, [], 0
+            queue = list(self._queue)
+            self._queue.clear()
+            self._queued = 0
             self._transport.writeSequence(queue)
         self._transport.unregisterProducer()
 

@@ -221,3 +221,52 @@ def test_tls_a_blocking_socket_a_datagram_socket_or_no_handle_do_not(rig: Rig) -
         assert writable_socket(Handled(udp)) is None
     with socket.socket() as blocking:
         assert writable_socket(Handled(blocking)) is None
+
+
+def test_after_a_drain_the_queue_goes_out_in_one_go_and_in_order(rig: Rig) -> None:
+    rig.fill_the_kernel()
+    rig.outbox.send(b"handed\r\n")
+    lines = [f"line {i}\r\n".encode() for i in range(2000)]  # more pieces than one sendmsg takes
+    for line in lines:
+        rig.outbox.send(line)
+    assert rig.transport.take() == b"handed\r\n"
+    rig.received()
+    rig.outbox.resumeProducing()
+    assert rig.received() == b"".join(lines)
+    assert rig.transport.written == [] and rig.outbox.queued == 0
+
+
+def test_when_the_kernel_fills_again_only_one_piece_goes_to_the_transport() -> None:
+    rig = Rig(cap=1 << 30)
+    try:
+        rig.fill_the_kernel()
+        rig.outbox.send(b"first")
+        pieces = [bytes([65 + i % 26]) * 100_000 for i in range(100)]  # 10 MB
+        for piece in pieces:
+            rig.outbox.send(piece)
+        rig.transport.take()
+        rig.received()
+        rig.outbox.resumeProducing()
+        (handed,) = rig.transport.written  # the piece the kernel stopped in, or its rest
+        sent = rig.received()
+        assert rig.outbox.queued == 10_000_000 - len(sent)
+        assert sent + handed == b"".join(pieces)[: len(sent) + len(handed)]
+    finally:
+        rig.close()
+
+
+def test_a_reader_that_drains_a_little_but_stays_over_the_cap_is_given_up() -> None:
+    rig = Rig(cap=8192)
+    try:
+        rig.fill_the_kernel()
+        for _ in range(400):
+            rig.outbox.send(b"x" * 100)
+        for _ in range(4):
+            rig.clock.advance(GRACE / 5)
+            rig.peer.recv(4096)  # reads a trickle: the kernel takes some, not all
+            rig.outbox.resumeProducing()
+            assert rig.overflows == []
+        rig.clock.advance(GRACE / 5)
+        assert len(rig.overflows) == 1
+    finally:
+        rig.close()
