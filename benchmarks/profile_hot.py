@@ -12,7 +12,8 @@ reported as the share of their samples that were not waiting. It writes
 ``out/profile-<w>.txt`` (load it in speedscope or flamegraph.pl) and ``out/profile-<w>.svg``
 (a flame graph drawn here, no extra tools).
 
-Standalone: ``python benchmarks/profile_hot.py [w1|w2] [--rate R] [--seconds S]``.
+Standalone: ``python benchmarks/profile_hot.py [w1|w2] [--rate R] [--seconds S] [--server
+chatroom+queued]`` (a variant's files are named after it: ``profile-w1-chatroom_queued.*``).
 py-spy needs ptrace rights over the server (root, or the same user with ptrace_scope 0).
 """
 
@@ -90,10 +91,15 @@ def summarize(path: Path, top: int = 18) -> dict[str, Any]:
     idle = sum(n for f, n in self_.items() if f.startswith("EPollReactor.doPoll"))
     own = [(f, n) for f, n in incl.items() if "chatroom/" in f]
     own.sort(key=lambda item: -item[1])
+    # socket.send/sendmsg are C calls: py-spy charges them to their Python caller, which is
+    # Twisted's untilConcludes on the transport's path and SocketOutbox on the direct one.
+    sends = {"untilConcludes (twisted/python/util.py)",
+             "SocketOutbox.send (chatroom/lines/outbox.py)",
+             "SocketOutbox.resumeProducing (chatroom/lines/outbox.py)"}
     groups = {
-        "send() system call (socket.send via untilConcludes)": self_[
-            "untilConcludes (twisted/python/util.py)"
-        ],
+        "send()/sendmsg() system calls (in untilConcludes or SocketOutbox)": sum(
+            self_[f] for f in sends
+        ),
         "epoll_ctl: startWriting/stopWriting (_add/_remove)": self_[
             "EPollReactor._add (twisted/internet/epollreactor.py)"
         ] + self_["EPollReactor._remove (twisted/internet/epollreactor.py)"],
@@ -106,8 +112,8 @@ def summarize(path: Path, top: int = 18) -> dict[str, Any]:
                 "_PollLikeMixin._doReadOrWrite",
             }
         ),
-        "chatroom code (self time in chatroom/*)": sum(
-            n for f, n in self_.items() if "chatroom/" in f
+        "chatroom code (self time in chatroom/*, system calls apart)": sum(
+            n for f, n in self_.items() if "chatroom/" in f and f not in sends
         ),
         "idle (epoll_wait)": idle,
     }
@@ -180,12 +186,14 @@ def flame_svg(collapsed: Path, svg: Path, width: int = 1400) -> None:
 
 
 def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float,
-                seconds: float) -> dict[str, Any]:
-    """Profile chatroom for ``seconds`` while loadgen sends ``rate`` msgs/s."""
+                seconds: float, kind: str = "chatroom") -> dict[str, Any]:
+    """Profile ``kind`` (chatroom, or a variant) for ``seconds`` while loadgen sends ``rate``
+    msgs/s."""
     spy = py_spy()
     if spy is None:
         return {"text": "py-spy not found: pip install py-spy into the venv"}
-    raw = bench.out / f"profile-{name}.txt"
+    suffix = "" if kind == "chatroom" else "-" + "".join(c if c.isalnum() else "_" for c in kind)
+    raw = bench.out / f"profile-{name}{suffix}.txt"
     raw.unlink(missing_ok=True)
     recorder: list[subprocess.Popen[bytes]] = []
 
@@ -194,7 +202,7 @@ def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float
                "--duration", f"{seconds:g}", "--format", "raw", "--output", str(raw)]
         recorder.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
 
-    with Server("chatroom", bench.out / "logs") as server:
+    with Server(kind, bench.out / "logs") as server:
         _, steps = bench.loadgen(server, clients, senders, [(rate, seconds + 1.5)],
                                  tag=f"profile-{name}", on_handshake=start_recording)
         for proc in recorder:
@@ -213,7 +221,7 @@ def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float
         summary["load"] = {k: step[k] for k in ("rate", "deliveries_per_s", "p50_ms", "p99_ms",
                                                 "server_cpu_s_per_M", "pass")}
         summary["text"] = (
-            f"{name}: chatroom, {clients} clients, {senders} sender(s), {rate:g} msgs/s "
+            f"{name}: {kind}, {clients} clients, {senders} sender(s), {rate:g} msgs/s "
             f"(under py-spy: {step['deliveries_per_s'] / 1e6:.2f}M deliveries/s, "
             f"p50/p99 {step['p50_ms']:.1f}/{step['p99_ms']:.1f} ms, "
             f"{step['server_cpu_s_per_M']:.2f} CPU s/M)\n" + summary["text"]
@@ -237,16 +245,22 @@ def profile_chatroom(bench: Bench, results: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="profile chatroom's hot path with py-spy")
-    parser.add_argument("workload", choices=sorted(WORKLOADS), nargs="*", default=sorted(WORKLOADS))
+    parser.add_argument("workload", nargs="*", help="w1, w2 (default: both)")
     parser.add_argument("--rate", type=float, help="msgs/s (default: 2000 for w1, 10000 for w2)")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--server", default="chatroom",
+                        help="chatroom, or a variant as run.py names it (chatroom+queued)")
     args = parser.parse_args(argv)
+    unknown = set(args.workload) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload {', '.join(sorted(unknown))}: choose from w1, w2")
     build_loadgen()
     OUT.mkdir(parents=True, exist_ok=True)
     bench = Bench(quick=False, out=OUT, servers=("chatroom",), started=time.monotonic())
-    for name in args.workload:
+    for name in args.workload or sorted(WORKLOADS):
         clients, senders, rate = WORKLOADS[name]
-        print(profile_one(bench, name, clients, senders, args.rate or rate, args.seconds)["text"])
+        print(profile_one(bench, name, clients, senders, args.rate or rate, args.seconds,
+                          args.server)["text"])
         print()
     return 0
 
