@@ -23,7 +23,11 @@ chatroom under workloads 1 and 2 with py-spy if it is installed (``profile_hot.p
 ``--no-profile`` skips it). Workload 4b repeats the overload at a fixed rate past what this
 rig moves, because "twice saturation" may not overload a server whose p99 is flat.
 
+A full run ends with ``scaling.py``'s sweeps (cost per delivery as members and senders
+grow), as a table and ``out/scaling.svg``.
+
 Other subcommands: ``one`` runs one server under one load (for cross-checks),
+``scaling`` runs only the sweeps,
 ``experiments`` compares patched variants (``variants.py``), ``burst`` checks that a burst
 within the default flood allowance cuts no reader. See README.md.
 """
@@ -494,6 +498,11 @@ def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
     for kind, res in servers.items():
         bench.note(f"--- {kind}: workload 4b (overload at {hard:g} msgs/s)")
         res["w4b"] = bench.overload(kind, hard)
+    if not q:
+        import scaling  # benchmarks/scaling.py
+
+        bench.note("--- how cost grows with members and with senders")
+        results["scaling"] = scaling.measure(bench, tuple(servers))
     if profile:
         from profile_hot import profile_chatroom  # benchmarks/profile_hot.py
 
@@ -760,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
                      default=["chatroom", "chatroom-nohist", "chatroom+queued",
                               "chatroom-nohist+queued"])
     exp.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
+    scale = sub.add_parser("scaling", help="cost per delivery as members and senders grow")
+    scale.add_argument("variants", nargs="*", default=list(SERVERS))
     burst = sub.add_parser("burst", help="100 members burst 39 lines at once, default limits")
     burst.add_argument("variants", nargs="*", default=["chatroom", "chatroom+queued"])
     burst.add_argument("--pads", default="100,200,400", help="bytes of padding per line")
@@ -781,6 +792,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(record))
         return 0
 
+    if args.command == "scaling":
+        import scaling
+
+        found = scaling.measure(bench, tuple(args.variants))
+        scaling.plot(found, OUT / "scaling.svg")
+        text = scaling.table(found)
+        (OUT / "scaling.md").write_text(text + "\n")
+        print(text)
+        return 0
     if args.command == "burst":
         pads = [int(p) for p in args.pads.split(",") if p]
         text = run_burst(bench, args.variants, pads)
@@ -815,6 +835,12 @@ def main(argv: list[str] | None = None) -> int:
         f"server and loadgen share the cores. A rate passes when no line "
         f"is lost, none is out of order, no member is cut and p99 < {P99_MS:g} ms."
     )
+    if "scaling" in results:
+        import scaling
+
+        scaling.plot(results["scaling"], OUT / "scaling.svg")
+        text += "\n\nHow cost grows (plot: out/scaling.svg):\n\n" + scaling.table(
+            results["scaling"])
     (OUT / "results.md").write_text(head + "\n\n" + text + "\n")
     print(head)
     print()
