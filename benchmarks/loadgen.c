@@ -220,6 +220,15 @@ static void start(client_t *c) {
     if (c->fd < 0) { perror("socket"); exit(3); }
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Keepalive after 1 s without a byte: a connection the server has cut whose RST our
+     * kernel refused (under memory pressure a receive queue drops segments, and an RST past
+     * the next expected byte only draws a rate-limited challenge ACK) would otherwise look
+     * open forever and count as owing lines. The probe draws a fresh, exact RST. */
+    int idle = 1, interval = 1, count = 3;
+    setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
     inet_pton(AF_INET, opt_host, &a.sin_addr);
     c->t_start = now();
@@ -486,10 +495,17 @@ static int do_step(int st, int attempt, int *retryable) {
     long rss_end = opt_server_pid ? proc_status_kb(opt_server_pid, "VmRSS") : -1;
     if (rss_end > rss_max) rss_max = rss_end;
 
-    uint64_t delivered = 0, gaps = 0, ooo = 0, dups = 0, owed = missing();
-    int cut = 0, cut_in_order = 0, open = 0;
+    uint64_t delivered = 0, gaps = 0, ooo = 0, dups = 0, owed = missing(), owed_max = 0;
+    int cut = 0, cut_in_order = 0, open = 0, owing = 0;
     for (int r = 0; r < opt_clients; r++) {
         client_t *c = &cl[r];
+        if (c->state == JOINED) { /* who is owed what: one stuck reader, or everyone's tail? */
+            uint64_t mine = c->gaps;
+            for (int s = 0; s < opt_senders; s++)
+                if (s != r) mine += sent_by[s] - c->next_seq[s];
+            if (mine) owing++;
+            if (mine > owed_max) owed_max = mine;
+        }
         delivered += c->got_step;
         gaps += c->gaps; ooo += c->ooo; dups += c->dups;
         if (c->cut) { cut++; if (!c->gaps && !c->ooo && !c->dups) cut_in_order++; }
@@ -503,7 +519,7 @@ static int do_step(int st, int attempt, int *retryable) {
                hist_n > 0 && p99 < opt_p99_ms;
     printf("{\"phase\":\"step\",\"step\":%d,\"clients\":%d,\"senders\":%d,\"rate\":%.1f,\"seconds\":%.2f,"
            "\"send_s\":%.3f,\"drain_s\":%.3f,\"planned\":%llu,\"sent\":%llu,\"blocked\":%llu,\"expected\":%llu,"
-           "\"delivered\":%llu,\"owed\":%llu,\"gaps\":%llu,\"out_of_order\":%llu,\"dups\":%llu,\"self_echo\":%llu,"
+           "\"delivered\":%llu,\"owed\":%llu,\"owing\":%d,\"owed_max\":%llu,\"gaps\":%llu,\"out_of_order\":%llu,\"dups\":%llu,\"self_echo\":%llu,"
            "\"open_before\":%d,\"open\":%d,\"cut\":%d,\"cut_in_order\":%d,\"deliveries_per_s\":%.0f,"
            "\"offered_deliveries_per_s\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
            "\"max_ms\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_s_per_M\":%.3f,\"server_rss_max_kb\":%ld,"
@@ -511,7 +527,8 @@ static int do_step(int st, int attempt, int *retryable) {
            "\"aborted\":%s,\"abort_reason\":\"%s\",\"attempt\":%d,\"probe_join_ms\":[",
            st, opt_clients, opt_senders, rate, secs, send_s, drain_s, (unsigned long long)planned,
            (unsigned long long)sent, (unsigned long long)blocked, (unsigned long long)expected,
-           (unsigned long long)delivered, (unsigned long long)owed, (unsigned long long)gaps,
+           (unsigned long long)delivered, (unsigned long long)owed, owing, (unsigned long long)owed_max,
+           (unsigned long long)gaps,
            (unsigned long long)ooo, (unsigned long long)dups, (unsigned long long)(self_echo - echo0), open0,
            open, cut, cut_in_order, (double)delivered / (send_s > 0 ? send_s : 1),
            rate * (opt_clients - 1), p50, p90, p99, p999, lat_max_ms, srv,
