@@ -331,3 +331,18 @@ def test_the_rest_is_bounded_whatever_the_clock_did() -> None:
     fanout.deliver(said("x", "two"))
     clock.advance(MAX_REST)
     assert slow.take() == [b"x: one\r\n", b"x: two\r\n"]
+
+
+def test_a_rest_under_a_millisecond_is_skipped() -> None:
+    clock = Clock()
+    fanout = Fanout(clock, rest=0.5)
+    members = {name: SlowRecipient(clock=clock, cost=0.0004) for name in ("a", "b", "c", "d")}
+    for name, recipient in members.items():
+        fanout.add(name, recipient)
+    fanout.deliver(said("x", "one"))
+    clock.advance(0)  # a pass of 1.6 ms: a rest of 0.8 ms would be rounded up by the poll
+    for recipient in members.values():
+        recipient.take()
+    fanout.deliver(said("x", "two"))
+    clock.advance(0)
+    assert [r.take() for r in members.values()] == [[b"x: two\r\n"]] * 4
