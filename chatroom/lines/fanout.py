@@ -19,9 +19,8 @@ of the time (``BUSY``, averaged over the last few), the next pass starts ``REST`
 the last one ended, D being how long it took (20 ms at most): lines that arrive meanwhile
 share its writes. A room whose passes take less gets no rest: the reactor's poll counts
 whole milliseconds, and a quiet line should not wait for one. At 3000 lines/s to 1000
-members that cut the server's
-CPU by a third (0.34 to 0.23 s per million deliveries) and did not raise the latency: the
-rest is shorter than the passes it saves.
+members that cut the server's CPU by a third (0.34 to 0.23 s per million deliveries) and did
+not raise the latency: the rest is shorter than the passes it saves.
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ BUSY = 0.5
 
 MAX_REST = 0.02
 """The longest such wait, in seconds, whatever the clock says."""
-
 
 
 class Recipient(Protocol):
