@@ -60,10 +60,6 @@ class Writable(Protocol):
     def writeSequence(self, data: list[bytes]) -> None: ...
 
 
-class Consumer(Writable, Protocol):
-    def unregisterProducer(self) -> None: ...
-
-
 class _Capped:
     """The slow-reader rule, shared by both outboxes."""
 
@@ -119,7 +115,7 @@ class _Capped:
 class Outbox(_Capped):
     """Every byte through ``transport.write``; queues here while the transport is full."""
 
-    __slots__ = ("_paused", "_queue", "_queued", "_transport")
+    __slots__ = ("_finished", "_paused", "_queue", "_queued", "_transport")
 
     streaming = True
 
@@ -132,11 +128,17 @@ class Outbox(_Capped):
     ) -> None:
         super().__init__(cap, on_overflow, clock)
         self._transport = transport
+        self._finished = False
         self._paused = False
         self._queue: list[bytes] = []
         self._queued = 0
 
     def send(self, data: bytes) -> None:
+        if self._finished and not self.closed:
+            self._transport.write(data)
+            self._queued += len(data)
+            self._judge()
+            return
         if not self._paused:
             self._transport.write(data)
             return
@@ -156,13 +158,25 @@ class Outbox(_Capped):
         self._queue, self._queued = [], 0
 
     def finish(self) -> None:
-        """The connection is closing; a push producer does not hold the close up."""
+        """The connection is about to be closed, and its owner unregisters this producer
+        (a registered one holds a TLS transport's ``loseConnection`` up, and a TCP one's
+        while paused): everything goes to the transport from now on. No pause or resume
+        comes after that, so what is handed over counts as waiting until the connection is
+        gone: a peer that never reads its goodbye is cut by the same rule, not kept open."""
+        if self._finished or self.closed:
+            return
+        self._finished = True
+        self._paused = False
+        if self._queue:
+            queue, self._queue = self._queue, []
+            self._transport.writeSequence(queue)
+        self._judge()
 
     def pauseProducing(self) -> None:
         self._paused = True
 
     def resumeProducing(self) -> None:
-        if self.closed:
+        if self.closed or self._finished:
             return
         self._paused = False
         self._drained()
@@ -187,7 +201,7 @@ class SocketOutbox(_Capped):
 
     def __init__(
         self,
-        transport: Consumer,
+        transport: Writable,
         sock: socket.socket,
         cap: int,
         on_overflow: Callable[[int], None],
@@ -206,13 +220,15 @@ class SocketOutbox(_Capped):
     def send(self, data: bytes) -> None:
         if self.closed:
             return
+        if not self._direct:  # finishing: the transport has everything, in order
+            self._handed += len(data)
+            self._transport.write(data)
+            self._judge()
+            return
         if self._handed or self._queue:
             self._queue.append(data)
             self._queued += len(data)
             self._judge()
-            return
-        if not self._direct:
-            self._transport.write(data)
             return
         try:
             sent = self._socket.send(data, _NO_SIGNAL)
@@ -273,20 +289,22 @@ class SocketOutbox(_Capped):
             self._drained()
 
     def finish(self) -> None:
-        """The connection is about to be closed: from now on every byte goes through the
-        transport, which sends what it holds and then closes. A registered pull producer
-        would hold ``loseConnection`` up forever, so this unregisters it."""
+        """The connection is about to be closed, and its owner unregisters this producer (a
+        registered pull producer would hold ``loseConnection`` up forever): from now on
+        every byte goes through the transport, which sends what it holds and then closes.
+        No drain signal comes after that, so what the transport was given counts as
+        waiting until the connection is gone: a peer that never reads its goodbye is cut
+        by the same rule (the check stays armed), not kept open."""
         if not self._direct or self.closed:
             return
         self._direct = False
-        self._handed = 0
-        self._drained()
         if self._queue:
             queue = list(self._queue)
             self._queue.clear()
+            self._handed += self._queued
             self._queued = 0
             self._transport.writeSequence(queue)
-        self._transport.unregisterProducer()
+        self._judge()
 
 
 def writable_socket(transport: object) -> socket.socket | None:

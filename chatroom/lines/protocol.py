@@ -89,6 +89,7 @@ class ChatLineProtocol(LineReceiver):
         )
         self._held: bytes | TooLong | None = None
         self._draining = False
+        self._closing = False
         self._lost = False
         self._aborted = False
         self._leave_reason: str | None = None
@@ -120,6 +121,10 @@ class ChatLineProtocol(LineReceiver):
 
     def connectionLost(self, reason: Failure = _CLOSED) -> None:
         self._lost = True
+        if self.outbox is not None:
+            # The transport tells a registered producer itself; one unregistered by
+            # finish() learns it here, and its slow-reader check ends.
+            self.outbox.stopProducing()
         self._gate.close()
         self._cancel_timers()
         why = self._leave_reason or _describe_loss(reason)
@@ -369,11 +374,15 @@ class ChatLineProtocol(LineReceiver):
         self._lose_connection()
 
     def _lose_connection(self) -> None:
-        """Close once what is on its way has been sent."""
+        """Close once what is on its way has been sent (or the slow-reader rule cuts it)."""
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        self._closing = True
         if self.outbox is not None:
             self.outbox.finish()
-        if self._transport is not None:
-            self._transport.loseConnection()
+            transport.unregisterProducer()  # a registered producer holds the close up
+        transport.loseConnection()
 
     def _leave(self, reason: str) -> None:
         member = self.member

@@ -299,6 +299,32 @@ def test_reader_that_catches_up_gets_everything_in_order() -> None:
         assert not bob.closing
 
 
+def test_quit_unregisters_the_outbox_so_the_close_can_complete() -> None:
+    with serving(max_out=8192) as s:
+        _alice, bob = s.members("alice", "bob")
+        assert isinstance(bob.protocol.outbox, Outbox)
+        bob.protocol.outbox.pauseProducing()  # a paused producer would hold a TLS close up
+        bob.send("/quit")
+        s.flush()
+        assert bob.transport.producer is None
+        assert bob.closing and not bob.aborted
+
+
+def test_a_member_who_quits_but_never_reads_the_backlog_is_still_cut() -> None:
+    with serving(max_out=8192) as s:
+        alice, bob = s.members("alice", "bob")
+        assert isinstance(bob.protocol.outbox, Outbox)
+        bob.protocol.outbox.pauseProducing()  # bob stopped reading
+        for i in range(90):  # 9 KB: over the cap, under the hard cap
+            alice.send(f"{i:04d} " + "x" * 95)
+            s.flush()
+        bob.send("/quit")
+        s.flush()
+        assert bob.closing and not bob.aborted
+        s.clock.advance(GRACE)
+        assert bob.aborted  # not held open by a peer that never reads its goodbye
+
+
 def test_dropped_member_says_nothing_more() -> None:
     with serving(max_out=4096, burst=500) as s:
         alice, bob = s.members("alice", "bob")

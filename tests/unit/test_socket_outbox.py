@@ -24,16 +24,12 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.written: list[bytes] = []
-        self.unregistered = False
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
 
     def writeSequence(self, data: list[bytes]) -> None:
         self.written.extend(data)
-
-    def unregisterProducer(self) -> None:
-        self.unregistered = True
 
     def take(self) -> bytes:
         data, self.written = b"".join(self.written), []
@@ -165,18 +161,45 @@ def test_past_the_hard_cap_at_once() -> None:
         rig.close()
 
 
-def test_finish_hands_everything_to_the_transport_and_unregisters(rig: Rig) -> None:
+def test_finish_hands_everything_to_the_transport(rig: Rig) -> None:
     rig.fill_the_kernel()
     rig.outbox.send(b"a\r\n")
     rig.outbox.send(b"b\r\n")
     rig.outbox.finish()
-    assert rig.transport.unregistered
     rig.outbox.send(b"goodbye\r\n")
     assert rig.transport.take() == b"a\r\nb\r\ngoodbye\r\n"
     rig.received()
     rig.outbox.resumeProducing()  # a late drain signal changes nothing
     rig.outbox.send(b"after\r\n")
     assert rig.transport.take() == b"after\r\n"
+
+
+def test_a_closing_connection_whose_peer_never_reads_is_still_cut() -> None:
+    rig = Rig(cap=8192)
+    try:
+        rig.fill_the_kernel()
+        for _ in range(100):  # 10 KB waiting: over the cap
+            rig.outbox.send(b"x" * 100)
+        rig.outbox.finish()  # /quit: the goodbye and the close wait behind it
+        rig.outbox.send(b"goodbye\r\n")
+        rig.clock.advance(GRACE)
+        assert len(rig.overflows) == 1  # not kept open for as long as the peer likes
+    finally:
+        rig.close()
+
+
+def test_a_closing_connection_that_goes_away_in_time_is_not_judged() -> None:
+    rig = Rig(cap=8192)
+    try:
+        rig.fill_the_kernel()
+        for _ in range(100):
+            rig.outbox.send(b"x" * 100)
+        rig.outbox.finish()
+        rig.outbox.stopProducing()  # the transport sent it all and closed: connectionLost
+        rig.clock.advance(GRACE)
+        assert rig.overflows == []
+    finally:
+        rig.close()
 
 
 def test_stop_producing_means_not_one_more_byte(rig: Rig) -> None:
