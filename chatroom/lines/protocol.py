@@ -89,7 +89,6 @@ class ChatLineProtocol(LineReceiver):
         )
         self._held: bytes | TooLong | None = None
         self._draining = False
-        self._closing = False
         self._lost = False
         self._aborted = False
         self._leave_reason: str | None = None
@@ -376,9 +375,8 @@ class ChatLineProtocol(LineReceiver):
     def _lose_connection(self) -> None:
         """Close once what is on its way has been sent (or the slow-reader rule cuts it)."""
         transport = self._transport
-        if transport is None or self._closing:
+        if transport is None or transport.disconnecting:
             return
-        self._closing = True
         if self.outbox is not None:
             self.outbox.finish()
             transport.unregisterProducer()  # a registered producer holds the close up
