@@ -22,7 +22,9 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python import usage
 
-from chatroom.domain.room import Room
+from chatroom.commands import Commands
+from chatroom.domain.chat import Chat, RoomRules
+from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import (
     DEFAULT_KEEP,
     DEFAULT_PATH,
@@ -35,10 +37,12 @@ from chatroom.history import (
     parse_retention,
 )
 from chatroom.history.recent import RecentRecords
-from chatroom.hubs.local import LocalHub
+from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
 from chatroom.lines.factory import ChatFactory
-from chatroom.ports import IHub
+from chatroom.logs import RateLimitedLog
+from chatroom.ports import IHub, INicknames
+from chatroom.session import Services
 
 _log = Logger()
 
@@ -80,6 +84,18 @@ def _origins(value: str) -> list[str]:
 _origins.coerceDoc = "e.g. https://chat.example.org,https://example.org"  # type: ignore[attr-defined]
 
 
+def _room(value: str) -> str:
+    from chatroom.domain.errors import ChatError
+
+    try:
+        return normalize_room(value)
+    except ChatError as e:
+        raise ValueError(str(e)) from None
+
+
+_room.coerceDoc = "A name such as #lobby (the # may be left out)."  # type: ignore[attr-defined]
+
+
 def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
 
@@ -94,7 +110,17 @@ class Options(usage.Options):
     )
     optParameters = [
         ["interface", "i", "127.0.0.1", "Address to listen on with --port (:: for all IPv6)."],
-        ["room", None, "lobby", "Name of the room (shown in logs and stored with history)."],
+        ["room", None, "#lobby",
+         "The default room: everyone who chooses a nickname is in it at first.", _room],
+        ["max-rooms", None, DEFAULTS.max_rooms,
+         "Rooms the server holds at once (an empty room is forgotten).",
+         _ranged(int, 1, None, "Must be at least 1.")],
+        ["max-rooms-per-member", None, DEFAULTS.max_rooms_per_member,
+         "Rooms one member may be in at once.",
+         _ranged(int, 1, None, "Must be at least 1.")],
+        ["max-room-name", None, DEFAULTS.max_room_name,
+         "Characters a room name may have after its #.",
+         _ranged(int, 1, 32, "Must be from 1 to 32.")],
         ["max-line", None, DEFAULTS.max_line,
          "Longest line a client may send, in bytes.",
          _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
@@ -195,6 +221,9 @@ class Options(usage.Options):
             max_per_ip=self["max-per-ip"],
             nick_timeout=self["nick-timeout"],
             idle_timeout=self["idle-timeout"],
+            max_rooms=self["max-rooms"],
+            max_rooms_per_member=self["max-rooms-per-member"],
+            max_room_name=self["max-room-name"],
         )
 
 
@@ -308,16 +337,22 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         )
     top = InOrder()
     hub: IHub
+    names: INicknames
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
 
         redis_hub = RedisHub(options["redis"], options["room"], reactor,
                              lease=options["redis-lease"])
         redis_hub.setServiceParent(top)  # the first child: started first, stopped last
-        hub = redis_hub
+        hub, names = redis_hub, redis_hub
     else:
-        hub = LocalHub()
-    room = Room(options["room"], hub, reactor)
+        hub, names = LocalHub(), LocalNicknames()
+    rules = RoomRules(
+        max_rooms=limits.max_rooms,
+        max_rooms_per_member=limits.max_rooms_per_member,
+        max_name=limits.max_room_name,
+    )
+    chat = Chat(hub, names, reactor, default_room=options["room"], rules=rules)
     try:
         history = open_history_blocking(
             options["history"], reactor, reactor,
@@ -330,11 +365,17 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     if history is not None:
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
-        recent = RecentRecords(room.name, max(limits.history_replay, limits.history_max))
-        recent.seed(_blocking_last(history, limits.history_max, room.name, reactor))
+        recent = RecentRecords(max(limits.history_replay, limits.history_max),
+                               rooms=limits.max_rooms, history=history)
+        default = chat.default_room
+        recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)
         HistoryService(hub, history).setServiceParent(top)
-    factory = ChatFactory(room, limits, reactor, history=history, recent=recent)
+    services = Services(
+        chat, limits, reactor, Commands(chat, limits, history, recent),
+        RateLimitedLog(_log, reactor), history, recent,
+    )
+    factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     listeners: list[tuple[str, IProtocolFactory]] = [
         (description, factory) for description in options["endpoints"]
@@ -342,8 +383,7 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
-        site = build_web_site(room, limits, reactor, options["web-origin"],
-                              history=history, recent=recent)
+        site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
         listeners.append((f"web {options['web-endpoint']}", site))
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.

@@ -21,7 +21,7 @@ from enum import StrEnum
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, TopicSet
 
 DEFAULT_PATH = "var/chatroom.sqlite3"
 """Where the server keeps history unless told otherwise: relative to its working directory,
@@ -59,9 +59,10 @@ class Kind(StrEnum):
     LEFT = "left"
     RENAMED = "renamed"
     NOTICE = "notice"
+    TOPIC = "topic"
 
 
-SEARCHABLE = (Kind.SAID, Kind.ACTED, Kind.NOTICE)
+SEARCHABLE = (Kind.SAID, Kind.ACTED, Kind.NOTICE, Kind.TOPIC)
 """The kinds ``search`` looks in: the ones whose ``text`` someone wrote."""
 
 
@@ -111,7 +112,22 @@ def row_for(event: Event) -> Row | None:
     if kind is Notice:
         assert isinstance(event, Notice)
         return (event.time, event.room, "notice", event.nick, event.text, None)
+    if kind is TopicSet:
+        assert isinstance(event, TopicSet)
+        return (event.time, event.room, "topic", event.nick, event.text, None)
     return None  # Whispered, and anything added later that nobody decided to keep
+
+
+def rows_for(event: Event) -> list[Row]:
+    """The rows to store for ``event``: a rename is a person's, so it is kept once in each
+    room it was announced in; anything else as ``row_for`` makes it."""
+    if type(event) is Renamed and not event.room:
+        assert isinstance(event, Renamed)
+        return [
+            (event.time, room, "renamed", event.nick, "", event.new_nick) for room in event.rooms
+        ]
+    row = row_for(event)
+    return [] if row is None else [row]
 
 
 def record_from_row(id: int, row: Row) -> Record:
@@ -325,6 +341,8 @@ def describe(record: Record) -> str:
         return f"*** {record.nick} left"
     if kind is Kind.RENAMED:
         return f"*** {record.nick} is now known as {record.new_nick}"
+    if kind is Kind.TOPIC:
+        return f"*** {record.nick} set the topic: {record.text}"
     return f"*** {record.text}"
 
 

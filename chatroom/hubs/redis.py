@@ -54,7 +54,7 @@ from chatroom.domain import nicknames
 from chatroom.domain.events import Event, Joined, Left, Notice, Renamed, Whispered
 from chatroom.hubs import redis_wire as wire
 from chatroom.hubs.redis_resp import RedisAddress, parse_url
-from chatroom.ports import IHub, Listener
+from chatroom.ports import IHub, INicknames, Listener
 
 SPLIT = "the room is split: lost contact with the other servers"
 WHOLE = "the room is whole again"
@@ -175,7 +175,7 @@ class _Factory(Factory):
         self.refused = why
 
 
-@implementer(IHub)
+@implementer(IHub, INicknames)
 class RedisHub(Service):
     """A hub shared through Redis; a service, so it connects on start and says goodbye on stop."""
 

@@ -20,10 +20,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
-from chatroom.domain.room import Room
-from chatroom.history.recent import RecentRecords
-from chatroom.history.store import IHistory
-from chatroom.limits import Limits
+from chatroom.session import Services
 from chatroom.web.protocol import WebChatFactory
 
 WS_PATH = b"ws"
@@ -170,28 +167,22 @@ class WebSite(Site):
 
 
 def build_web_site(
-    room: Room,
-    limits: Limits,
-    clock: IReactorTime,
+    services: Services,
     allowed_origins: list[str] | None = None,
     *,
-    history: IHistory | None = None,
-    recent: RecentRecords | None = None,
     ping_interval: float = 30.0,
     open_timeout: float = 10.0,
     close_timeout: float = 1.0,
 ) -> WebSite:
-    """The web front end for ``room``: listen on it with any stream server endpoint.
+    """The web front end of the chat: listen on it with any stream server endpoint.
 
     ``allowed_origins`` is ``--web-origin`` (``origins.parse_origins``); ``None`` accepts only
-    pages from the same host and port as the request. ``recent`` (the line front end's
-    ``RecentRecords``) gives the replay on joining and ``/history``; ``history`` (the store)
-    answers ``/search``; without them those commands say history is off. The timeouts
+    pages from the same host and port as the request. The timeouts
     (seconds, 0 for none) are autobahn's: pings that notice a browser that vanished, the
     opening handshake, and the wait for the browser's reply to our close frame.
     """
     factory = WebChatFactory(
-        room, limits, clock, allowed_origins, history, recent,
+        services, allowed_origins,
         ping_interval=ping_interval, open_timeout=open_timeout, close_timeout=close_timeout,
     )
     assets = load_assets()
@@ -202,4 +193,4 @@ def build_web_site(
     for name in ("app.js", "app.css", "favicon.svg"):
         root.putChild(name.encode("ascii"), AssetResource(assets[name]))
     root.putChild(WS_PATH, ChatSocketResource(factory))
-    return WebSite(root, factory, clock)
+    return WebSite(root, factory, services.clock)

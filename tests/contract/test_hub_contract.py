@@ -1,4 +1,5 @@
-"""The ``IHub`` contract: every test here runs against ``LocalHub`` and ``RedisHub``.
+"""The ``IHub`` and ``INicknames`` contracts: every test here runs against the in-process
+pair (``LocalHub`` and ``LocalNicknames``) and ``RedisHub`` (which is both).
 
 A "node" is one process's hub. With ``LocalHub`` there is only one process, so every node
 is the same hub; with ``RedisHub`` each node is its own hub on one shared, real
@@ -19,12 +20,12 @@ from zope.interface.verify import verifyObject
 
 from chatroom.domain.events import Event, Joined, Left, Renamed, Said, Whispered
 from chatroom.domain.nicknames import key
-from chatroom.hubs.local import LocalHub
+from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.hubs.redis import RedisHub
 from chatroom.ports import IHub
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 
-ROOM = "contract"
+ROOM = "#contract"
 
 
 def _reactor() -> Any:
@@ -43,13 +44,21 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
     assert check(), "condition not met in time"
 
 
+class LocalNode(LocalHub, LocalNicknames):
+    """The in-process hub and registry as one node, as ``RedisHub`` is both."""
+
+    def __init__(self) -> None:
+        LocalHub.__init__(self)
+        LocalNicknames.__init__(self)
+
+
 class Nodes:
     """Makes the hubs of one test: all the same ``LocalHub``, or one ``RedisHub`` each."""
 
     def __init__(self, kind: str, server: RedisServer | None) -> None:
         self.kind = kind
         self.server = server
-        self.local = LocalHub()
+        self.local = LocalNode()
         self.started: list[RedisHub] = []
 
     async def node(self) -> Any:

@@ -17,23 +17,22 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
 
-from chatroom.domain.room import Room
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import Kind, Record
-from chatroom.hubs.local import LocalHub
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from chatroom.web.site import build_web_site
 
 
 def demo_history(now: float) -> RecentRecords:
     """Earlier lines, as if the server had run before: what the page does with them is tested."""
-    recent = RecentRecords("lobby", 50)
-    recent.seed([
-        Record(1, now - 3600, "lobby", Kind.JOINED, "dana"),
-        Record(2, now - 3590, "lobby", Kind.SAID, "dana", "an earlier message <i>as text</i>"),
-        Record(3, now - 3580, "lobby", Kind.ACTED, "dana", "waves from the past"),
-        Record(4, now - 3570, "lobby", Kind.LEFT, "dana", "quit"),
+    recent = RecentRecords(50)
+    recent.seed("#lobby", [
+        Record(1, now - 3600, "#lobby", Kind.JOINED, "dana"),
+        Record(2, now - 3590, "#lobby", Kind.SAID, "dana", "an earlier message <i>as text</i>"),
+        Record(3, now - 3580, "#lobby", Kind.ACTED, "dana", "waves from the past"),
+        Record(4, now - 3570, "#lobby", Kind.LEFT, "dana", "quit"),
     ])
     return recent
 
@@ -50,12 +49,10 @@ def main(argv: list[str] | None = None) -> None:
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
     limits = Limits(nick_timeout=args.nick_timeout, shutdown_grace=1.0)
-    room = Room("lobby", LocalHub(), reactor)
-    lines = ChatFactory(room, limits, reactor)
     recent = demo_history(reactor.seconds()) if args.demo_history else None
-    if recent is not None:
-        room.hub.subscribe(recent)
-    site = build_web_site(room, limits, reactor, None, recent=recent)
+    services = Services.create(reactor, limits, recent=recent)
+    lines = ChatFactory(services)
+    site = build_web_site(services, None)
     ports: dict[str, int] = {}
 
     def listening(_: object) -> None:

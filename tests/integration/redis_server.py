@@ -275,17 +275,17 @@ def run_node(argv: list[str]) -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from chatroom.domain.room import Room
     from chatroom.hubs.local import LocalHub
     from chatroom.limits import Limits
     from chatroom.lines.factory import ChatFactory
+    from chatroom.session import Services
     from chatroom.tap import InOrder, ListeningService, ShutdownService
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=None, help="omit for a LocalHub (a baseline)")
     parser.add_argument("--lease", type=float, default=15.0)
     parser.add_argument("--node", default=None)
-    parser.add_argument("--room", default="lobby")
+    parser.add_argument("--room", default="#lobby")
     parser.add_argument("--port", default="0")
     parser.add_argument("--pure-python-parser", action="store_true",
                         help="hide hiredis, so txredisapi parses replies in Python")
@@ -302,9 +302,9 @@ def run_node(argv: list[str]) -> None:
         hub.setServiceParent(top)  # started first, stopped last: the goodbyes go through it
     else:
         hub = LocalHub()
-    room = Room(options.room, hub, reactor)
-    factory = ChatFactory(room, Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000,
-                                       max_clients=100_000), reactor)
+    limits = Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000, max_clients=100_000)
+    services = Services.create(reactor, limits, hub=hub, default_room=options.room)
+    factory = ChatFactory(services)
     ShutdownService([factory]).setServiceParent(top)
     where = f"tcp:{options.port}:interface=127.0.0.1"
     ListeningService(where, serverFromString(reactor, where), factory).setServiceParent(top)

@@ -20,14 +20,15 @@ from twisted.internet.defer import DeferredList
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
+from chatroom.domain.chat import Member
 from chatroom.domain.errors import NicknameTaken
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
-from chatroom.domain.room import Member, Room
 from chatroom.hubs.redis import SPLIT, WHOLE, RedisHub, State
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
+from tests.roomhandle import DefaultRoom as Room
 
-ROOM = "lobby"
+ROOM = "#lobby"
 LAUNCHER = Path(__file__).with_name("redis_server.py")
 
 
@@ -60,7 +61,7 @@ class Node:
         self.name = name
         self.hub = RedisHub(server.url, ROOM, _reactor(), lease=lease, timeout=1.0,
                             node=name, retry=lambda attempt: retry)
-        self.room = Room(ROOM, self.hub, _reactor(), node=name)
+        self.room = Room(ROOM, self.hub, _reactor(), node=name, names=self.hub)
         self.events: list[Event] = []
         self.hub.subscribe(self.events.append)
 

@@ -20,8 +20,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from zope.interface.verify import verifyObject
 
+from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.domain.room import Member, Room
 from chatroom.history import (
     BadQuery,
     HistoryRecorder,
@@ -40,9 +40,10 @@ from chatroom.history import (
 )
 from chatroom.history.store import MAX_TERMS
 from chatroom.hubs.local import LocalHub
+from tests.roomhandle import DefaultRoom as Room
 
 NOW = 1_795_500_000.0  # 2026-11-24 06:00 UTC
-ROOM = "lobby"
+ROOM = "#lobby"
 
 Opener = Callable[..., Awaitable[Any]]
 

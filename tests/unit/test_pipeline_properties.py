@@ -73,7 +73,7 @@ def _run(pieces: list[bytes], server: Server) -> tuple[bytes, bytes, bytes]:
     server.flush()
     for _ in range(10_000):  # let flood control release everything it held
         protocol = alice.protocol
-        if alice.lost or not (protocol._gate.held or protocol._held is not None):
+        if alice.lost or not (protocol.session.gate.held or protocol._held is not None):
             break
         # a quarter second at 4 lines/s: exact in binary floating point (see
         # test_protocol_limits.py, test_throttle_never_spins_at_one_instant)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, TopicSet, Whispered
 from chatroom.history.store import Kind, Record
 from chatroom.web import messages
 from chatroom.web.messages import BadMessage, Nick, Say
@@ -88,18 +88,25 @@ def decode(frame_bytes):
     ("event", "expected"),
     [
         (Said("lobby", 1.5, "m1", "alice", "hi"),
-         {"type": "said", "time": 1.5, "nick": "alice", "text": "hi"}),
+         {"type": "said", "time": 1.5, "nick": "alice", "text": "hi", "room": "lobby"}),
         (Acted("lobby", 1.5, "m1", "alice", "waves"),
-         {"type": "acted", "time": 1.5, "nick": "alice", "text": "waves"}),
-        (Joined("lobby", 1.5, "m1", "alice"), {"type": "joined", "time": 1.5, "nick": "alice"}),
+         {"type": "acted", "time": 1.5, "nick": "alice", "text": "waves", "room": "lobby"}),
+        (Joined("lobby", 1.5, "m1", "alice"),
+         {"type": "joined", "time": 1.5, "nick": "alice", "room": "lobby"}),
         (Left("lobby", 1.5, "m1", "alice", "quit"),
-         {"type": "left", "time": 1.5, "nick": "alice"}),
+         {"type": "left", "time": 1.5, "nick": "alice", "room": "lobby"}),
         (Renamed("lobby", 1.5, "m1", "alice", "alicia"),
-         {"type": "renamed", "time": 1.5, "nick": "alice", "new_nick": "alicia"}),
-        (Whispered("lobby", 1.5, "m1", "alice", "psst", "m2", "bob"),
+         {"type": "renamed", "time": 1.5, "nick": "alice", "new_nick": "alicia", "room": "lobby"}),
+        (Whispered("", 1.5, "m1", "alice", "psst", "m2", "bob"),
          {"type": "private", "time": 1.5, "nick": "alice", "to": "bob", "text": "psst"}),
         (Notice("lobby", 1.5, "", "", "maintenance at 5"),
-         {"type": "notice", "time": 1.5, "text": "maintenance at 5"}),
+         {"type": "notice", "time": 1.5, "text": "maintenance at 5", "room": "lobby"}),
+        (Notice("", 1.5, "", "", "server restarting"),
+         {"type": "notice", "time": 1.5, "text": "server restarting"}),
+        (TopicSet("lobby", 1.5, "m1", "alice", "plans"),
+         {"type": "topic", "time": 1.5, "nick": "alice", "text": "plans", "room": "lobby"}),
+        (Left("lobby", 1.5, "m1", "alice", "part", "bye"),
+         {"type": "left", "time": 1.5, "nick": "alice", "text": "bye", "room": "lobby"}),
     ],
 )
 def test_every_event_renders_to_one_documented_message(event, expected):

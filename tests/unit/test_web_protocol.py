@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 
+from chatroom.commands import HELP
 from chatroom.history.memory import MemoryHistory
 from chatroom.history.recent import RecentRecords
 from chatroom.limits import Limits
@@ -67,7 +68,8 @@ def test_a_bad_nickname_gets_an_error_and_a_new_prompt_and_may_retry(site, clock
     welcome, members = browser.join("alice", clock)
     assert welcome["type"] == "welcome" and welcome["nick"] == "alice"
     assert "alice" in welcome["text"] and welcome["max_text"] == Limits().max_line
-    assert members == {"type": "members", "time": members["time"], "nicks": ["alice"]}
+    assert members == {"type": "members", "time": members["time"], "nicks": ["alice"],
+                       "room": "#lobby"}
 
 
 def test_a_taken_nickname_is_refused_case_insensitively(site, clock):
@@ -133,7 +135,7 @@ def test_chat_reaches_everyone_and_comes_back_to_the_sender(site, clock):
     for browser in (alice, bob):
         (said,) = browser.received()
         assert said == {"type": "said", "time": said["time"], "nick": "alice",
-                        "text": "hello <b>world</b>"}
+                        "text": "hello <b>world</b>", "room": "#lobby"}
 
 
 def test_commands_behave_as_on_the_line_protocol(site, clock):
@@ -164,7 +166,7 @@ def test_commands_behave_as_on_the_line_protocol(site, clock):
     assert members["type"] == "members" and members["nicks"] == ["alice", "bob", "carol"]
 
     alice.say("/help")
-    assert len(texts(alice.received(), "notice")) == 9
+    assert len(texts(alice.received(), "notice")) == len(HELP)
 
 
 @pytest.mark.parametrize(
@@ -218,8 +220,7 @@ def test_renaming_by_command_or_by_message_is_announced_to_all(site, clock):
 
 
 def test_web_and_line_members_share_the_room(site, clock):
-    room = site.chat.room
-    lines = ChatFactory(room, Limits(), clock)
+    lines = ChatFactory(site.chat.services)
     tcp = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 60000))
     line_client = lines.buildProtocol(tcp.getPeer())
     line_client.makeConnection(tcp)
@@ -316,7 +317,7 @@ def test_refused_input_is_logged_at_a_bounded_rate(clock):
     alice = joined(site, clock, "alice", 1)
     with capturedLogs() as events:
         alice.feed(client_frame(b"garbage") * 200)
-    warnings = [e for e in events if "refused web input" in e.get("log_format", "")]
+    warnings = [e for e in events if "refused input" in e.get("log_format", "")]
     assert 0 < len(warnings) <= 50
     assert len([m for m in alice.received() if m["type"] == "error"]) == 200  # each is told
 
@@ -388,9 +389,9 @@ def test_a_browser_that_stops_reading_is_dropped_and_announced_as_left(clock):
         f"{i:03d} " + "z" * 200 for i in range(40)
     ]  # the room does not wait for bob, and nobody else misses a line
     assert [m for m in received if m["type"] == "left"] == [
-        {"type": "left", "time": clock.seconds(), "nick": "bob"}
+        {"type": "left", "time": clock.seconds(), "nick": "bob", "room": "#lobby"}
     ]
-    assert "bob" not in site.chat.room.members()
+    assert "bob" not in site.chat.chat.members()
 
 
 def test_a_slow_reader_gets_its_backlog_when_it_drains_in_time(clock):
@@ -426,7 +427,7 @@ def test_quit_says_goodbye_closes_normally_and_is_announced_once(site, clock):
     alice.lose()
     clock.advance(0)
     assert [(m["type"], m["nick"]) for m in bob.received()] == [("left", "alice")]
-    assert site.chat.room.members() == ["bob"]
+    assert site.chat.chat.members() == ["bob"]
     assert not site.chat.connections - {bob.ws}
 
 
@@ -476,7 +477,7 @@ def test_an_unexpected_exception_drops_only_that_connection(
     bob = joined(site, clock, "bob", 2)
     clock.advance(0)
     bob.received()
-    room = site.chat.room
+    room = site.chat.chat
 
     def broken(member, text):
         raise RuntimeError("boom")
@@ -500,7 +501,7 @@ def test_an_unexpected_exception_drops_only_that_connection(
 def test_a_page_from_another_site_is_refused_at_the_handshake(site):
     browser = FakeBrowser(site, origin="http://evil.example")
     assert browser.status == 403
-    assert not site.chat.room.members()
+    assert not site.chat.chat.members()
 
 
 def test_the_allow_list_decides_when_given(clock):
@@ -533,7 +534,7 @@ def test_connections_past_the_limits_are_told_why_and_closed(clock, limits, why)
 
 
 def history_site(clock, **limits):
-    recent = RecentRecords("lobby", 50)
+    recent = RecentRecords(50)
     store = MemoryHistory(clock)
     return make_site(clock, Limits(**limits), history=store, recent=recent)
 
