@@ -13,6 +13,10 @@ Server to client, one JSON object per WebSocket text message, always with ``type
 
     prompt welcome members history joined left renamed said acted private notice error
 
+A room's public event (live, or a record in a ``history``) also has an ``id``, the same
+for the same line wherever it is seen again, so a page that reconnects can tell which
+replayed lines it already shows (``store.line_id``).
+
 Everything is rendered once into the bytes of a complete WebSocket frame, so one event
 costs one encoding however many browsers receive it.
 """
@@ -27,7 +31,7 @@ from typing import Any
 
 from chatroom.commands import HELP
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.history.store import Kind, Record
+from chatroom.history.store import Kind, Record, line_id, row_for
 from chatroom.lines.sanitize import clean
 
 ABOUT_MESSAGE = "message"
@@ -133,7 +137,16 @@ def frame(message: dict[str, Any]) -> bytes:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    """The object a browser gets for a room event (also a ``history`` record)."""
+    """The object a browser gets for a room event, with the ``id`` its record will have
+    if it is public."""
+    message = _event_fields(event)
+    row = row_for(event)
+    if row is not None:
+        message["id"] = line_id(row)
+    return message
+
+
+def _event_fields(event: Event) -> dict[str, Any]:
     kind = type(event)
     if kind is Said:
         assert isinstance(event, Said)
@@ -193,6 +206,7 @@ def record_message(record: Record) -> dict[str, Any]:
         message["text"] = record.text
     elif record.kind is Kind.RENAMED:
         message["new_nick"] = record.new_nick
+    message["id"] = record.line_id
     return message  # a LEFT record's text is the reason, for operators: not sent
 
 
