@@ -13,6 +13,10 @@ Server to client, one JSON object per WebSocket text message, always with ``type
 
     prompt welcome members history joined left renamed said acted private notice error
 
+A room's public event (live, or a record in a ``history``) also has an ``id``, the same
+for the same line wherever it is seen again, so a page that reconnects can tell which
+replayed lines it already shows (``store.line_id``).
+
 Everything is rendered once into the bytes of a complete WebSocket frame, so one event
 costs one encoding however many browsers receive it.
 """
@@ -37,7 +41,7 @@ from chatroom.domain.events import (
     TopicSet,
     Whispered,
 )
-from chatroom.history.store import Kind, Record
+from chatroom.history.store import Kind, Record, line_id, row_for
 from chatroom.lines.sanitize import clean
 
 ABOUT_MESSAGE = "message"
@@ -143,14 +147,18 @@ def frame(message: dict[str, Any]) -> bytes:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    """The object a browser gets for an event: a room's carry its ``room``."""
-    message = _event_message(event)
+    """The object a browser gets for an event: a room's carry its ``room``, public ones
+    the ``id`` their record will have."""
+    message = _event_fields(event)
     if event.room:
         message["room"] = event.room
+    row = row_for(event)
+    if row is not None:
+        message["id"] = line_id(row)
     return message
 
 
-def _event_message(event: Event) -> dict[str, Any]:
+def _event_fields(event: Event) -> dict[str, Any]:
     kind = type(event)
     if kind is Said:
         assert isinstance(event, Said)
@@ -247,6 +255,7 @@ def record_message(record: Record) -> dict[str, Any]:
         message["text"] = record.text
     elif record.kind is Kind.RENAMED:
         message["new_nick"] = record.new_nick
+    message["id"] = record.line_id
     return message  # a LEFT record's text is the reason, for operators: not sent
 
 

@@ -135,7 +135,7 @@ def test_chat_reaches_everyone_and_comes_back_to_the_sender(site, clock):
     for browser in (alice, bob):
         (said,) = browser.received()
         assert said == {"type": "said", "time": said["time"], "nick": "alice",
-                        "text": "hello <b>world</b>", "room": "#lobby"}
+                        "text": "hello <b>world</b>", "id": said["id"], "room": "#lobby"}
 
 
 def test_commands_behave_as_on_the_line_protocol(site, clock):
@@ -205,7 +205,7 @@ def test_renaming_by_command_or_by_message_is_announced_to_all(site, clock):
     for browser in (alice, bob):  # the sender learns it from the same event
         (renamed,) = browser.received()
         assert renamed == {"type": "renamed", "time": renamed["time"], "nick": "alice",
-                           "new_nick": "alicia"}
+                           "new_nick": "alicia", "id": renamed["id"]}
     alice.nick("Ally")
     clock.advance(0)
     assert bob.received()[0]["new_nick"] == "Ally"
@@ -388,8 +388,8 @@ def test_a_browser_that_stops_reading_is_dropped_and_announced_as_left(clock):
     assert [m["text"] for m in received if m["type"] == "said"] == [
         f"{i:03d} " + "z" * 200 for i in range(40)
     ]  # the room does not wait for bob, and nobody else misses a line
-    assert [m for m in received if m["type"] == "left"] == [
-        {"type": "left", "time": clock.seconds(), "nick": "bob", "room": "#lobby"}
+    assert [(m["time"], m["nick"]) for m in received if m["type"] == "left"] == [
+        (clock.seconds(), "bob")
     ]
     assert "bob" not in site.chat.chat.members()
 
@@ -559,6 +559,27 @@ def test_a_newcomer_gets_what_was_said_before_then_the_welcome_then_live_lines(c
     assert (welcome["type"], members["type"], live["text"]) == ("welcome", "members", "five")
 
 
+def test_a_browser_that_comes_back_gets_the_lines_it_saw_with_the_ids_it_saw(clock):
+    site = history_site(clock)
+    alice = joined(site, clock, "alice", 1)
+    bob = FakeBrowser(site, 2)
+    bob.join("bob", clock)
+    bob.say("hello")
+    bob.say("/me waves")
+    bob.say("/nick robert")
+    clock.advance(0)
+    live = [m for m in alice.received() if m["type"] in ("joined", "said", "acted", "renamed")]
+    assert [m["type"] for m in live] == ["joined", "said", "acted", "renamed"]
+    alice.lose()
+    clock.advance(1)
+    again = FakeBrowser(site, 3)
+    replay = again.join("alice", clock)[0]["records"]
+    assert [(r["type"], r["id"]) for r in replay[-5:]] == [
+        *((m["type"], m["id"]) for m in live), ("left", replay[-1]["id"])
+    ]
+    assert len({r["id"] for r in replay}) == len(replay)
+
+
 def test_the_replay_leaves_out_the_newcomers_own_join(clock):
     site = history_site(clock)
     joined(site, clock, "alice", 1)
@@ -579,7 +600,7 @@ def test_history_and_search_commands(clock):
     alice.say("/history 2")
     (last,) = alice.received()
     assert last["context"] == "history"
-    assert last["records"] == [
+    assert [{k: v for k, v in r.items() if k != "id"} for r in last["records"]] == [
         {"type": "acted", "time": 0.0, "nick": "alice", "text": "jumps"},
         {"type": "renamed", "time": 0.0, "nick": "alice", "new_nick": "alicia"},
     ]

@@ -30,7 +30,7 @@
     retryTimer: null,
     countdown: null,
     members: new Map(), // caseless key -> nickname as shown
-    welcomeLine: null,  // history goes above it
+    seen: -Infinity,    // server time of the newest room event or welcome the page got
     listAfterWelcome: false,
     lastError: null,
     everJoined: false,
@@ -165,8 +165,15 @@
         error(m);
         break;
       default:
-        event(m, false);
+        known(event(m, false), m);
     }
+  }
+
+  // A room line the page shows: marked with its id, so a replay does not show it again.
+  function known(item, m) {
+    if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
+    if (item && typeof m.id === "string") item.dataset.id = m.id;
+    return item;
   }
 
   function joined(m) {
@@ -184,7 +191,8 @@
     ui.me.hidden = false;
     setStatus("online", "online");
     if (again) system("reconnected", "info", m.time);
-    state.welcomeLine = system(m.text, "welcome", m.time);
+    system(m.text, "welcome", m.time);
+    if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
     setComposer(true);
     ui.text.focus();
   }
@@ -246,13 +254,15 @@
     }
   }
 
-  // Earlier lines: the replay on joining goes above the welcome; the answer to /history or
-  // /search goes at the bottom, between two markers, so nobody takes it for live chat.
+  // Earlier lines, at the bottom: the replay on joining comes just before the welcome; the
+  // answer to /history or /search goes between two markers, so nobody takes it for live chat.
   function history(m) {
-    const records = Array.isArray(m.records) ? m.records : [];
+    let records = Array.isArray(m.records) ? m.records : [];
+    const join = m.context === "join";
+    if (join) records = unseen(records);
     if (!records.length) return;
     const count = records.length === 1 ? "1 line" : `${records.length} lines`;
-    let title = "earlier messages";
+    let title = state.everJoined ? "while you were away" : "earlier messages";
     let end = null;
     if (m.context === "history") {
       title = `last ${count}`;
@@ -264,19 +274,27 @@
     const items = [makeLine("divider", null, [["text", title]])];
     for (const record of records) {
       const item = event(record, true);
-      if (item) items.push(item);
+      if (item) items.push(join ? known(item, record) : item);
     }
     if (end) items.push(makeLine("divider", null, [["text", end]]));
-    const anchor = m.context === "join" && state.welcomeLine && state.welcomeLine.isConnected
-      ? state.welcomeLine : null;
     const list = ui.messages;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    for (const item of items) {
-      if (anchor) list.insertBefore(item, anchor);
-      else list.appendChild(item);
-    }
+    for (const item of items) list.appendChild(item);
     trim();
-    if (atBottom || !anchor) list.scrollTop = list.scrollHeight;
+    list.scrollTop = list.scrollHeight;
+  }
+
+  // The part of a replay (oldest first) the page does not show yet. After a reconnect the
+  // replay repeats lines the page already shows: the newest of those is where the page
+  // left off, and only what follows it is new; what precedes it was shown, or is older
+  // than what is shown (the page's own earlier join, lines trimmed off the top). Without
+  // such a line (a gap longer than the replay), what is newer than the page's last news.
+  function unseen(records) {
+    const shown = new Set();
+    for (const item of ui.messages.querySelectorAll("li[data-id]")) shown.add(item.dataset.id);
+    for (let i = records.length - 1; i >= 0; i--) {
+      if (shown.has(records[i].id)) return records.slice(i + 1);
+    }
+    return records.filter((record) => !(record.time <= state.seen));
   }
 
   // -- the message list --------------------------------------------------------------
