@@ -169,7 +169,7 @@ class Commands:
         if not rest:
             replies.cmd_refused("usage: /join #ROOM", ABOUT_COMMAND)
             return
-        name = roomnames.normalize(rest.split()[0], self.chat.rules.max_name)
+        name = roomnames.normalize(rest.split()[0])
         recent = self.recent
         loading = recent.load(name) if recent is not None else succeed(None)
 

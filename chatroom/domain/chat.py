@@ -172,10 +172,12 @@ class Chat:
     def enter(self, member: Member, raw_room: str) -> tuple[RoomState, bool]:
         """Put ``member`` in a room (creating it) and make it current; ``(room, entered)``,
         ``entered`` false if they were in it already (then it only becomes current)."""
-        name = roomnames.normalize(raw_room, self.rules.max_name)
+        name = roomnames.normalize(raw_room)
         state = self.directory.find(name)
         if state is not None:
             name = state.name
+        else:
+            name = roomnames.normalize(raw_room, self.rules.max_name)  # a new room's
         if state is not None and member.id in state.members:
             member.current = state.name
             return state, False

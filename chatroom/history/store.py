@@ -153,8 +153,9 @@ def line_id(row: Row) -> str:
     room may each keep their own. The time is the event's to the bit (a double survives
     SQLite and the Redis wire exactly), so two lines share an id only if the same nickname
     said the same text in the same room at the same instant. A leave's reason is left
-    out: it is for operators, and an id must not tell it; so is a rename's room. The text comes last and names
-    never hold a NUL, so no text can shift the fields before it.
+    out: it is for operators, and an id must not tell it; so is a rename's room (one
+    rename, told in each room). The text comes last and names never hold a NUL, so no text
+    can shift the fields before it.
     """
     time, room, kind, nick, text, new_nick = row
     if kind == "left":
