@@ -19,10 +19,20 @@
  * attempt is reported. --server-pid PID adds the server's CPU seconds and RSS for each step.
  * --probe-at T1,T2 opens a fresh client T seconds into each step and reports how long its
  * join took (prompt, nickname, welcome), for "can a newcomer get in during overload".
+ *
+ * Rooms (--rooms R [--rooms-each K]): after its welcome client i joins #r{(i+K-1)%R} ... #r{i%R}
+ * (the last is its current room) and parts the default room #lobby, and counts as joined
+ * once every confirmation came ("*** you joined #rX", "*** you left #lobby"). Sender s talks
+ * in #r{s%R}: a receiver expects the lines of the senders of its own rooms only, a line from
+ * any other room is a "stray" (a failure, like a doubled line). Handshakes stay bounded by
+ * --inflight, so the lobby, where every arrival is announced to everyone, stays that small
+ * (the handshake record reports lobby_max). --src-ips N spreads the clients over source
+ * addresses 127.0.0.1..N (each has ~28000 ephemeral ports).
  * Written for the chatroom benchmarks (benchmarks/run.py); single-threaded, epoll, no deps.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -43,7 +53,8 @@
 #define MAX_STEPS 64
 #define MAX_PROBES 16
 
-enum state { CONNECTING, PROMPTED_WAIT, NICK_SENT, JOINED, DEAD };
+enum state { CONNECTING, PROMPTED_WAIT, NICK_SENT, ROOMING, JOINED, DEAD };
+/* ROOMING: welcomed, joining its rooms and leaving #lobby (with --rooms only) */
 
 typedef struct client {
     int fd, id, state, probe, want_out;
@@ -57,6 +68,8 @@ typedef struct client {
     uint64_t gaps, ooo, dups;  /* lines missing inside the stream, out of order, doubled */
     uint64_t got_step;
     int cut;        /* closed by the server (or reset) after joining */
+    int rooms_ok, left_lobby; /* --rooms: confirmations seen while ROOMING */
+    int settled;    /* its handshake ended: joined, or dead */
     double t_start, t_joined;
 } client_t;
 
@@ -65,6 +78,7 @@ static const char *opt_host = "127.0.0.1";
 static int opt_port, opt_clients = 100, opt_senders = 1, opt_inflight = 64, opt_server_pid;
 static double opt_drain = 2.0, opt_hs_timeout = 60.0, opt_settle = 0.0, opt_p99_ms = 100.0;
 static int opt_stop_on_fail, opt_abort, opt_pad, opt_retries;
+static int opt_rooms, opt_rooms_each = 1, opt_src_ips = 1;
 static double step_rate[MAX_STEPS], step_secs[MAX_STEPS];
 static int n_steps;
 static double probe_at[MAX_PROBES];
@@ -75,8 +89,10 @@ static int ep;
 static client_t *cl;  /* opt_clients receivers, then probe clients */
 static int n_total;
 static uint64_t *sent_by; /* per sender: lines sent so far (= next seq) */
-static uint64_t self_echo, refused_nick, conn_errors;
-static int joined_n;
+static uint64_t self_echo, refused_nick, conn_errors, strays, rooms_refused;
+static int joined_n, n_settled;
+static int *room_open; /* --rooms: open (joined) members of each room */
+static int lobby_n, lobby_max; /* --rooms: welcomed clients still in #lobby */
 
 /* latency histogram in microseconds: 64 linear buckets, then 32 per power of two */
 #define SUB 32
@@ -93,6 +109,21 @@ static uint64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* --rooms: does receiver r get sender s's lines (is s's room one of r's)? */
+static int shares_room(int r, int s) {
+    if (!opt_rooms) return 1;
+    int d = ((s % opt_rooms) - (r % opt_rooms) + opt_rooms) % opt_rooms;
+    return d < opt_rooms_each;
+}
+/* the members a line of sender s should reach: its room's open members, or everyone */
+static int audience(int s) {
+    return opt_rooms ? room_open[s % opt_rooms] : joined_n;
+}
+/* open members per room, on average, for the offered rate */
+static double fan_out(int members) {
+    return opt_rooms ? (double)members * opt_rooms_each / opt_rooms - 1 : members - 1;
 }
 
 static int bucket(uint64_t us) {
@@ -119,7 +150,34 @@ static double percentile(double p) {
 }
 
 /* ---- /proc readings ---- */
+static double proc_cpu_ticks(int pid);
+/* CPU seconds of every live thread of pid from /proc/PID/task/T/sched (se.sum_exec_runtime,
+ * in ms with ns digits): /proc/PID/stat counts 10 ms ticks, too coarse for a quiet room;
+ * the ticks where the kernel has no sched file */
 static double proc_cpu(int pid) {
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    double ms = 0;
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%s/sched", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "se.sum_exec_runtime", 19)) {
+                char *colon = strchr(line, ':');
+                if (colon) { ms += atof(colon + 1); found = 1; }
+                break;
+            }
+        fclose(f);
+    }
+    closedir(d);
+    return found ? ms / 1000.0 : proc_cpu_ticks(pid);
+}
+static double proc_cpu_ticks(int pid) {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
@@ -178,10 +236,25 @@ static void arm(client_t *c) {
     c->want_out = want;
 }
 
+static void count_open(client_t *c, int delta) {
+    joined_n += delta;
+    if (opt_rooms)
+        for (int k = 0; k < opt_rooms_each; k++) room_open[(c->id + k) % opt_rooms] += delta;
+}
+
+/* a receiver's handshake is over (it joined, or died): one fewer in flight */
+static void settle(client_t *c) {
+    if (c->settled || c->probe) return;
+    c->settled = 1;
+    n_settled++;
+}
+
 static void kill_client(client_t *c, int by_server) {
     if (c->state == DEAD) return;
+    settle(c);
     if (c->state == JOINED && by_server && !c->probe) c->cut = 1;
-    if (c->state == JOINED && !c->probe) joined_n--;
+    if (c->state == JOINED && !c->probe) count_open(c, -1);
+    if (c->state == ROOMING && !c->left_lobby) lobby_n--;
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->state = DEAD;
@@ -229,6 +302,12 @@ static void start(client_t *c) {
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    if (opt_src_ips > 1) { /* spread over 127.0.0.1..N: each address has its own ports */
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->id % opt_src_ips));
+        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); exit(3); }
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
     inet_pton(AF_INET, opt_host, &a.sin_addr);
     c->t_start = now();
@@ -237,6 +316,7 @@ static void start(client_t *c) {
         conn_errors++;
         close(c->fd);
         c->state = DEAD;
+        settle(c);
         return;
     }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP, .data.ptr = c};
@@ -283,6 +363,7 @@ static void on_chat_line(client_t *c, const char *s, size_t len, uint64_t t_ns) 
     uint64_t ts = parse_u(&p, end, &ok);
     if (!ok || sid >= (uint64_t)opt_senders) return;
     if ((int)sid == c->id) { self_echo++; return; }
+    if (!shares_room(c->id, (int)sid)) { strays++; return; }
     uint64_t us = t_ns > ts ? (t_ns - ts) / 1000 : 0;
     hist[bucket(us)]++;
     hist_n++;
@@ -310,12 +391,42 @@ static void on_line(client_t *c, const char *s, size_t len, uint64_t t_ns) {
         break;
     case NICK_SENT:
         if (has_word(s, len, c->nick, (size_t)c->nick_len)) {
+            if (opt_rooms && !c->probe) {
+                /* the current room last; then out of the lobby, where arrivals are news */
+                char b[256];
+                int n = 0;
+                for (int k = opt_rooms_each - 1; k >= 0; k--)
+                    n += snprintf(b + n, sizeof b - (size_t)n, "/join #r%d\r\n", (c->id + k) % opt_rooms);
+                n += snprintf(b + n, sizeof b - (size_t)n, "/part #lobby\r\n");
+                c->state = ROOMING;
+                lobby_n++;
+                if (lobby_n > lobby_max) lobby_max = lobby_n;
+                queue(c, b, (size_t)n);
+                flush_client(c);
+                break;
+            }
             c->state = JOINED;
             c->t_joined = now();
-            if (!c->probe) joined_n++;
+            if (!c->probe) count_open(c, 1);
+            settle(c);
         } else if (mentions_nickname(s, len)) {
             refused_nick++;
             kill_client(c, 0);
+        }
+        break;
+    case ROOMING:
+        if (len > 14 && !memcmp(s, "*** you joined", 14)) c->rooms_ok++;
+        else if (len > 19 && !memcmp(s, "*** you left #lobby", 19)) { c->left_lobby = 1; lobby_n--; }
+        else if (len > 2 && !memcmp(s, "! ", 2)) { /* a room refused: say why once, then give up */
+            if (!rooms_refused++) fprintf(stderr, "loadgen: %s: %.*s\n", c->nick, (int)len, s);
+            kill_client(c, 0);
+            break;
+        }
+        if (c->rooms_ok == opt_rooms_each && c->left_lobby) {
+            c->state = JOINED;
+            c->t_joined = now();
+            count_open(c, 1);
+            settle(c);
         }
         break;
     case JOINED:
@@ -381,16 +492,26 @@ static void pump(int timeout_ms) {
     }
 }
 
-/* lines still owed to open receivers: sent by others minus what each has, plus holes */
-static uint64_t missing(void) {
-    uint64_t m = 0;
-    for (int r = 0; r < opt_clients; r++) {
-        client_t *c = &cl[r];
-        if (c->state != JOINED) continue;
+/* lines still owed to receiver r: sent by the others it hears minus what it has, plus holes */
+static uint64_t owed_to(int r) {
+    client_t *c = &cl[r];
+    uint64_t m = c->gaps;
+    if (!opt_rooms) {
         for (int s = 0; s < opt_senders; s++)
             if (s != r) m += sent_by[s] - c->next_seq[s];
-        m += c->gaps;
+        return m;
     }
+    for (int k = 0; k < opt_rooms_each; k++) /* only the senders of its own rooms */
+        for (int s = (r + k) % opt_rooms; s < opt_senders; s += opt_rooms)
+            if (s != r) m += sent_by[s] - c->next_seq[s];
+    return m;
+}
+
+/* lines still owed to open receivers */
+static uint64_t missing(void) {
+    uint64_t m = 0;
+    for (int r = 0; r < opt_clients; r++)
+        if (cl[r].state == JOINED) m += owed_to(r);
     return m;
 }
 
@@ -404,7 +525,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --port P [--host H] [--clients N] [--senders S] [--step RATE:SECONDS]...\n"
             "               [--drain S] [--hs-timeout S] [--settle S] [--inflight K] [--p99-ms MS]\n"
-            "               [--stop-on-fail | --stop-after K] [--abort] [--retries K] [--pad BYTES] [--probe-at T1,T2] [--server-pid PID]\n");
+            "               [--stop-on-fail | --stop-after K] [--abort] [--retries K] [--pad BYTES] [--probe-at T1,T2] [--server-pid PID]\n"
+            "               [--rooms R [--rooms-each K]] [--src-ips N]\n");
     exit(2);
 }
 
@@ -417,7 +539,7 @@ static int do_step(int st, int attempt, int *retryable) {
     memset(hist, 0, sizeof hist);
     hist_n = 0;
     lat_max_ms = 0;
-    uint64_t gaps0 = 0, ooo0 = 0, dups0 = 0, echo0 = self_echo;
+    uint64_t gaps0 = 0, ooo0 = 0, dups0 = 0, echo0 = self_echo, strays0 = strays;
     int cut0 = 0, open0 = 0;
     for (int r = 0; r < opt_clients; r++) {
         cl[r].got_step = 0;
@@ -447,7 +569,7 @@ static int do_step(int st, int attempt, int *retryable) {
                 if (queue(c, b, (size_t)n)) {
                     sent_by[rr]++;
                     sent++;
-                    int others = joined_n - 1; /* the sender is open: it is the one skipped */
+                    int others = audience(rr) - 1; /* the sender is open: it is the one skipped */
                     expected += (uint64_t)(others > 0 ? others : 0);
                 } else blocked++;
             }
@@ -467,7 +589,8 @@ static int do_step(int st, int attempt, int *retryable) {
                 if (r > rss_max) rss_max = r;
             }
             if (opt_abort && last_check - ts > 0.5) {
-                double per_s = rate * (joined_n > 1 ? joined_n - 1 : 1);
+                double fan = fan_out(joined_n);
+                double per_s = rate * (fan > 1 ? fan : 1);
                 int far_behind = (double)missing() > 0.5 * per_s;
                 for (int s = 0; s < opt_senders; s++)
                     if (cl[s].out_len > 256 * 1024) far_behind = 1;
@@ -500,9 +623,7 @@ static int do_step(int st, int attempt, int *retryable) {
     for (int r = 0; r < opt_clients; r++) {
         client_t *c = &cl[r];
         if (c->state == JOINED) { /* who is owed what: one stuck reader, or everyone's tail? */
-            uint64_t mine = c->gaps;
-            for (int s = 0; s < opt_senders; s++)
-                if (s != r) mine += sent_by[s] - c->next_seq[s];
+            uint64_t mine = owed_to(r);
             if (mine) owing++;
             if (mine > owed_max) owed_max = mine;
         }
@@ -515,11 +636,12 @@ static int do_step(int st, int attempt, int *retryable) {
     cut -= cut0;
     double p50 = percentile(0.50), p90 = percentile(0.90), p99 = percentile(0.99), p999 = percentile(0.999);
     double srv = srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1;
-    int pass = !aborted && owed == 0 && gaps == 0 && ooo == 0 && dups == 0 && cut == 0 && blocked == 0 &&
+    uint64_t stray = strays - strays0;
+    int pass = !aborted && owed == 0 && gaps == 0 && ooo == 0 && dups == 0 && stray == 0 && cut == 0 && blocked == 0 &&
                hist_n > 0 && p99 < opt_p99_ms;
     printf("{\"phase\":\"step\",\"step\":%d,\"clients\":%d,\"senders\":%d,\"rate\":%.1f,\"seconds\":%.2f,"
            "\"send_s\":%.3f,\"drain_s\":%.3f,\"planned\":%llu,\"sent\":%llu,\"blocked\":%llu,\"expected\":%llu,"
-           "\"delivered\":%llu,\"owed\":%llu,\"owing\":%d,\"owed_max\":%llu,\"gaps\":%llu,\"out_of_order\":%llu,\"dups\":%llu,\"self_echo\":%llu,"
+           "\"delivered\":%llu,\"owed\":%llu,\"owing\":%d,\"owed_max\":%llu,\"gaps\":%llu,\"out_of_order\":%llu,\"dups\":%llu,\"strays\":%llu,\"self_echo\":%llu,"
            "\"open_before\":%d,\"open\":%d,\"cut\":%d,\"cut_in_order\":%d,\"deliveries_per_s\":%.0f,"
            "\"offered_deliveries_per_s\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
            "\"max_ms\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_s_per_M\":%.3f,\"server_rss_max_kb\":%ld,"
@@ -529,9 +651,10 @@ static int do_step(int st, int attempt, int *retryable) {
            (unsigned long long)sent, (unsigned long long)blocked, (unsigned long long)expected,
            (unsigned long long)delivered, (unsigned long long)owed, owing, (unsigned long long)owed_max,
            (unsigned long long)gaps,
-           (unsigned long long)ooo, (unsigned long long)dups, (unsigned long long)(self_echo - echo0), open0,
+           (unsigned long long)ooo, (unsigned long long)dups, (unsigned long long)stray,
+           (unsigned long long)(self_echo - echo0), open0,
            open, cut, cut_in_order, (double)delivered / (send_s > 0 ? send_s : 1),
-           rate * (opt_clients - 1), p50, p90, p99, p999, lat_max_ms, srv,
+           rate * fan_out(opt_clients), p50, p90, p99, p999, lat_max_ms, srv,
            srv >= 0 && delivered ? srv / (double)delivered * 1e6 : -1, rss_max, hwm, rss_end, lg1 - lg0,
            mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1, aborted ? "true" : "false", why, attempt);
     for (int i = probe_first; i < probe_next; i++) {
@@ -542,7 +665,7 @@ static int do_step(int st, int attempt, int *retryable) {
     }
     printf("],\"pass\":%s}\n", pass ? "true" : "false");
     fflush(stdout);
-    *retryable = gaps == 0 && ooo == 0 && dups == 0 && cut == 0;
+    *retryable = gaps == 0 && ooo == 0 && dups == 0 && stray == 0 && cut == 0;
     return pass;
 }
 
@@ -573,10 +696,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--retries")) opt_retries = atoi(VAL);
         else if (!strcmp(a, "--probe-at")) parse_list(VAL, probe_at, &n_probes, MAX_PROBES);
         else if (!strcmp(a, "--server-pid")) opt_server_pid = atoi(VAL);
+        else if (!strcmp(a, "--rooms")) opt_rooms = atoi(VAL);
+        else if (!strcmp(a, "--rooms-each")) opt_rooms_each = atoi(VAL);
+        else if (!strcmp(a, "--src-ips")) opt_src_ips = atoi(VAL);
         else usage();
 #undef VAL
     }
     if (!opt_port || opt_clients < 1 || opt_senders < 1 || opt_senders > opt_clients) usage();
+    if (opt_rooms < 0 || opt_rooms_each < 1 || opt_rooms_each > 8 || (opt_rooms && opt_rooms_each > opt_rooms) ||
+        opt_src_ips < 1 || opt_src_ips > 250)
+        usage();
+    room_open = calloc((size_t)(opt_rooms > 0 ? opt_rooms : 1), sizeof *room_open);
     if (opt_pad < 0 || opt_pad > 4000) opt_pad = 0;
 
     struct rlimit rl;
@@ -606,13 +736,8 @@ int main(int argc, char **argv) {
     double t0 = now();
     int next = 0, in_flight;
     for (;;) {
-        in_flight = 0;
-        int settled = 0;
-        for (int i = 0; i < next; i++) {
-            if (cl[i].state == JOINED || (cl[i].state == DEAD)) settled++;
-            else in_flight++;
-        }
-        if (settled == opt_clients) break;
+        in_flight = next - n_settled;
+        if (n_settled == opt_clients) break;
         if (now() - t0 > opt_hs_timeout) break;
         while (next < opt_clients && in_flight < opt_inflight) { start(&cl[next++]); in_flight++; }
         pump(5);
@@ -623,9 +748,12 @@ int main(int argc, char **argv) {
     long rss_idle = opt_server_pid ? proc_status_kb(opt_server_pid, "VmRSS") : -1;
     long hwm_idle = opt_server_pid ? proc_status_kb(opt_server_pid, "VmHWM") : -1;
     printf("{\"phase\":\"handshake\",\"clients\":%d,\"joined\":%d,\"refused_nick\":%llu,\"conn_errors\":%llu,"
-           "\"handshake_s\":%.3f,\"server_rss_kb\":%ld,\"server_hwm_kb\":%ld,\"loadgen_cpu_s\":%.3f}\n",
-           opt_clients, joined_n, (unsigned long long)refused_nick, (unsigned long long)conn_errors, hs, rss_idle,
-           hwm_idle, self_cpu());
+           "\"rooms\":%d,\"rooms_each\":%d,\"rooms_refused\":%llu,\"lobby_max\":%d,"
+           "\"handshake_s\":%.3f,\"server_rss_kb\":%ld,\"server_hwm_kb\":%ld,\"server_cpu_s\":%.3f,"
+           "\"loadgen_cpu_s\":%.3f}\n",
+           opt_clients, joined_n, (unsigned long long)refused_nick, (unsigned long long)conn_errors, opt_rooms,
+           opt_rooms ? opt_rooms_each : 0, (unsigned long long)rooms_refused, lobby_max, hs, rss_idle, hwm_idle,
+           opt_server_pid ? proc_cpu(opt_server_pid) : -1, self_cpu());
     fflush(stdout);
     if (joined_n < opt_clients) return 1;
 

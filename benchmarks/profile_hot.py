@@ -36,7 +36,11 @@ from run import BIN, OUT, Bench, Server, Step, build_loadgen
 _LINE = re.compile(r":\d+\)$")
 IDLE_LEAVES = ("EPollReactor.doPoll", "doPoll (")
 
-WORKLOADS = {"w1": (1000, 1, 2000.0), "w2": (100, 10, 10000.0)}
+WORKLOADS = {"w1": (1000, 1, 2000.0), "w2": (100, 10, 10000.0),
+             "rooms": (10000, 200, 400.0), "room1": (50, 1, 2.0)}
+ROOMS = {"rooms": 200, "room1": 1}
+"""Workloads in rooms (benchmarks/rooms.py): 200 rooms x 50 members, one sender per room,
+and one room of 50 at the same rate per room."""
 
 
 def py_spy() -> str | None:
@@ -204,7 +208,8 @@ def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float
 
     with Server(kind, bench.out / "logs") as server:
         _, steps = bench.loadgen(server, clients, senders, [(rate, seconds + 1.5)],
-                                 tag=f"profile-{name}", on_handshake=start_recording)
+                                 tag=f"profile-{name}", on_handshake=start_recording,
+                                 rooms=ROOMS.get(name, 0), hs_timeout=300.0)
         for proc in recorder:
             try:
                 proc.wait(timeout=seconds + 20)
@@ -233,7 +238,8 @@ def profile_chatroom(bench: Bench, results: dict[str, Any]) -> dict[str, Any]:
     """Profile workloads 1 and 2 at fixed rates (lowered to 80% of saturation if need be)."""
     found: dict[str, Any] = {}
     chat = results.get("servers", {}).get("chatroom", {})
-    for name, (clients, senders, rate) in WORKLOADS.items():
+    for name in ("w1", "w2"):
+        clients, senders, rate = WORKLOADS[name]
         best = (chat.get(name) or {}).get("best")
         if best is not None:
             rate = min(rate, round(0.8 * best["rate"]))
@@ -245,19 +251,22 @@ def profile_chatroom(bench: Bench, results: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="profile chatroom's hot path with py-spy")
-    parser.add_argument("workload", nargs="*", help="w1, w2 (default: both)")
-    parser.add_argument("--rate", type=float, help="msgs/s (default: 2000 for w1, 10000 for w2)")
+    parser.add_argument("workload", nargs="*", help="w1, w2, rooms, room1 (default: w1 w2)")
+    parser.add_argument("--rate", type=float,
+                        help="msgs/s in total (default: 2000 for w1, 10000 for w2, 400 for "
+                             "rooms, 2 for room1)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--server", default="chatroom",
                         help="chatroom, or a variant as run.py names it (chatroom+queued)")
     args = parser.parse_args(argv)
     unknown = set(args.workload) - set(WORKLOADS)
     if unknown:
-        parser.error(f"unknown workload {', '.join(sorted(unknown))}: choose from w1, w2")
+        parser.error(f"unknown workload {', '.join(sorted(unknown))}: choose from "
+                     f"{', '.join(WORKLOADS)}")
     build_loadgen()
     OUT.mkdir(parents=True, exist_ok=True)
     bench = Bench(quick=False, out=OUT, servers=("chatroom",), started=time.monotonic())
-    for name in args.workload or sorted(WORKLOADS):
+    for name in args.workload or ["w1", "w2"]:
         clients, senders, rate = WORKLOADS[name]
         print(profile_one(bench, name, clients, senders, args.rate or rate, args.seconds,
                           args.server)["text"])

@@ -41,6 +41,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,17 +101,20 @@ class Server:
         if self.kind == "baseline":
             return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0"]
         if self.kind.startswith("chatroom"):
-            # chatroom[-nohist][+PATCH,PATCH]: -nohist runs with --history none; +PATCH with
-            # variants.py's experimental patches
+            # chatroom[-nohist][@TREE][+PATCH,PATCH]: -nohist runs with --history none;
+            # @TREE runs the checkout at TREE with its own venv (TREE/.venv), for before/after
+            # figures; +PATCH with variants.py's experimental patches
             flood = [] if self.chat_rate is None else [
                 "--rate", str(self.chat_rate), "--burst", str(self.chat_rate)]
             name, _, patches = self.kind.partition("+")
-            if name not in ("chatroom", "chatroom-nohist"):
+            name, _, tree = name.partition("@")
+            if name not in ("chatroom", "chatroom-nohist") or (tree and patches):
                 raise ValueError(f"unknown server {self.kind!r}")
             history = ["--history", "none"] if name == "chatroom-nohist" else []
             launcher = (
-                [sys.executable, str(HERE / "variants.py"), patches]
-                if patches else [str(BIN / "twistd")]
+                [sys.executable, str(HERE / "variants.py"), patches] if patches
+                else [str(Path(tree).resolve() / ".venv" / "bin" / "twistd")] if tree
+                else [str(BIN / "twistd")]
             )
             return [
                 *launcher, "-n", "--pidfile=", f"--logfile={self._log()}", "chatroom",
@@ -213,14 +217,24 @@ class Bench:
         settle: float = 0.0,
         tag: str = "",
         on_handshake: Callable[[Step], None] | None = None,
+        rooms: int = 0,
+        rooms_each: int = 1,
+        hs_timeout: float = 60.0,
     ) -> tuple[Step, list[Step]]:
-        """Run loadgen against ``server``; return its handshake record and its steps."""
+        """Run loadgen against ``server``; return its handshake record and its steps.
+
+        With ``rooms`` client i joins ``#r{i % rooms}`` (and the ``rooms_each - 1`` rooms
+        after it) and leaves ``#lobby`` before the steps; sender s talks in ``#r{s % rooms}``."""
         cmd = [
             str(LOADGEN), "--port", str(server.port), "--clients", str(clients),
             "--senders", str(senders), "--server-pid", str(server.pid),
             "--drain", str(drain), "--settle", str(settle), "--inflight", "32",
-            "--p99-ms", str(P99_MS),
+            "--p99-ms", str(P99_MS), "--hs-timeout", f"{hs_timeout:g}",
+            # ~28000 ephemeral ports per source address: a big crowd uses several
+            "--src-ips", str(1 + clients // 5000),
         ]  # fmt: skip
+        if rooms:
+            cmd += ["--rooms", str(rooms), "--rooms-each", str(rooms_each)]
         for rate, secs in steps:
             cmd += ["--step", f"{rate:g}:{secs:g}"]
         if ramp:
@@ -228,7 +242,7 @@ class Bench:
         if probes:
             cmd += ["--probe-at", ",".join(f"{p:g}" for p in probes)]
         attempts = 1 + (self.retries if ramp else 0)  # a ramp's steps may be tried again
-        bound = 60 + settle + attempts * sum(s + drain + 4 for _, s in steps)
+        bound = hs_timeout + settle + attempts * sum(s + drain + 4 for _, s in steps)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True, preexec_fn=_niced)
         handshake: Step = {}
@@ -459,8 +473,9 @@ def _describe(r: Step) -> str:
 # -- the whole run -------------------------------------------------------------------------
 
 
-def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
-    """Every workload, each server in turn, so both meet the same neighbours' noise."""
+def one_room_workloads(bench: Bench, servers: dict[str, dict[str, Any]]) -> None:
+    """Workloads 1-3 on each server in turn (a workload at a time, so all the servers of
+    one workload meet the same neighbours' noise); results go into ``servers[kind]``."""
     q = bench.quick
     w1_coarse = [500.0, 1000, 2000, 4000, 6000, 9000, 13500, 20000, 30000]
     w2_coarse = [3000.0, 6000, 10000, 15000, 22000, 33000, 50000, 75000, 110000, 165000]
@@ -468,8 +483,6 @@ def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
         w1_coarse = [300.0, 750, 1500, 3000, 6000, 12000, 24000]
         w2_coarse = [5000.0, 10000, 20000, 40000, 80000, 160000]
     low = (500.0, 3.0 if q else 5.0)
-    servers: dict[str, dict[str, Any]] = {kind: {} for kind in bench.servers}
-    results: dict[str, Any] = {"quick": q, "servers": servers}
     for kind, res in servers.items():
         bench.note(f"--- {kind}: workload 1 (1000 clients, 1 sender) saturation")
         res["w1"] = bench.saturation(kind, 1000, 1, w1_coarse, "w1-sat")
@@ -483,6 +496,14 @@ def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
         res["w3"] = sat.pop("low")
         res["w2"] = sat
         res["w2"]["p99_by_rate"] = bench.ramp_p99("w2-sat", kind)
+
+
+def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
+    """Every workload, each server in turn, so both meet the same neighbours' noise."""
+    q = bench.quick
+    servers: dict[str, dict[str, Any]] = {kind: {} for kind in bench.servers}
+    results: dict[str, Any] = {"quick": q, "servers": servers}
+    one_room_workloads(bench, servers)
     for kind, res in servers.items():
         bench.note(f"--- {kind}: workload 5 (memory per idle member)")
         res["w5"] = bench.memory(kind)
@@ -508,6 +529,60 @@ def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
 
         results["profile"] = profile_chatroom(bench, results)
     return results
+
+
+def run_versus(bench: Bench, kinds: list[str], rounds: int) -> dict[str, Any]:
+    """Workloads 1-3 on two (or more) servers, A B A B: each round runs every workload on
+    every server in turn, so drift and neighbours' noise hit them alike."""
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for round_ in range(rounds):
+        bench.note(f"=== versus, round {round_ + 1} of {rounds}: {' / '.join(kinds)}")
+        servers: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+        one_room_workloads(bench, servers)
+        for kind, res in servers.items():
+            found[kind].append(res)
+    return {"kinds": kinds, "rounds": found, "quick": bench.quick}
+
+
+def versus_table(result: dict[str, Any]) -> str:
+    """One row per figure: each server's value in every round, and the ratio of the
+    medians of the last server to the first (after / before)."""
+    kinds: list[str] = result["kinds"]
+    rounds: dict[str, list[dict[str, Any]]] = result["rounds"]
+
+    def sat(w: str) -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: _dps(r[w]["best"])
+
+    def p99_at_sat(w: str) -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: r[w]["best"]["p99_ms"] if r[w]["best"] else None
+
+    def cpm(w: str) -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: r[w]["server_cpu_s_per_M"] if r[w] else None
+
+    rows: list[tuple[str, Callable[[dict[str, Any]], float | None], str]] = [
+        ("W1 1000x1 saturation, M deliveries/s", lambda r: (sat("w1")(r) or 0) / 1e6, "{:.2f}"),
+        ("W1 p99 ms at saturation", p99_at_sat("w1"), "{:.1f}"),
+        ("W1 at 3000 msgs/s: server CPU s per M deliveries", cpm("w1_3000"), "{:.3f}"),
+        ("W1 at 3000 msgs/s: p99 ms", lambda r: r["w1_3000"]["p99_ms"], "{:.1f}"),
+        ("W2 100x10 saturation, M deliveries/s", lambda r: (sat("w2")(r) or 0) / 1e6, "{:.2f}"),
+        ("W2 p99 ms at saturation", p99_at_sat("w2"), "{:.1f}"),
+        ("W3 100x10 at 500 msgs/s: p50 ms", lambda r: r["w3"]["p50_ms"] if r["w3"] else None,
+         "{:.2f}"),
+        ("W3 p99 ms", lambda r: r["w3"]["p99_ms"] if r["w3"] else None, "{:.2f}"),
+        ("W3 server CPU s per M deliveries", cpm("w3"), "{:.2f}"),
+    ]
+    head = "| measure | " + " | ".join(kinds) + f" | {kinds[-1]} / {kinds[0]} (medians) |"
+    lines = [head, "|---" * (len(kinds) + 2) + "|"]
+    for label, get, fmt in rows:
+        cells, medians = [], []
+        for kind in kinds:
+            values = [get(r) for r in rounds[kind]]
+            cells.append(", ".join(_num(v, fmt) for v in values))
+            known = [v for v in values if v is not None]
+            medians.append(statistics.median(known) if known else None)
+        ratio = _ratio(medians[-1], medians[0])
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
 
 
 def run_burst(bench: Bench, kinds: list[str], pads: list[int]) -> str:
@@ -771,6 +846,16 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
     scale = sub.add_parser("scaling", help="cost per delivery as members and senders grow")
     scale.add_argument("variants", nargs="*", default=list(SERVERS))
+    versus = sub.add_parser("versus", help="workloads 1-3 on two servers, interleaved, ratios")
+    versus.add_argument("variants", nargs="+",
+                        help="e.g. chatroom@/work/wt/before chatroom (a tree with its .venv)")
+    versus.add_argument("--rounds", type=int, default=2, help="A B A B ... rounds")
+    rooms = sub.add_parser("rooms", help="200 rooms x 50 members against one room of 50")
+    rooms.add_argument("--rooms", type=int, default=200)
+    rooms.add_argument("--members", type=int, default=50, help="per room")
+    rooms.add_argument("--rates", default="", help="per-room lines/s, e.g. 1,5,20")
+    rooms.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                       help="also RSS per (member, room) pair (three more servers)")
     burst = sub.add_parser("burst", help="100 members burst 39 lines at once, default limits")
     burst.add_argument("variants", nargs="*", default=["chatroom", "chatroom+queued"])
     burst.add_argument("--pads", default="100,200,400", help="bytes of padding per line")
@@ -805,6 +890,24 @@ def main(argv: list[str] | None = None) -> int:
         pads = [int(p) for p in args.pads.split(",") if p]
         text = run_burst(bench, args.variants, pads)
         (OUT / "burst.md").write_text(text + "\n")
+        print(text)
+        return 0
+    if args.command == "versus":
+        found = run_versus(bench, args.variants, args.rounds)
+        (OUT / "versus.json").write_text(json.dumps(found, indent=1))
+        text = versus_table(found)
+        (OUT / "versus.md").write_text(text + "\n")
+        print(text)
+        return 0
+    if args.command == "rooms":
+        import rooms as rooms_bench  # benchmarks/rooms.py
+
+        rates = [float(r) for r in args.rates.split(",") if r]
+        found = rooms_bench.measure(bench, args.rooms, args.members, rates or None,
+                                    with_memory=args.memory)
+        (OUT / "rooms.json").write_text(json.dumps(found, indent=1))
+        text = rooms_bench.table(found)
+        (OUT / "rooms.md").write_text(text + "\n")
         print(text)
         return 0
     if args.command == "experiments":
