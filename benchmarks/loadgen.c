@@ -644,7 +644,7 @@ static int do_step(int st, int attempt, int *retryable) {
            "\"delivered\":%llu,\"owed\":%llu,\"owing\":%d,\"owed_max\":%llu,\"gaps\":%llu,\"out_of_order\":%llu,\"dups\":%llu,\"strays\":%llu,\"self_echo\":%llu,"
            "\"open_before\":%d,\"open\":%d,\"cut\":%d,\"cut_in_order\":%d,\"deliveries_per_s\":%.0f,"
            "\"offered_deliveries_per_s\":%.0f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
-           "\"max_ms\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_s_per_M\":%.3f,\"server_rss_max_kb\":%ld,"
+           "\"max_ms\":%.3f,\"server_cpu_s\":%.6f,\"server_cpu_s_per_M\":%.3f,\"server_rss_max_kb\":%ld,"
            "\"server_hwm_kb\":%ld,\"server_rss_end_kb\":%ld,\"loadgen_cpu_s\":%.3f,\"machine_busy_s\":%.3f,"
            "\"aborted\":%s,\"abort_reason\":\"%s\",\"attempt\":%d,\"probe_join_ms\":[",
            st, opt_clients, opt_senders, rate, secs, send_s, drain_s, (unsigned long long)planned,

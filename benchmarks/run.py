@@ -607,7 +607,8 @@ def run_burst(bench: Bench, kinds: list[str], pads: list[int]) -> str:
     return "\n".join(lines)
 
 
-def run_experiments(bench: Bench, variants: list[str], rounds: int) -> str:
+def run_experiments(bench: Bench, variants: list[str], rounds: int,
+                    with_ramps: bool = True) -> str:
     """Each variant under the same loads, interleaved so drift and noise hit them alike."""
     fixed = [
         ("W3 100/10 at 500 msgs/s", 100, 10, 500.0, 5.0),
@@ -625,8 +626,8 @@ def run_experiments(bench: Bench, variants: list[str], rounds: int) -> str:
                 step = bench.fixed(kind, clients, senders, rate, secs, tag="exp")
                 cells.setdefault((f"{label}: p50 / p99 ms", kind), []).append(_ms(step))
                 cells.setdefault((f"{label}: CPU s per M", kind), []).append(
-                    _num(step["server_cpu_s_per_M"]))
-    for label, clients, senders, coarse in ramps:
+                    _num(step["server_cpu_s_per_M"], "{:.3f}"))
+    for label, clients, senders, coarse in ramps if with_ramps else []:
         for _ in range(rounds):
             for kind in variants:
                 found = bench.saturation(kind, clients, senders, coarse, "exp-sat", fine=False)
@@ -844,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
                      default=["chatroom", "chatroom-nohist", "chatroom+queued",
                               "chatroom-nohist+queued"])
     exp.add_argument("--rounds", type=int, default=1, help="repeat every measurement")
+    exp.add_argument("--ramps", action=argparse.BooleanOptionalAction, default=True,
+                     help="the saturation ramps too (--no-ramps: the fixed loads only)")
     scale = sub.add_parser("scaling", help="cost per delivery as members and senders grow")
     scale.add_argument("variants", nargs="*", default=list(SERVERS))
     versus = sub.add_parser("versus", help="workloads 1-3 on two servers, interleaved, ratios")
@@ -911,7 +914,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     if args.command == "experiments":
-        text = run_experiments(bench, args.variants, args.rounds)
+        text = run_experiments(bench, args.variants, args.rounds, args.ramps)
         (OUT / "experiments.md").write_text(text + "\n")
         print(text)
         return 0
