@@ -84,11 +84,12 @@ def memory(bench: Bench, rooms: int, members: int) -> dict[str, Any]:
 def _cpu_us(step: Step | None) -> float | None:
     if not step or step["delivered"] <= 0:
         return None
-    return float(step["server_cpu_s"]) / step["delivered"] * 1e6
+    return float(step["server_cpu_s"]) / float(step["delivered"]) * 1e6
 
 
 def _cores(step: Step) -> float:
-    return float(step["server_cpu_s"]) / max(step["send_s"] + step["drain_s"], 1e-9)
+    elapsed = float(step["send_s"] + step["drain_s"])
+    return float(step["server_cpu_s"]) / max(elapsed, 1e-9)
 
 
 def _last(steps: list[Step]) -> dict[float, Step]:

@@ -853,6 +853,9 @@ def main(argv: list[str] | None = None) -> int:
     versus.add_argument("variants", nargs="+",
                         help="e.g. chatroom@/work/wt/before chatroom (a tree with its .venv)")
     versus.add_argument("--rounds", type=int, default=2, help="A B A B ... rounds")
+    idle = sub.add_parser("idle", help="workload 5 (KB per idle member) on servers in turn")
+    idle.add_argument("variants", nargs="+", help="e.g. chatroom@/work/wt/before chatroom")
+    idle.add_argument("--rounds", type=int, default=2, help="A B A B ... rounds")
     rooms = sub.add_parser("rooms", help="200 rooms x 50 members against one room of 50")
     rooms.add_argument("--rooms", type=int, default=200)
     rooms.add_argument("--members", type=int, default=50, help="per room")
@@ -901,6 +904,16 @@ def main(argv: list[str] | None = None) -> int:
         text = versus_table(found)
         (OUT / "versus.md").write_text(text + "\n")
         print(text)
+        return 0
+    if args.command == "idle":
+        lines = ["| server | KB per idle member, (peak RSS at 2000 - at 10) / 1990, each round |",
+                 "|---|---|"]
+        kb: dict[str, list[str]] = {kind: [] for kind in args.variants}
+        for _ in range(args.rounds):
+            for kind in args.variants:
+                kb[kind].append(f"{bench.memory(kind)['kb_per_member_peak']:.2f}")
+        lines += [f"| {kind} | {', '.join(values)} |" for kind, values in kb.items()]
+        print("\n".join(lines))
         return 0
     if args.command == "rooms":
         import rooms as rooms_bench  # benchmarks/rooms.py
