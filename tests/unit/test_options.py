@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 from pathlib import Path
 
 import pytest
+from twisted.application.app import ServerOptions
 from twisted.application.service import IServiceMaker
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
@@ -152,3 +154,59 @@ def test_history_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert (tmp_path / "h.sqlite3").exists()
     with pytest.raises(usage.UsageError):
         parse("--history-keep", "lots")
+
+
+# What a newcomer sees on the command line ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--max-line", "10"), "--max-line 10: must be from 512 to 65536"),
+        (("--rate", "0"), "--rate 0: must be at least 0.1"),
+        (("--burst", "x"), "--burst x: not a number"),
+        (("--port", "70000"), "--port 70000: must be from 0 to 65535"),
+        (("--history-keep", "lots"), "--history-keep lots: "),
+    ],
+)
+def test_a_refused_value_names_the_option_the_value_and_the_range(argv, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(usage.UsageError) as refused:
+        parse(*argv)
+    assert str(refused.value).startswith(message)
+
+
+def twistd(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``twistd ARGV``'s option parsing, in this process: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        ServerOptions().parseOptions(list(argv))
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_twistd_prints_one_line_for_a_bad_value_not_the_usage(capsys) -> None:  # type: ignore[no-untyped-def]
+    status, out, err = twistd(capsys, "chatroom", "--max-line", "10")
+    assert (status, out, err) == (2, "", "chatroom: --max-line 10: must be from 512 to 65536\n")
+
+
+def test_twistd_chatroom_version_is_chatrooms(capsys) -> None:  # type: ignore[no-untyped-def]
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    status, out, _err = twistd(capsys, "chatroom", "--version")
+    assert status == 0
+    assert out.startswith(f"chatroom {setup['metadata']['version']} (Twisted ")
+
+
+def test_help_has_no_doubled_full_stops() -> None:
+    text = " ".join(str(Options()).split())
+    assert "uses this Redis (default: this process only). redis://" in text
+    assert not re.search(r"(?<!\.)\.\.(?!\.)|\. \.", text)  # "..." (an ellipsis) is fine
+
+
+def test_a_bad_history_is_one_sentence_and_not_also_a_critical_log_event(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Under twistd this runs before logging starts, when critical events go to stderr too:
+    # the autouse ``logged_failures`` fixture fails this test if one is logged.
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exited:
+        build_service(parse("--history", str(tmp_path / "file" / "h.sqlite3")), Clock())
+    assert str(exited.value.code).startswith("chatroom: cannot start: ")
