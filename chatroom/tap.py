@@ -22,6 +22,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.cli import CannotStart, CommandOptions
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
 from chatroom.domain.roomnames import normalize as normalize_room
@@ -52,10 +53,10 @@ def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str
         try:
             number = kind(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
+            raise ValueError("not a number") from None
         if number < low or (high is not None and number > high):
             bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-            raise ValueError(f"{value} is out of range: it must be {bounds}")
+            raise ValueError(f"must be {bounds}")
         return number
 
     coerce.coerceDoc = doc  # type: ignore[attr-defined]
@@ -100,10 +101,9 @@ def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
 
 
-class Options(usage.Options):
+class Options(CommandOptions):
     """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
 
-    synopsis = "[options]"
     longdesc = (
         "Serve one chat room that telnet, nc and chatroom-client users join over TCP. "
         "Every limit below is per connection unless it says otherwise."
@@ -190,7 +190,7 @@ class Options(usage.Options):
         try:
             self["port"] = _port(value)
         except ValueError as e:
-            raise usage.UsageError(f"--port: {e}") from None
+            raise usage.UsageError(f"--port {value}: {e}") from None
         self._port_given = True
 
     opt_p = opt_port
@@ -210,7 +210,7 @@ class Options(usage.Options):
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
-            raise usage.UsageError(f"--history-keep: {e}") from None
+            raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
         self["limits"] = Limits(
             history_replay=self["history-replay"],
             max_line=self["max-line"],
@@ -257,7 +257,7 @@ class ListeningService(Service):
             reason = failures[0].getErrorMessage()
             _log.critical("cannot listen on {description}: {reason}",
                           description=self.description, reason=reason)
-            raise SystemExit(1)
+            raise CannotStart(reason)
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
@@ -359,7 +359,8 @@ def build_service(options: Options, reactor: Any) -> MultiService:
             retention=options["history-retention"], flush_ms=options["history-flush-ms"],
         )
     except HistoryError as e:
-        _log.critical("cannot start: {error}", error=str(e))
+        # Said once, on stderr: under twistd this runs before logging starts, when a
+        # critical event would be printed there too.
         raise SystemExit(f"chatroom: cannot start: {e}") from None
     recent: RecentRecords | None = None
     if history is not None:
