@@ -10,16 +10,18 @@ other control keys it sends ``IAC DO TIMING-MARK`` and throws away everything it
 until the mark comes back (RFC 860). So:
 
 - ``DO TIMING-MARK`` gets ``WILL TIMING-MARK``, every time;
-- ``IAC IP`` (Ctrl-C) ends the input: once the lines before it are handled, the connection
-  leaves as ``/quit`` does. ``IAC AYT`` is answered at once with a line (one per read, so
-  it costs no more than the read). ``BRK``, ``AO``, ``SUSP`` and the rest are ignored
-  (their timing mark is answered);
+- ``IAC IP`` (Ctrl-C; ``ABORT`` too) ends the input: once the lines before it are handled,
+  the connection leaves as ``/quit`` does. ``IAC AYT`` is answered at once with a line (one
+  per read, so it costs no more than the read). ``BRK``, ``AO``, ``SUSP`` and the rest are
+  ignored (their timing mark is answered);
 - the first telnet command a client sends shows it speaks telnet; it is then asked to send
   BINARY (RFC 856), which stops it from reading UTF-8 bytes as control keys: until then it
   clears each typed byte's high bit before comparing it with the terminal's keys, so the
   continuation byte 0x83 (in Greek sigma, Cyrillic u) is Ctrl-C and 0x9C (in ``本``) is
   Ctrl-\\. Such a command in the middle of a UTF-8 character is that byte, and is put back;
 - every other option is refused (``WONT``/``DONT``), once per request, as RFC 1143 says.
+  An option the server comes to offer itself (ECHO around a password prompt) needs its own
+  state here, or the client's ``DO`` that agrees to it would be refused.
 
 Nothing is ever sent to a client that has not sent a telnet command first: ``nc`` users see
 UTF-8 lines only. Answers collect in ``answer``; the connection sends them, in order with
