@@ -29,10 +29,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Real servers the integration tests start themselves (Debian packages, installed if missing).
+# Real servers and clients the integration tests start themselves (Debian packages, installed
+# if missing): Debian's own telnet, driven in tmux, is one of the clients.
 sysdeps:
-	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver || { \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server chromium chromium-driver; }
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver \
+	  && command -v telnet >/dev/null && command -v tmux >/dev/null || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    redis-server chromium chromium-driver telnet tmux; }
 
 pytest: $(STAMP) sysdeps
 	$(BIN)/pytest

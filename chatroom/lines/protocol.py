@@ -25,7 +25,7 @@ from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
 from chatroom.lines.sanitize import clean
-from chatroom.lines.telnet import TelnetFilter
+from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class ChatLineProtocol(LineReceiver):
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer)
-        self._held: bytes | TooLong | None = None
+        self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False
         self._aborted = False
@@ -146,7 +146,10 @@ class ChatLineProtocol(LineReceiver):
     # -- input --------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        self._lines.feed(self._telnet.feed(data))
+        telnet = self._telnet
+        self._lines.feed(telnet.feed(data))
+        if telnet.answer and self.outbox is not None:
+            self.outbox.send(telnet.take_answer())  # after what is on its way, between lines
         self._drain()
 
     def _drain(self) -> None:
@@ -164,7 +167,9 @@ class ChatLineProtocol(LineReceiver):
                 if item is None:
                     item = self._lines.next_line()
                     if item is None:
-                        break
+                        item = self._telnet.next_command()
+                        if item is None:
+                            break
                 if not gate.admit():
                     self._held = item
                     break
@@ -172,6 +177,8 @@ class ChatLineProtocol(LineReceiver):
                 try:
                     if item is TOO_LONG:
                         self.lineLengthExceeded(b"")
+                    elif isinstance(item, Command):  # telnet's Ctrl-C (IAC IP)
+                        self.session.text("/quit")
                     else:
                         self.lineReceived(cast(bytes, item))
                 except Exception:
