@@ -1,7 +1,7 @@
 """What the command line shows a newcomer: one-line usage errors, chatroom's version, a tidy
 ``--help``, and start-up errors that are printed once.
 
-``CommandOptions`` is the base of ``chatroom.tap.Options``: whatever options are added there
+``CommandOptions`` is the base of ``chatroom.options.Options``: whatever options are added there
 get the same treatment without code of their own.
 """
 

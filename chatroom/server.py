@@ -14,7 +14,8 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 
 from chatroom.cli import CannotStart, usage_exit
-from chatroom.tap import Options, build_service
+from chatroom.options import Options
+from chatroom.tap import build_service
 
 PROGRAM = "chatroom-server"
 

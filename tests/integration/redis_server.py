@@ -278,8 +278,8 @@ def run_node(argv: list[str]) -> None:
     from chatroom.hubs.local import LocalHub
     from chatroom.limits import Limits
     from chatroom.lines.factory import ChatFactory
+    from chatroom.services import InOrder, ListeningService, ShutdownService
     from chatroom.session import Services
-    from chatroom.tap import InOrder, ListeningService, ShutdownService
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=None, help="omit for a LocalHub (a baseline)")

@@ -17,7 +17,9 @@ from twisted.python import usage
 from chatroom.domain.events import Said
 from chatroom.history import HistoryService
 from chatroom.limits import DEFAULTS, Limits
-from chatroom.tap import ListeningService, Options, build_service
+from chatroom.options import Options
+from chatroom.services import ListeningService
+from chatroom.tap import build_service
 
 ROOT = Path(__file__).resolve().parents[2]
 
