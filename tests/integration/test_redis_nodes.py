@@ -269,15 +269,7 @@ async def test_redis_that_lost_its_data_gets_the_claims_back(cluster: Cluster) -
     await a.room.join("alice")
     await b.room.join("bob")
     await eventually(lambda: len(a.room.members()) == len(b.room.members()) == 2)
-    server.kill()
-    for name in ("appendonlydir", "dump.rdb"):
-        path = server.directory / name
-        if path.is_dir():
-            for child in path.iterdir():
-                child.unlink()
-        elif path.exists():
-            path.unlink()
-    server.start()
+    server.restart_empty()
     await server.ready(_reactor())
     await eventually(lambda: WHOLE in a.notices() and WHOLE in b.notices(), timeout=15)
     with pytest.raises(NicknameTaken):
