@@ -153,7 +153,9 @@ class Commands:
             replies.cmd_members(self._marked(state), state.name)
             return
         if member.current is None:
-            replies.cmd_refused("you are in no room: /join one, or name one: /who #ROOM", ABOUT_ROOM)
+            replies.cmd_refused(
+                "you are in no room: /join one, or name one: /who #ROOM", ABOUT_ROOM
+            )
             return
         state = self.chat.room(member.current)
         replies.cmd_members(self._marked(state), None)
