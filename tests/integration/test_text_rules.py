@@ -2,7 +2,8 @@
 
 Nicknames are checked as typed (a control character or an escape sequence is refused with
 a reason, never cleaned into another name) and a look-alike of a present nickname is
-taken.
+taken. No line can pose as another: runs of blanks collapse, bidi controls and invisible
+format characters are removed.
 """
 
 from __future__ import annotations
@@ -48,3 +49,17 @@ def test_nick_command_refuses_an_altered_or_lookalike_nickname(server: ServerPro
         assert why in bob.expect("^!"), typed
     bob.send("still bob")
     assert alice.read_line() == "bob: still bob"  # no rename was announced before it
+
+
+def test_no_forged_lines_reach_another_member(server: ServerProcess) -> None:
+    alice = server.join("alice")
+    bob = server.join("bob")
+    alice.expect("bob joined")
+    bob.send(b"ok" + b" " * 70 + b"*** bob left")  # on 80 columns, a line of its own
+    bob.send(b"ok" + b"\t" * 10 + b"*** bob left")
+    bob.send("ok\u3000\u3000\u3000\u2003\u2003\u00a0\u00a0*** bob left".encode())
+    bob.send("a\u200eb\u200fc\u061cd\u00ade\u2060f\ufeffg \U0001f468\u200d\U0001f469".encode())
+    assert alice.read_line() == "bob: ok *** bob left"
+    assert alice.read_line() == "bob: ok *** bob left"
+    assert alice.read_line() == "bob: ok *** bob left"
+    assert alice.read_line() == "bob: abcdefg \U0001f468\u200d\U0001f469"

@@ -100,7 +100,9 @@ def test_nick_command_refuses_what_it_would_have_cleaned(
     assert bob.lines() == []
 
 
-@pytest.mark.parametrize("raw", [b"/ni\x01ck ctl\x01x", b"/nick  ctl\x01x"])
+@pytest.mark.parametrize(
+    "raw", [b"/nick\tctl\x01x", b"/ni\x01ck ctl\x01x", b"/nick  ctl\x01x", b"/NICK \tctl\x01x"]
+)
 def test_nick_command_checks_the_argument_as_typed_however_the_command_is_spelt(
     server: Server, raw: bytes
 ) -> None:
