@@ -4,6 +4,7 @@ member who typed it is told, through a small ``Replies`` port each front end imp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -101,8 +102,10 @@ class Commands:
             "quit": self._quit,
         }
 
-    def run(self, member: Member, text: str, replies: Replies) -> None:
-        """``text`` starts with ``/`` (and not ``//``, which is chat)."""
+    def run(self, member: Member, text: str, replies: Replies, typed: str | None = None) -> None:
+        """``text`` starts with ``/`` (and not ``//``, which is chat). ``typed`` is the line
+        as received, before sanitising, where it may differ: ``/nick`` takes its argument
+        from it, as a nickname is checked as typed, never cleaned into another."""
         name, _, rest = text[1:].partition(" ")
         handler = self._table.get(name.lower())
         if handler is None:
@@ -110,8 +113,12 @@ class Commands:
                 f"unknown command /{name} (/help lists the commands)", ABOUT_COMMAND
             )
             return
+        if handler == self._nick:
+            rest = _argument(text if typed is None else typed)
+        else:
+            rest = rest.strip()
         try:
-            handler(member, rest.strip(), replies)
+            handler(member, rest, replies)
         except ChatError as e:
             replies.cmd_refused(str(e), ABOUT_ROOM)
 
@@ -133,7 +140,7 @@ class Commands:
             replies.cmd_refused(str(e), ABOUT_COMMAND)
 
     def _nick(self, member: Member, rest: str, replies: Replies) -> None:
-        if not rest:
+        if not nicknames.trim(rest):
             replies.cmd_refused("usage: /nick NEW", ABOUT_COMMAND)
             return
         old = member.nick
@@ -274,3 +281,12 @@ class Commands:
 
     def _quit(self, member: Member, rest: str, replies: Replies) -> None:
         replies.cmd_quit(member)
+
+
+_BLANK = re.compile("[ \t]")
+
+
+def _argument(line: str) -> str:
+    """What follows the command word of ``line``, untouched."""
+    blank = _BLANK.search(line)
+    return line[blank.end():] if blank is not None else ""
