@@ -104,8 +104,9 @@ class Commands:
 
     def run(self, member: Member, text: str, replies: Replies, typed: str | None = None) -> None:
         """``text`` starts with ``/`` (and not ``//``, which is chat). ``typed`` is the line
-        as received, before sanitising, where it may differ: ``/nick`` takes its argument
-        from it, as a nickname is checked as typed, never cleaned into another."""
+        as received, before sanitising, where it may differ: ``/nick`` and ``/join`` take
+        their argument from it, as a nickname or a room's name is checked as typed, never
+        cleaned into another."""
         name, _, rest = text[1:].partition(" ")
         handler = self._table.get(name.lower())
         if handler is None:
@@ -113,7 +114,7 @@ class Commands:
                 f"unknown command /{name} (/help lists the commands)", ABOUT_COMMAND
             )
             return
-        if handler == self._nick:
+        if handler == self._nick or handler == self._join:
             rest = _argument(text if typed is None else typed)
         else:
             rest = rest.strip()
@@ -178,7 +179,7 @@ class Commands:
         if not rest:
             replies.cmd_refused("usage: /join #ROOM", ABOUT_COMMAND)
             return
-        name = roomnames.normalize(rest.split()[0])
+        name = roomnames.normalize(rest.strip().split(" ")[0])
         recent = self.recent
         loading = recent.load(name) if recent is not None else succeed(None)
 
