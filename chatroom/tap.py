@@ -79,6 +79,8 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         history = open_history_blocking(
             options["history"], reactor, reactor,
             retention=options["history-retention"], flush_ms=options["history-flush-ms"],
+            search_ms=options["history-search-ms"], search_words=options["history-search-words"],
+            readers=options["history-readers"],
         )
     except HistoryError as e:
         # Said once, on stderr: under twistd this runs before logging starts, when a

@@ -270,6 +270,16 @@ async def test_a_search_with_too_many_words_is_an_error(store):
         await store.search(" ".join(["word"] * (MAX_TERMS + 1)))
 
 
+@pytest.mark.parametrize("query", ["-".join(["the"] * (MAX_TERMS + 1)),
+                                   "the.the " + "-".join(["the"] * (MAX_TERMS - 1))])
+@pytest_twisted.ensureDeferred
+async def test_each_part_of_a_joined_word_counts_as_a_word(store, query):
+    # One term of many parts is a phrase of them all: as costly as as many words.
+    assert await store.search("-".join(["the"] * MAX_TERMS)) == []
+    with pytest.raises(BadQuery, match=rf"at most {MAX_TERMS} words \(a-b-c counts as 3\)"):
+        await store.search(query)
+
+
 @pytest_twisted.ensureDeferred
 async def test_retention_by_count_keeps_the_newest(open_store):
     store = await open_store(retention=parse_retention("3"))
