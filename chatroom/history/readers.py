@@ -176,9 +176,12 @@ class Readers:
         """Reads handed over and not finished yet."""
         return sum(lane.queued for lane in self._lanes)
 
-    def read(self, f: Callable[..., T], *args: object) -> Deferred[T]:
-        """``f(connection, over, *args)`` on the least busy reader; fails with
-        ``OutOfTime``, ``Busy`` or ``Stopped`` if cut short, or with what ``f`` raised.
+    def read(
+        self, f: Callable[..., T], *args: object, budget: float | None = None
+    ) -> Deferred[T]:
+        """``f(connection, over, *args)`` on the least busy reader, within ``budget``
+        seconds (the readers' own unless given); fails with ``OutOfTime``, ``Busy`` or
+        ``Stopped`` if cut short, or with what ``f`` raised.
 
         ``over()`` says whether the budget is spent: ``f`` asks it in loops of its own, and
         raises ``sqlite3.OperationalError("interrupted")`` then, as SQLite does."""
@@ -188,7 +191,7 @@ class Readers:
         if lane.pool is None:
             lane.pool = start_pool(lane.name)
         lane.queued += 1
-        allowance = _Allowance(self, time.monotonic() + self.budget)
+        allowance = _Allowance(self, time.monotonic() + (budget or self.budget))
 
         def done(result: T) -> T:
             lane.queued -= 1

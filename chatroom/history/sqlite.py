@@ -109,6 +109,11 @@ MAX_UNINDEXED = 200_000
 """Default number of stored rows the index may lag behind before the writer indexes
 them even while it is busy writing (a few seconds of the busiest room)."""
 
+LAST_BUDGET = 10.0
+"""Seconds one ``last`` may take (a room's replay, read when someone first joins it): more
+than a search may, as no user chooses what it costs, but bounded all the same (it scans the
+whole table for a room with few lines: about 0.3 s per million rows)."""
+
 SCAN_TAIL = 5_000
 """The most not-yet-indexed rows a search looks through one by one (in Python, so with
 the GIL held: about 50 ms); past it, the search has the index catch up first."""
@@ -788,7 +793,9 @@ class SqliteHistory:
             return fail(HistoryError("the history store is closed"))
         return self._submit(f, *args)
 
-    async def _read(self, f: Callable[..., T], *args: object) -> T:
+    async def _read(
+        self, f: Callable[..., T], *args: object, budget: float | None = None
+    ) -> T:
         """``f(connection, over, *args)`` on a reader (see ``Readers.read``), once
         everything recorded before is stored; a read cut short fails with one sentence for
         the user."""
@@ -797,7 +804,7 @@ class SqliteHistory:
         with contextlib.suppress(HistoryError):  # logged already; read what is stored
             await self.flush()  # reads see every event recorded before them
         try:
-            return await self._readers.read(f, *args)
+            return await self._readers.read(f, *args, budget=budget)
         except ReadStopped as e:
             raise self._refusal(e) from None
 
@@ -832,7 +839,7 @@ class SqliteHistory:
         n = min(n, MAX_LAST)
         if n <= 0:
             return succeed([])
-        return ensureDeferred(self._read(_read_last, n, room))
+        return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET))
 
     def last_blocking(self, n: int, room: str | None = None) -> list[Record]:
         """``last`` on this thread: for start-up only, before the reactor runs and before

@@ -1028,3 +1028,20 @@ async def test_closing_an_unused_store_with_readers_is_quick(open_store, reactor
     await store.close().addTimeout(WAIT, reactor)
     with pytest.raises(HistoryError, match="closed"):
         await store.search("nothing")
+
+
+@pytest_twisted.ensureDeferred
+async def test_reading_a_rooms_replay_has_a_budget_of_its_own(open_store, reactor,
+                                                               monkeypatch):
+    # A room's replay is read from the store when someone first joins it (no user chose
+    # what it costs): a search's budget must not cut it short.
+    real = sqlite_store._select_last
+
+    def slow_last(conn: sqlite3.Connection, *args: Any) -> Any:
+        conn.execute(ENDLESS.replace("1000000000", "300000")).fetchone()  # some ms of work
+        return real(conn, *args)
+
+    monkeypatch.setattr(sqlite_store, "_select_last", slow_last)
+    store = await open_store(search_ms=1)
+    store.record(said("kept"))
+    assert [r.text for r in await store.last(5, ROOM)] == ["kept"]
