@@ -11,6 +11,7 @@ from twisted.python import usage
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
+from chatroom.history.fold import parse_joins
 from chatroom.history.readers import READERS, SEARCH_MS
 from chatroom.history.store import MAX_TERMS
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
@@ -127,6 +128,10 @@ class Options(CommandOptions):
         ["history-replay", None, DEFAULTS.history_replay,
          "History lines shown to a member on joining (0: none).",
          _ranged(int, 0, 200, "Must be from 0 to 200.")],
+        ["history-joins", None, "fold",
+         "How the replay on joining and /history show joins and leaves: fold (each run "
+         "of them one line), show (each as it was) or hide.",
+         parse_joins],
         ["history-search-ms", None, SEARCH_MS,
          "Milliseconds one /search may take, waiting for a reader included; a longer one "
          "is stopped and the member told so.",

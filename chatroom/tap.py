@@ -25,6 +25,7 @@ from chatroom.history import (
     SqliteHistory,
     open_history_blocking,
 )
+from chatroom.history.fold import parse_joins
 from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
@@ -91,7 +92,8 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
         recent = RecentRecords(max(limits.history_replay, limits.history_max),
-                               rooms=limits.max_rooms, history=history)
+                               rooms=limits.max_rooms, history=history,
+                               joins=parse_joins(options["history-joins"]))
         default = chat.default_room
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)

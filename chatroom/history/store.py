@@ -79,7 +79,9 @@ class Record:
     ``JOINED`` and ``RENAMED``. ``new_nick`` is set for ``RENAMED`` only. ``id`` grows with
     every record a store keeps, so it orders records the way they happened; it is the
     store's own and not known while the event is live, so front ends that need to know a
-    line again use ``line_id`` instead.
+    line again use ``line_id`` instead. ``same_as`` is set on a record that stands for
+    others (a replay's notice for a run of joins and leaves, ``fold.py``): the line id of
+    the newest of them, which is then its own.
     """
 
     id: int
@@ -89,10 +91,13 @@ class Record:
     nick: str
     text: str = ""
     new_nick: str | None = None
+    same_as: str = ""
 
     @property
     def line_id(self) -> str:
         """``line_id`` of this record's row: the id its event had when it was live."""
+        if self.same_as:
+            return self.same_as
         return line_id((self.time, self.room, self.kind, self.nick, self.text, self.new_nick))
 
 
