@@ -1,5 +1,5 @@
 """A replay worth reading (issue 12, point 10): joins and leaves folded, shown or hidden,
-and a server's stop not recorded as everyone leaving."""
+and a server's stop not recorded as everyone leaving; and ``/history N`` out of range."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from chatroom.domain.events import Joined, Left, Renamed, Said
 from chatroom.history import HistoryRecorder, Kind, MemoryHistory, Record, describe
 from chatroom.history.fold import Joins, fold, newest_lines, parse_joins, summary
 from chatroom.history.recent import RecentRecords
+from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from chatroom.web.messages import record_message
+from tests.unit.helpers import RELAXED, BoundedClock, connect, flush
 
 NOW = 1_795_500_000.0
 ROOM = "#lobby"
@@ -142,3 +145,22 @@ async def test_the_leaves_of_a_server_stopping_are_not_recorded():
     recorder(Left(ROOM, NOW + 2, "m1", "alice", "server shutdown"))
     recorder(Left(ROOM, NOW + 3, "m3", "carol", "slow reader"))
     assert lines(await store.last(10)) == ["*** alice joined", "*** bob left", "*** carol left"]
+
+
+# /history N --------------------------------------------------------------------------------
+
+def test_history_with_a_count_out_of_range_says_the_range():
+    clock = BoundedClock()
+    services = Services.create(clock, RELAXED, recent=RecentRecords(50, joins=Joins.FOLD))
+    alice = connect(ChatFactory(services))
+    alice.send("alice")
+    alice.send("hello")
+    flush(alice.protocol.factory)
+    alice.clear()
+    for count in ("0", "-5", "201", "x", "1.5"):
+        alice.send(f"/history {count}")
+        assert alice.lines() == ["! usage: /history [N], N from 1 to 200"], count
+        alice.clear()
+    alice.send("/history 1")
+    assert [line.split("] ", 1)[-1] for line in alice.lines()] == [
+        "*** last 1 line (times in UTC)", "alice: hello", "*** end of history"]
