@@ -1000,8 +1000,13 @@ class SqliteHistory:
 
 
 def _log_opened(log: Logger, path: str, applied: list[int], mode: str) -> None:
-    for version in applied:
-        log.info("history {path}: schema upgraded to v{version}", path=path, version=version)
+    if applied[:1] == [1]:  # from nothing: a new database, made in one go
+        log.info("history {path}: created at schema v{version}", path=path,
+                 version=applied[-1])
+    else:
+        for version in applied:
+            log.info("history {path}: schema upgraded to v{version}", path=path,
+                     version=version)
     if mode != "wal":
         log.warn("history {path}: journal mode is {mode}, not WAL (a filesystem without "
                  "shared memory?); writes will be slower", path=path, mode=mode)

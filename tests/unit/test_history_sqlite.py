@@ -121,6 +121,17 @@ async def test_a_new_file_is_made_with_its_directories_in_wal_mode(open_store, t
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_new_database_logs_one_line_and_a_current_one_none(open_store, tmp_path):
+    with capturedLogs() as events:
+        await open_store(tmp_path / "new.db")
+    assert [e["log_format"].format(**e) for e in events if "schema" in e["log_format"]] == [
+        f"history {tmp_path / 'new.db'}: created at schema v{SCHEMA_VERSION}"]
+    with capturedLogs() as events:
+        await open_store(tmp_path / "new.db")
+    assert [e for e in events if "schema" in e["log_format"]] == []
+
+
+@pytest_twisted.ensureDeferred
 async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_store, tmp_path):
     # A file exactly as chatroom's first history release wrote it: no full-text index.
     path = tmp_path / "old.db"
@@ -623,15 +634,42 @@ async def test_trimming_many_rows_works_in_chunks_and_keeps_search_right(open_st
         conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
 
 
+@pytest.mark.parametrize("chunks_first", [0, 1])
 @pytest_twisted.ensureDeferred
-async def test_close_during_a_trim_waits_for_it(open_store):
-    store = await open_store(retention=parse_retention("10"), batch_size=10_000)
-    for i in range(TRIM_CHUNK * 3):
+async def test_close_during_a_trim_waits_for_it(open_store, tmp_path, reactor, monkeypatch,
+                                               chunks_first):
+    path = tmp_path / "history.db"
+    store = await open_store(path, retention=parse_retention("10"), batch_size=10_000)
+    total = TRIM_CHUNK * 3
+    for i in range(total):
         store.record(said(f"line {i}"))
+    chunked: Deferred[None] = Deferred()
+    real = sqlite_store._delete_before
+
+    def one_chunk_done() -> None:
+        if not chunked.called:
+            chunked.callback(None)
+
+    def delete_before(*args: Any) -> int:
+        count = real(*args)
+        reactor.callFromThread(one_chunk_done)
+        return count
+
+    monkeypatch.setattr(sqlite_store, "_delete_before", delete_before)
     trimming = store.trim()
+    if chunks_first:
+        await chunked  # the close comes while the pass is under way
     await store.close()
-    assert await trimming >= 0
-    assert not store.trimming
+    assert not store.trimming  # the pass ended before the store closed
+    deleted = await trimming
+    # It stopped early, at a chunk's end, as the store was closing; it deleted exactly what
+    # it says, the oldest first, and everything recorded was written.
+    assert deleted in (0, TRIM_CHUNK, 2 * TRIM_CHUNK, total - 10)
+    assert (deleted > 0) == bool(chunks_first)
+    assert stored(path) == [f"line {i}" for i in range(deleted, total)]
+    store = await open_store(path, retention=parse_retention("10"))
+    assert await store.trim() == total - 10 - deleted  # the next run does the rest
+    assert stored(path) == [f"line {i}" for i in range(total - 10, total)]
 
 
 # The full-text index, off the insert path -------------------------------------------------
