@@ -50,9 +50,13 @@ TALK_EVERY = 0.05
 
 # The history file -------------------------------------------------------------------------
 
+ROOM = "#lobby"
+"""The server's default room: the history is all of it, so every search reads it all."""
+
+
 def build(path: Path, lines: int) -> None:
-    """A history of ``lines`` realistic events, fully indexed, as a long-running server
-    leaves it."""
+    """A history of ``lines`` realistic events of ``ROOM``, fully indexed, as a
+    long-running server leaves it."""
     from chatroom.history.sqlite import _index_some, _insert, connect
     from chatroom.history.store import row_for
     from tests.integration.test_history_store import realistic_events
@@ -61,7 +65,8 @@ def build(path: Path, lines: int) -> None:
     partial.unlink(missing_ok=True)
     conn, _, _ = connect(str(partial))
     try:
-        rows = [row for row in map(row_for, realistic_events(lines)) if row is not None]
+        rows = [(row[0], ROOM, *row[2:]) for row in map(row_for, realistic_events(lines))
+                if row is not None]
         for start in range(0, len(rows), 50_000):
             _insert(conn, rows[start:start + 50_000])
         while _index_some(conn, 100_000):
@@ -72,7 +77,7 @@ def build(path: Path, lines: int) -> None:
 
 
 def history_file(lines: int) -> Path:
-    path = OUT / f"search-isolation-{lines}.sqlite3"
+    path = OUT / f"search-isolation-{lines}-{ROOM.strip('#')}.sqlite3"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         begin = time.monotonic()
