@@ -86,12 +86,13 @@ def test_a_search_past_its_budget_or_with_too_many_words_gets_a_clear_line(
     try:
         alice = server.join("alice")
         bob = server.join("bob")
+        # All at once: one search at a time per member, so what follows waits, in order.
         alice.send(COSTLY)
+        alice.send(COSTLY + "-a")
+        alice.send("still here")
         assert alice.expect("^! ", timeout=10) == (
             "! that search took more than 100 ms and was stopped; try fewer or rarer words")
-        alice.send(COSTLY + "-a")
         assert alice.expect("^! ") == "! a search may have at most 64 words (a-b-c counts as 3)"
-        alice.send("still here")
         bob.expect("^alice: still here$")
     finally:
         server.kill()
