@@ -98,6 +98,14 @@ def on_disk(db: Path) -> set[str]:
         conn.close()
 
 
+def note_stored(db: Path, seen: dict[str, float]) -> float:
+    """Note when each of the talker's lines was first seen in the file; return now."""
+    now = time.monotonic()
+    for text in on_disk(db):
+        seen.setdefault(text, now)
+    return now
+
+
 # Members ----------------------------------------------------------------------------------
 
 class Listener(threading.Thread):
@@ -175,6 +183,12 @@ class Session:
         if self._talk_thread is not None:
             self._talk_thread.join(5)
 
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.quiet()
         self.server.kill()
@@ -186,8 +200,7 @@ class Session:
 
 def writes_and_other_searches(work: Path, source: Path, args: list[str], words: str,
                               searchers: int, deadline_s: float) -> dict[str, object]:
-    session = Session(work / "writes", source, args, searchers)
-    try:
+    with Session(work / "writes", source, args, searchers) as session:
         session.talk()
         time.sleep(0.5)
         begin = session.search_all(words)
@@ -197,9 +210,7 @@ def writes_and_other_searches(work: Path, source: Path, args: list[str], words: 
         seen: dict[str, float] = {}
         end = begin + deadline_s
         while time.monotonic() < end:
-            now = time.monotonic()
-            for text in on_disk(session.db):
-                seen.setdefault(text, now)
+            now = note_stored(session.db, seen)
             done = all(s.first(answered, begin) for s in session.searchers)
             if done and session.other.first(answered, other_sent) and now > begin + 3:
                 break
@@ -207,9 +218,7 @@ def writes_and_other_searches(work: Path, source: Path, args: list[str], words: 
         session.quiet()
         end = time.monotonic() + 5
         while time.monotonic() < end and any(text not in seen for _, text in session.said):
-            now = time.monotonic()
-            for text in on_disk(session.db):
-                seen.setdefault(text, now)
+            note_stored(session.db, seen)
             time.sleep(0.02)
         lags = [seen.get(text, end) - said for said, text in session.said if said >= begin]
         other = session.other.first(answered, other_sent)
@@ -221,14 +230,11 @@ def writes_and_other_searches(work: Path, source: Path, args: list[str], words: 
             "longest_write_lag_s": max(lags),
             "other_search_latency_s": other[0] - other_sent if other else None,
         }
-    finally:
-        session.close()
 
 
 def sigkill(work: Path, source: Path, args: list[str], words: str,
             searchers: int) -> dict[str, object]:
-    session = Session(work / "kill", source, args, searchers)
-    try:
+    with Session(work / "kill", source, args, searchers) as session:
         session.talk()
         time.sleep(0.5)
         session.search_all(words)
@@ -247,14 +253,11 @@ def sigkill(work: Path, source: Path, args: list[str], words: str,
             "oldest_lost_age_s": round(killed - min(when for when, _ in lost), 3) if lost
             else 0.0,
         }
-    finally:
-        session.close()
 
 
 def sigterm(work: Path, source: Path, args: list[str], words: str,
             searchers: int) -> dict[str, object]:
-    session = Session(work / "term", source, args, searchers)
-    try:
+    with Session(work / "term", source, args, searchers) as session:
         session.search_all(words)
         time.sleep(1)
         begin = time.monotonic()
@@ -264,8 +267,6 @@ def sigterm(work: Path, source: Path, args: list[str], words: str,
         except Exception:
             code = None
         return {"sigterm_exit_s": round(time.monotonic() - begin, 2), "exit_code": code}
-    finally:
-        session.close()
 
 
 def main() -> None:
