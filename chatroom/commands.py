@@ -238,15 +238,18 @@ class Commands:
         if self.recent is None:
             replies.cmd_refused("history is off on this server", ABOUT_COMMAND)
             return
+        most = self.limits.history_max
         try:
-            count = int(rest) if rest else self.limits.history_replay or 20
+            count = int(rest) if rest else min(self.limits.history_replay or 20, most)
         except ValueError:
-            replies.cmd_refused("usage: /history [N]", ABOUT_COMMAND)
+            count = 0
+        if not 1 <= count <= most:
+            replies.cmd_refused(f"usage: /history [N], N from 1 to {most}", ABOUT_COMMAND)
             return
         room = self._current(member, replies)
         if room is None:
             return
-        records = self.recent.last(room, max(1, min(count, self.limits.history_max)))
+        records = self.recent.last(room, count)
         if not records:
             replies.cmd_notice("no history yet")
             return
