@@ -150,7 +150,7 @@ async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_sto
         conn.execute("PRAGMA user_version = 1")
     with capturedLogs() as events:
         store = await open_store(path)
-    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2, 3]
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2, 3, 4]
     store.record(said("a new pineapple"))
     assert [r.text for r in await store.search("pineapple")] == [
         "a new pineapple", "an old pineapple story"]
@@ -215,7 +215,7 @@ async def test_an_existing_v2_database_is_upgraded_and_keeps_its_index(open_stor
         conn.execute("PRAGMA user_version = 2")
     with capturedLogs() as events:
         store = await open_store(path, retention=parse_retention("30"))
-    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [3]
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [3, 4]
     assert progress(path) == (50, 50)  # what v2 indexed counts as indexed
     with raw(path) as conn:
         triggers = {r[0] for r in conn.execute(
@@ -244,9 +244,34 @@ async def test_a_v1_database_goes_through_v2_to_v3(tmp_path):
         conn.execute("PRAGMA user_version = 1")
     conn, applied, _ = connect(str(path))
     conn.close()
-    assert applied == [2, 3]
+    assert applied == [2, 3, 4]
     assert progress(path) == (1, 1)
     check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_v3_database_of_the_one_room_server_becomes_the_default_rooms(
+    open_store, tmp_path
+):
+    """Before rooms the server had one, named ``lobby``: its history is ``#lobby``'s now,
+    found by a room's own index."""
+    path = tmp_path / "v3.db"
+    conn, _, _ = connect(str(path))
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("DROP INDEX events_room_id")
+    conn.executemany(
+        "INSERT INTO events (time, room, kind, nick, text) VALUES (?, ?, 'said', 'bob', ?)",
+        [(NOW - 9, "lobby", "from the one room"), (NOW - 8, "#dev", "already a room")],
+    )
+    conn.commit()
+    conn.close()
+    store = await open_store(path)
+    assert [r.text for r in await store.last(10, room="#lobby")] == ["from the one room"]
+    assert [r.text for r in await store.last(10, room="#dev")] == ["already a room"]
+    with raw(path) as conn:
+        plan = " ".join(str(row) for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM events WHERE room = '#dev' ORDER BY id DESC"))
+    assert "events_room_id" in plan
 
 
 @pytest_twisted.ensureDeferred
