@@ -22,6 +22,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.domain.room import Room
 from chatroom.history import (
     DEFAULT_KEEP,
@@ -109,11 +110,16 @@ class Options(usage.Options):
          "much at once) before it is dropped as a slow reader.",
          _ranged(int, 4096, None, "Must be at least 4096.")],
         ["max-clients", None, DEFAULTS.max_clients,
-         "Connections served at once, in all.",
+         "Connections served at once, in all, on every port (plain HTTP ones too); also "
+         "capped by the open files limit less --fd-reserve.",
          _ranged(int, 1, None, "Must be at least 1.")],
         ["max-per-ip", None, DEFAULTS.max_per_ip,
-         "Connections served at once from one address.",
+         "Connections served at once from one address, on every port.",
          _ranged(int, 1, None, "Must be at least 1.")],
+        ["fd-reserve", None, DEFAULTS.fd_reserve,
+         "File descriptors never given to connections (history, Redis, logs, refusals); "
+         "accepting pauses when half of them are left.",
+         _ranged(int, 16, None, "Must be at least 16.")],
         ["nick-timeout", None, DEFAULTS.nick_timeout,
          "Seconds a new connection has to choose a nickname (0: no limit).",
          _ranged(float, 0, None, "Must be at least 0.")],
@@ -136,6 +142,12 @@ class Options(usage.Options):
         ["web", None, None,
          "Also serve the web page and its WebSocket on this endpoint: a port (8081, on "
          "--interface) or an endpoint string (tcp:8081, ssl:8443:...). Off unless given."],
+        ["web-header-timeout", None, DEFAULTS.web_header_timeout,
+         "Seconds an HTTP client has to send a whole request (slow bytes do not extend it).",
+         _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["web-max-body", None, DEFAULTS.web_max_body,
+         "Largest HTTP request body read, in bytes; the page sends none.",
+         _ranged(int, 0, 65536, "Must be from 0 to 65536.")],
         ["web-origin", None, None,
          "Pages allowed to open the WebSocket: origins separated by commas, or *. "
          "Default: the same host and port as the page.",
@@ -195,6 +207,9 @@ class Options(usage.Options):
             max_per_ip=self["max-per-ip"],
             nick_timeout=self["nick-timeout"],
             idle_timeout=self["idle-timeout"],
+            fd_reserve=self["fd-reserve"],
+            web_header_timeout=self["web-header-timeout"],
+            web_max_body=self["web-max-body"],
         )
 
 
@@ -202,11 +217,17 @@ class ListeningService(Service):
     """Listens on one endpoint while running, and says where it listens."""
 
     def __init__(
-        self, description: str, endpoint: IStreamServerEndpoint, factory: IProtocolFactory
+        self,
+        description: str,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+        admission: Admission | None = None,
     ) -> None:
+        """``admission`` pauses accepting on this port when descriptors run short."""
         self.description = description
         self.endpoint = endpoint
         self.factory = factory
+        self.admission = admission
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
@@ -232,6 +253,8 @@ class ListeningService(Service):
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
+        if self.admission is not None:
+            self.admission.watch(port)
         address = port.getHost()
         _log.info(
             "chatroom listening on {description} ({address})",
@@ -245,6 +268,8 @@ class ListeningService(Service):
         super().stopService()
         if self.port is None:
             return None
+        if self.admission is not None:
+            self.admission.unwatch(self.port)
         stopped: Deferred[None] | None = self.port.stopListening()
         return stopped
 
@@ -290,6 +315,8 @@ def raise_open_files_limit() -> tuple[int, int]:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            _log.info("raised the open files limit from {soft} to {target}",
+                      soft=soft, target=target)
             soft = target
         except (ValueError, OSError):
             pass
@@ -301,11 +328,6 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     limits: Limits = options["limits"]
     soft, hard = raise_open_files_limit()
     _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
-    if soft != resource.RLIM_INFINITY and soft < limits.max_clients + 64:
-        _log.warn(
-            "--max-clients {max_clients} is above what {soft} open files allow",
-            max_clients=limits.max_clients, soft=soft,
-        )
     top = InOrder()
     hub: IHub
     if options["redis"]:
@@ -334,7 +356,15 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         recent.seed(_blocking_last(history, limits.history_max, room.name, reactor))
         hub.subscribe(recent)
         HistoryService(hub, history).setServiceParent(top)
-    factory = ChatFactory(room, limits, reactor, history=history, recent=recent)
+    # One count of connections for every front end, once the store's files are open.
+    admission = Admission(limits, reactor, open_files_limit(), descriptors_in_use())
+    if admission.max_clients < limits.max_clients:
+        _log.warn("--max-clients {max_clients} is above what {soft} open files allow: {cap}",
+                  max_clients=limits.max_clients, soft=soft, cap=admission.describe())
+    else:
+        _log.info("serving {cap}", cap=admission.describe())
+    factory = ChatFactory(room, limits, reactor, history=history, recent=recent,
+                          admission=admission)
     front_ends: list[FrontEnd] = [factory]
     listeners: list[tuple[str, IProtocolFactory]] = [
         (description, factory) for description in options["endpoints"]
@@ -343,14 +373,14 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(room, limits, reactor, options["web-origin"],
-                              history=history, recent=recent)
+                              history=history, recent=recent, admission=admission)
         front_ends.append(site)
         listeners.append((f"web {options['web-endpoint']}", site))
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     for description, front_end in listeners:
         endpoint = serverFromString(reactor, description.removeprefix("web "))
-        ListeningService(description, endpoint, front_end).setServiceParent(top)
+        ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
     return top
 
 

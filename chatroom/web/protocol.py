@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.admission import Admission
 from chatroom.commands import Commands
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.room import Member, Room
@@ -576,9 +577,9 @@ class WebChatProtocol(WebSocketServerProtocol):
 class WebChatFactory(WebSocketServerFactory):
     """The web front end's registry of connections, and the room's door for browsers.
 
-    Like the line front end's ``ChatFactory``: it admits or refuses each connection
-    (``max_clients`` and ``max_per_ip`` count web connections only), keeps every live one so
-    a shutdown reaches them all, and subscribes the room's events to its ``Fanout``.
+    Like the line front end's ``ChatFactory``: it admits or refuses each connection (by the
+    server's shared ``Admission``), keeps every live one so a shutdown reaches them all, and
+    subscribes the room's events to its ``Fanout``.
     """
 
     _log = Logger()
@@ -595,6 +596,7 @@ class WebChatFactory(WebSocketServerFactory):
         ping_interval: float = 30.0,
         open_timeout: float = 10.0,
         close_timeout: float = 1.0,
+        admission: Admission | None = None,
     ) -> None:
         super().__init__(server="chatroom", reactor=clock)
         self.setProtocolOptions(
@@ -620,7 +622,7 @@ class WebChatFactory(WebSocketServerFactory):
         self.fanout = Fanout(clock, messages.render, echo=True)
         self.warnings = RateLimitedLog(self._log, clock)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
-            limits, clock, kind="web "
+            limits, clock, kind="web ", admission=admission
         )
         self._unsubscribe = room.hub.subscribe(self.fanout.deliver)
 
@@ -635,14 +637,14 @@ class WebChatFactory(WebSocketServerFactory):
     def buildProtocol(self, addr: IAddress | None) -> WebChatProtocol:
         protocol = WebChatProtocol(self, addr)
         protocol.factory = self
-        why = self.registry.refusal(protocol.host)
+        seat = self.registry.seat(protocol.host)
+        why = seat.refusal
         if why is not None:
             self.warnings.warn(
                 "refused web connection from {peer}: {why}", peer=protocol.peer_name, why=why
             )
             protocol.refusal = why
-            return protocol
-        self.registry.add(protocol)
+        self.registry.add(protocol, seat)
         return protocol
 
     def forget(self, protocol: WebChatProtocol) -> None:
