@@ -40,6 +40,7 @@ from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
 from chatroom.web import messages, origins
+from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
 CLOSE_NORMAL = 1000
 """/quit: the page does not reconnect."""
@@ -162,7 +163,7 @@ class WebChatProtocol(WebSocketServerProtocol):
             limits.rate, limits.burst, factory.clock,
             self._pause_reading, self._resume_reading, self._flooding,
         )
-        self._inbox: deque[bytes | _Unreadable] = deque()
+        self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
@@ -253,6 +254,14 @@ class WebChatProtocol(WebSocketServerProtocol):
         # autobahn's version formats a debug line per packet first; this is all it then does
         self._dataReceived(data)
 
+    def onPing(self, payload: bytes) -> None:
+        self._inbox.append(Ping(payload))  # flood control, then a pong via the outbox
+        self._drain()
+
+    def onPong(self, payload: bytes) -> None:
+        self._inbox.append(PONG)  # costs a token like any frame
+        self._drain()
+
     def onMessageBegin(self, isBinary: bool) -> None:
         self._binary = isBinary
         self._parts = []
@@ -317,7 +326,12 @@ class WebChatProtocol(WebSocketServerProtocol):
             "slowing {peer}: over {rate} messages/s", peer=self.peer_name, rate=rate
         )
 
-    def _handle(self, item: bytes | _Unreadable) -> None:
+    def _handle(self, item: bytes | _Unreadable | Ping | Pong) -> None:
+        if isinstance(item, Ping):
+            self.send(pong_frame(item.payload))
+            return
+        if isinstance(item, Pong):
+            return
         if isinstance(item, _Unreadable):
             self._refuse(item.why, messages.ABOUT_MESSAGE)
             return
