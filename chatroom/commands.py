@@ -1,4 +1,4 @@
-"""The slash commands, once for every front end: what each does to the room, and what the
+"""The slash commands, once for every front end: what each does to the chat, and what the
 member who typed it is told, through a small ``Replies`` port each front end implements
 (a telnet line, a JSON frame). So a new front end is a new ``Replies``, not a fork."""
 
@@ -7,30 +7,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from chatroom.domain import nicknames, roomnames
+from chatroom.domain.chat import Chat, Member
+from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import ChatError
-from chatroom.domain.room import Member, Room
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import BadQuery, HistoryError, IHistory, Record
 from chatroom.limits import Limits
 
 HELP: list[tuple[str, str]] = [
-    ("/who", "list everyone in the room"),
+    ("/who [#ROOM]", "list everyone in the room"),
     ("/msg NICK TEXT", "send TEXT to NICK only"),
     ("/me TEXT", "describe what you do: * NICK TEXT"),
     ("/nick NEW", "change your nickname to NEW"),
+    ("/join #ROOM", "enter a room (made if new) and talk there"),
+    ("/part [#ROOM] [WHY]", "leave a room (the current one unless named)"),
+    ("/rooms", "list the rooms"),
+    ("/topic [TEXT]", "show or set the current room's topic"),
     ("/history [N]", "show the last N lines said here (default 20)"),
     ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
     ("/help", "show this list"),
-    ("/quit", "leave the room"),
+    ("/quit", "leave the server"),
     ("//TEXT", "say TEXT with one leading slash (not a command)"),
 ]
 """``(usage, what it does)`` for each command, in the order ``/help`` lists them."""
 
 ABOUT_COMMAND = "command"
 ABOUT_NICK = "nick"
+ABOUT_ROOM = "room"
 SEARCH_LIMIT = 20
 
 
@@ -38,10 +45,12 @@ class Replies(Protocol):
     """What a front end shows the member who typed a command."""
 
     def cmd_refused(self, why: str, about: str) -> None:
-        """A sentence saying why (``about``: ``command`` or ``nick``)."""
+        """A sentence saying why (``about``: ``command``, ``nick`` or ``room``)."""
 
     def cmd_renamed(self, old: str, new: str) -> None: ...
-    def cmd_members(self, nicks: list[str]) -> None: ...
+
+    def cmd_members(self, nicks: list[str], room: str | None) -> None:
+        """``/who``: ``room`` is ``None`` for the member's current room (the v1 answer)."""
 
     def cmd_records(self, records: list[Record], context: str, query: str | None) -> None:
         """Stored lines: ``context`` is ``history`` (oldest first) or ``search`` (newest
@@ -51,21 +60,29 @@ class Replies(Protocol):
     def cmd_help(self) -> None: ...
     def cmd_quit(self, member: Member) -> None: ...
 
+    def cmd_entered(self, room: RoomState, entered: bool, replay: list[Record]) -> None:
+        """``/join``: the room is now current (``entered``: it was not joined before);
+        show its topic, the replay and a line naming it."""
+
+    def cmd_parted(self, room: str, current: str | None) -> None: ...
+    def cmd_rooms(self, rooms: list[tuple[str, int, str]]) -> None: ...
+    def cmd_topic(self, room: RoomState) -> None: ...
+
     def wait_for(self, result: Deferred[Any]) -> None:
         """Handle nothing more from this member until ``result`` has fired."""
 
 
 class Commands:
-    """Runs ``/command`` lines of joined members against the room."""
+    """Runs ``/command`` lines of joined members against the chat."""
 
     def __init__(
         self,
-        room: Room,
+        chat: Chat,
         limits: Limits,
         history: IHistory | None = None,
         recent: RecentRecords | None = None,
     ) -> None:
-        self.room = room
+        self.chat = chat
         self.limits = limits
         self.history = history
         self.recent = recent
@@ -74,6 +91,10 @@ class Commands:
             "msg": self._msg,
             "nick": self._nick,
             "who": self._who,
+            "join": self._join,
+            "part": self._part,
+            "rooms": self._rooms,
+            "topic": self._topic,
             "history": self._history,
             "search": self._search,
             "help": self._help,
@@ -89,13 +110,16 @@ class Commands:
                 f"unknown command /{name} (/help lists the commands)", ABOUT_COMMAND
             )
             return
-        handler(member, rest.strip(), replies)
+        try:
+            handler(member, rest.strip(), replies)
+        except ChatError as e:
+            replies.cmd_refused(str(e), ABOUT_ROOM)
 
     def _me(self, member: Member, rest: str, replies: Replies) -> None:
         if not rest:
             replies.cmd_refused("usage: /me TEXT", ABOUT_COMMAND)
             return
-        self.room.act(member, rest)
+        self.chat.act(member, rest)
 
     def _msg(self, member: Member, rest: str, replies: Replies) -> None:
         target, _, text = rest.partition(" ")
@@ -104,7 +128,7 @@ class Commands:
             replies.cmd_refused("usage: /msg NICK TEXT", ABOUT_COMMAND)
             return
         try:
-            self.room.whisper(member, target, text)
+            self.chat.whisper(member, target, text)
         except ChatError as e:
             replies.cmd_refused(str(e), ABOUT_COMMAND)
 
@@ -118,13 +142,89 @@ class Commands:
             failure.trap(ChatError)
             replies.cmd_refused(str(failure.value), ABOUT_NICK)
 
-        renamed = self.room.rename(member, rest)
+        renamed = self.chat.rename(member, rest)
         replies.wait_for(
             renamed.addCallbacks(lambda new: replies.cmd_renamed(old, new), refused)
         )
 
     def _who(self, member: Member, rest: str, replies: Replies) -> None:
-        replies.cmd_members(self.room.members())
+        if rest:
+            state = self.chat.room(rest.split()[0])
+            replies.cmd_members(self._marked(state), state.name)
+            return
+        if member.current is None:
+            replies.cmd_refused(
+                "you are in no room: /join one, or name one: /who #ROOM", ABOUT_ROOM
+            )
+            return
+        state = self.chat.room(member.current)
+        replies.cmd_members(self._marked(state), None)
+
+    @staticmethod
+    def _marked(state: RoomState) -> list[str]:
+        """The room's nicknames, sorted, operators marked ``@``."""
+        ops = state.operators
+        people = sorted(state.members.items(), key=lambda item: nicknames.key(item[1]))
+        return [("@" + nick) if member in ops else nick for member, nick in people]
+
+    def _join(self, member: Member, rest: str, replies: Replies) -> None:
+        if not rest:
+            replies.cmd_refused("usage: /join #ROOM", ABOUT_COMMAND)
+            return
+        name = roomnames.normalize(rest.split()[0])
+        recent = self.recent
+        loading = recent.load(name) if recent is not None else succeed(None)
+
+        def enter(_: object) -> None:
+            if not member.present:
+                return
+            try:
+                state, entered = self.chat.enter(member, name)
+            except ChatError as e:
+                replies.cmd_refused(str(e), ABOUT_ROOM)
+                return
+            replay: list[Record] = []
+            if entered and recent is not None and self.limits.history_replay > 0:
+                replay = recent.last(state.name, self.limits.history_replay, joining=member.id)
+            replies.cmd_entered(state, entered, replay)
+
+        replies.wait_for(loading.addCallback(enter))
+
+    def _part(self, member: Member, rest: str, replies: Replies) -> None:
+        first, _, message = rest.partition(" ")
+        room: str | None = first
+        if not roomnames.is_room(first):
+            room, message = None, rest
+        name = self.chat.part(member, room, message.strip())
+        replies.cmd_parted(name, member.current)
+
+    def _rooms(self, member: Member, rest: str, replies: Replies) -> None:
+        rows = [
+            (state.name, len(state.members), state.topic)
+            for state in self.chat.directory.rooms()
+            if "s" not in state.modes or member.id in state.members
+        ]
+        rows.sort(key=lambda row: (-row[1], roomnames.key(row[0])))
+        replies.cmd_rooms(rows)
+
+    def _topic(self, member: Member, rest: str, replies: Replies) -> None:
+        first, _, text = rest.partition(" ")
+        room: str | None = first
+        if not roomnames.is_room(first):
+            room, text = None, rest
+        text = text.strip()
+        if not text:
+            if room is None and member.current is None:
+                replies.cmd_refused("you are in no room: /join one first", ABOUT_ROOM)
+                return
+            replies.cmd_topic(self.chat.room(room or member.current or ""))
+            return
+        self.chat.set_topic(member, room, text)
+
+    def _current(self, member: Member, replies: Replies) -> str | None:
+        if member.current is None:
+            replies.cmd_refused("you are in no room: /join one first", ABOUT_ROOM)
+        return member.current
 
     def _history(self, member: Member, rest: str, replies: Replies) -> None:
         if self.recent is None:
@@ -135,7 +235,10 @@ class Commands:
         except ValueError:
             replies.cmd_refused("usage: /history [N]", ABOUT_COMMAND)
             return
-        records = self.recent.last(max(1, min(count, self.limits.history_max)))
+        room = self._current(member, replies)
+        if room is None:
+            return
+        records = self.recent.last(room, max(1, min(count, self.limits.history_max)))
         if not records:
             replies.cmd_notice("no history yet")
             return
@@ -147,6 +250,9 @@ class Commands:
             return
         if not rest:
             replies.cmd_refused("usage: /search WORDS", ABOUT_COMMAND)
+            return
+        room = self._current(member, replies)
+        if room is None:
             return
 
         def found(records: list[Record]) -> None:
@@ -160,7 +266,7 @@ class Commands:
             replies.cmd_refused(str(failure.value), ABOUT_COMMAND)
 
         limit = min(SEARCH_LIMIT, self.limits.history_max)
-        searched = self.history.search(rest, limit=limit, room=self.room.name)
+        searched = self.history.search(rest, limit=limit, room=room)
         replies.wait_for(searched.addCallbacks(found, refused))
 
     def _help(self, member: Member, rest: str, replies: Replies) -> None:

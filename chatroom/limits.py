@@ -50,6 +50,15 @@ class Limits:
     history_max: int = 200
     """Most lines one ``/history`` or ``/search`` answers with."""
 
+    max_rooms: int = 1000
+    """Rooms the server holds at once; ``/join`` of one more is refused with a line."""
+
+    max_rooms_per_member: int = 20
+    """Rooms one member may be in at once."""
+
+    max_room_name: int = 32
+    """Characters a room's name may have after its ``#`` (1 to 32)."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

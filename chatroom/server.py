@@ -13,7 +13,11 @@ from twisted.application.service import Application, IService
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 
-from chatroom.tap import Options, build_service
+from chatroom.cli import CannotStart, usage_exit
+from chatroom.options import Options
+from chatroom.tap import build_service
+
+PROGRAM = "chatroom-server"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,19 +25,20 @@ def main(argv: list[str] | None = None) -> None:
     try:
         options.parseOptions(sys.argv[1:] if argv is None else argv)
     except usage.UsageError as e:
-        sys.stderr.write(f"{options}\nchatroom-server: {e}\n")
-        raise SystemExit(2) from None
+        usage_exit(e, PROGRAM)
     from twisted.internet import reactor
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    # stderr stays stderr: a start-up error is printed there once, not also into the log.
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     application = Application("chatroom")
     build_service(options, reactor).setServiceParent(application)
     try:
         IService(application).privilegedStartService()
         startApplication(application, False)  # also stops it before the reactor shuts down
+    except CannotStart:
+        raise  # already logged
     except Exception as e:
-        sys.stderr.write(f"chatroom-server: cannot start: {e}\n")
-        raise SystemExit(1) from None
+        raise SystemExit(f"{PROGRAM}: cannot start: {e}") from None
     reactor.run()
 
 

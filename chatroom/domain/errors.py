@@ -31,3 +31,23 @@ class NoSuchMember(ChatError):
     def __init__(self, nick: str) -> None:
         super().__init__(f"no such member: {nick}")
         self.nick = nick
+
+
+class RoomNameInvalid(ChatError):
+    """The room name breaks the room name rules."""
+
+
+class NoSuchRoom(ChatError):
+    """No room by that name exists (or the member is not in it, where that matters)."""
+
+    def __init__(self, name: str, why: str | None = None) -> None:
+        super().__init__(why or f"no such room: {name}")
+        self.name = name
+
+
+class RoomLimit(ChatError):
+    """A limit on rooms (on the server, per member) refuses the request."""
+
+
+class NotInRoom(ChatError):
+    """The member must be in a room for this, and is not."""

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that happened in ``room`` at ``time`` (seconds since the epoch)."""
+    """Something that happened in ``room`` at ``time`` (seconds since the epoch).
+
+    ``room`` is empty for what concerns a person rather than a room (a rename, a private
+    message) and for notices meant for everyone on the server."""
 
     room: str
     time: float
@@ -28,16 +31,20 @@ class Joined(Event):
 
 @dataclass(frozen=True, slots=True)
 class Left(Event):
-    """``nick`` left the room; ``reason`` is for logs and history, not for the wire."""
+    """``nick`` left the room; ``reason`` is for logs and history, not for the wire;
+    ``message`` is what the member said on leaving (``/part #dev bye``), shown to all."""
 
     reason: str = "quit"
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Renamed(Event):
-    """``nick`` is now known as ``new_nick``."""
+    """``nick`` is now known as ``new_nick``: told once to everyone who shares one of
+    ``rooms`` with them (``room`` is empty: a rename is a person's, not a room's)."""
 
     new_nick: str
+    rooms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,13 @@ class Said(Event):
 @dataclass(frozen=True, slots=True)
 class Acted(Event):
     """``nick`` performed an action (``/me``)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSet(Event):
+    """``nick`` set the room's topic to ``text`` (empty: cleared)."""
 
     text: str
 
@@ -70,4 +84,4 @@ class Notice(Event):
     text: str
 
 
-PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice)
+PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice, TopicSet)

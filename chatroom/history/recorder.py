@@ -11,11 +11,11 @@ from collections.abc import Callable
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
-from chatroom.history.store import IHistory, Row, row_for
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, TopicSet
+from chatroom.history.store import IHistory, Row, rows_for
 from chatroom.ports import IHub
 
-RECORDED: tuple[type[Event], ...] = (Said, Acted, Joined, Left, Renamed)
+RECORDED: tuple[type[Event], ...] = (Said, Acted, Joined, Left, Renamed, TopicSet)
 """What the recorder keeps: the room's public events. Never ``Whispered``."""
 
 
@@ -41,8 +41,7 @@ class HistoryRecorder:
             if record_row is None:
                 self._history.record(event)
                 return
-            row = row_for(event)
-            if row is not None:
+            for row in rows_for(event):
                 record_row(row)
 
 

@@ -11,6 +11,7 @@ pass the same contract tests (``tests/unit/test_history_contract.py``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from enum import StrEnum
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
+from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, TopicSet
 
 DEFAULT_PATH = "var/chatroom.sqlite3"
 """Where the server keeps history unless told otherwise: relative to its working directory,
@@ -59,9 +60,10 @@ class Kind(StrEnum):
     LEFT = "left"
     RENAMED = "renamed"
     NOTICE = "notice"
+    TOPIC = "topic"
 
 
-SEARCHABLE = (Kind.SAID, Kind.ACTED, Kind.NOTICE)
+SEARCHABLE = (Kind.SAID, Kind.ACTED, Kind.NOTICE, Kind.TOPIC)
 """The kinds ``search`` looks in: the ones whose ``text`` someone wrote."""
 
 
@@ -72,7 +74,9 @@ class Record:
     ``text`` is what was said, done or announced; for ``LEFT`` it is the reason the member
     left (for operators; the wire shows only ``*** NICK left``), and it is empty for
     ``JOINED`` and ``RENAMED``. ``new_nick`` is set for ``RENAMED`` only. ``id`` grows with
-    every record a store keeps, so it orders records the way they happened.
+    every record a store keeps, so it orders records the way they happened; it is the
+    store's own and not known while the event is live, so front ends that need to know a
+    line again use ``line_id`` instead.
     """
 
     id: int
@@ -82,6 +86,11 @@ class Record:
     nick: str
     text: str = ""
     new_nick: str | None = None
+
+    @property
+    def line_id(self) -> str:
+        """``line_id`` of this record's row: the id its event had when it was live."""
+        return line_id((self.time, self.room, self.kind, self.nick, self.text, self.new_nick))
 
 
 Row = tuple[float, str, str, str, str, str | None]
@@ -111,12 +120,50 @@ def row_for(event: Event) -> Row | None:
     if kind is Notice:
         assert isinstance(event, Notice)
         return (event.time, event.room, "notice", event.nick, event.text, None)
+    if kind is TopicSet:
+        assert isinstance(event, TopicSet)
+        return (event.time, event.room, "topic", event.nick, event.text, None)
     return None  # Whispered, and anything added later that nobody decided to keep
+
+
+def rows_for(event: Event) -> list[Row]:
+    """The rows to store for ``event``: a rename is a person's, so it is kept once in each
+    room it was announced in; anything else as ``row_for`` makes it."""
+    if type(event) is Renamed and not event.room:
+        assert isinstance(event, Renamed)
+        return [
+            (event.time, room, "renamed", event.nick, "", event.new_nick) for room in event.rooms
+        ]
+    row = row_for(event)
+    return [] if row is None else [row]
 
 
 def record_from_row(id: int, row: Row) -> Record:
     time, room, kind, nick, text, new_nick = row
     return Record(id, time, room, Kind(kind), nick, text, new_nick)
+
+
+def line_id(row: Row) -> str:
+    """A short id for the line ``row`` holds, the same wherever that line is seen again:
+    live, in a replay from memory or from the store, on every node, after a restart.
+
+    A page uses it to know a line it already shows. It is made from what the line is,
+    because nothing else is the same in all those places: the store numbers its records
+    only when it writes them (after the line went out live), and the nodes of a Redis
+    room may each keep their own. The time is the event's to the bit (a double survives
+    SQLite and the Redis wire exactly), so two lines share an id only if the same nickname
+    said the same text in the same room at the same instant. A leave's reason is left
+    out: it is for operators, and an id must not tell it; so is a rename's room (one
+    rename, told in each room). The text comes last and names never hold a NUL, so no text
+    can shift the fields before it.
+    """
+    time, room, kind, nick, text, new_nick = row
+    if kind == "left":
+        text = ""
+    elif kind == "renamed":
+        room = ""  # a person's, told in each room they share: one line, one id
+    key = f"{float(time)!r}\0{room}\0{kind}\0{nick}\0{new_nick or ''}\0{text}"
+    return hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 class IHistory(Interface):
@@ -325,6 +372,8 @@ def describe(record: Record) -> str:
         return f"*** {record.nick} left"
     if kind is Kind.RENAMED:
         return f"*** {record.nick} is now known as {record.new_nick}"
+    if kind is Kind.TOPIC:
+        return f"*** {record.nick} set the topic: {record.text}"
     return f"*** {record.text}"
 
 

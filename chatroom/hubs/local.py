@@ -1,4 +1,4 @@
-"""The in-process hub: one room in one process, no network, no waiting."""
+"""The in-process hub and nickname registry: one server in one process, no waiting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.domain.events import Event
-from chatroom.ports import IHub, Listener
+from chatroom.ports import IHub, INicknames, Listener
 
 
 @implementer(IHub)
@@ -20,19 +20,6 @@ class LocalHub:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
-        self._holders: dict[str, tuple[str, str]] = {}
-
-    def claim(self, key: str, nick: str, member: str) -> Deferred[bool]:
-        holder = self._holders.get(key)
-        if holder is not None and holder[1] != member:
-            return succeed(False)
-        self._holders[key] = (nick, member)
-        return succeed(True)
-
-    def release(self, key: str, member: str) -> None:
-        holder = self._holders.get(key)
-        if holder is not None and holder[1] == member:
-            del self._holders[key]
 
     def publish(self, event: Event) -> None:
         for listener in self._listeners:
@@ -52,8 +39,28 @@ class LocalHub:
 
         return unsubscribe
 
-    def members(self) -> list[str]:
-        return [nick for nick, _ in self._holders.values()]
+
+@implementer(INicknames)
+class LocalNicknames:
+    """Nickname claims in a dict: atomic because the reactor runs one thing at a time."""
+
+    def __init__(self) -> None:
+        self._holders: dict[str, tuple[str, str]] = {}
+
+    def claim(self, key: str, nick: str, member: str) -> Deferred[bool]:
+        holder = self._holders.get(key)
+        if holder is not None and holder[1] != member:
+            return succeed(False)
+        self._holders[key] = (nick, member)
+        return succeed(True)
+
+    def release(self, key: str, member: str) -> None:
+        holder = self._holders.get(key)
+        if holder is not None and holder[1] == member:
+            del self._holders[key]
 
     def lookup(self, key: str) -> tuple[str, str] | None:
         return self._holders.get(key)
+
+    def members(self) -> list[str]:
+        return [nick for nick, _ in self._holders.values()]

@@ -10,7 +10,9 @@ How it works (``REDIS-notes.md`` has the reasons):
 - Nicknames are claimed with a Lua script (compare-and-set with a time to live, the
   lease); each node renews its claims and its heartbeat every sixth of a lease. A node
   whose heartbeat ran out is reaped by one survivor: a script that writes its members'
-  ``Left`` events and frees their nicknames only if no other survivor did.
+  ``Left`` events and frees their nicknames only if no other survivor did, and only once
+  Redis has heard the room without a gap for a whole heartbeat (a restarted Redis lost
+  every heartbeat; their nodes are on their way back).
 - ``members()`` and ``lookup()`` answer from a view of the roster kept up to date from
   the stream, so they never wait for the network.
 - Without Redis (stopped, restarted, unreachable) the node goes on like a ``LocalHub``
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
@@ -54,13 +57,23 @@ from chatroom.domain import nicknames
 from chatroom.domain.events import Event, Joined, Left, Notice, Renamed, Whispered
 from chatroom.hubs import redis_wire as wire
 from chatroom.hubs.redis_resp import RedisAddress, parse_url
-from chatroom.ports import IHub, Listener
+from chatroom.ports import IHub, INicknames, Listener
 
 SPLIT = "the room is split: lost contact with the other servers"
 WHOLE = "the room is whole again"
 
 DEFAULT_LEASE = 15.0
 """Seconds a dead node's members keep their nicknames at most (their Left comes sooner)."""
+
+
+def reconnect_policy(lease: float) -> Callable[[int], float]:
+    """Seconds before the next attempt to reach Redis: from 0.25 s, doubling, to a sixth of
+    the lease at most (5 s at most), plus up to a fifth of that at random. Short next to the
+    heartbeat (two thirds of a lease): a node that lost Redis only because Redis went away
+    is back and renewing before the others could take it for dead (docs/redis.md)."""
+    longest = min(5.0, lease / 6)
+    return backoffPolicy(initialDelay=min(0.25, longest), maxDelay=longest, factor=2.0,
+                         jitter=lambda: random.random() * longest / 5)
 
 
 class NotInStep(Exception):
@@ -175,7 +188,7 @@ class _Factory(Factory):
         self.refused = why
 
 
-@implementer(IHub)
+@implementer(IHub, INicknames)
 class RedisHub(Service):
     """A hub shared through Redis; a service, so it connects on start and says goodbye on stop."""
 
@@ -201,12 +214,15 @@ class RedisHub(Service):
         self.lease = lease
         self.heartbeat = lease * 2 / 3
         self.interval = lease / 6
+        # Longer than this without a renewal from any node, and Redis gives every node a
+        # heartbeat to come back before it lets anyone be reaped (redis_wire: heard, settling).
+        self.hearing = lease / 4
         self.timeout = timeout if timeout is not None else min(5.0, max(0.5, lease / 3))
         self.block = max(0.05, min(1.0, self.interval))
         self.backlog = backlog
         self.keys = wire.Keys(room)
         self._endpoint = endpoint or self.address.endpoint(reactor)
-        self._retry = retry or backoffPolicy(initialDelay=0.25, maxDelay=5.0, factor=2.0)
+        self._retry = retry or reconnect_policy(lease)
         self._listeners: list[Listener] = []
         self._view: dict[str, Holder] = {}
         self._mine: dict[str, tuple[str, str]] = {}  # key -> (nick, member) claimed here
@@ -594,11 +610,12 @@ class RedisHub(Service):
     async def _renew(self, cmd: RedisConnection, syncing: bool = False) -> None:
         """Heartbeat and claims: renewed, claimed again, or lost to another node."""
         claims = list(self._mine.items())
-        keys = [self.keys.node(self.node), self.keys.reap(self.node)]
+        keys = [self.keys.node(self.node), self.keys.reap(self.node), self.keys.heard,
+                self.keys.settling]
         keys += [self.keys.nick(key) for key, _ in claims]
         values = [f"{member}\t{self.node}\t{nick}" for _, (nick, member) in claims]
         args: list[Any] = [int(self.heartbeat * 1000), int(self.lease * 1000), self.node,
-                           *values]
+                           int(self.hearing * 1000), *values]
         reaped, statuses = await cmd.eval(wire.RENEW, keys, args)
         if reaped:
             self._log.warn("this node was taken for dead; announcing its members again")
@@ -826,12 +843,18 @@ class RedisHub(Service):
             entries: list[Any] = []
             for left in lefts:  # sequence 0: never sent twice, so never deduplicated
                 entries += [0, wire.encode_event(left)]
-            keys = [self.keys.node(node), self.keys.reap(node), self.keys.stream]
+            keys = [self.keys.node(node), self.keys.reap(node), self.keys.stream,
+                    self.keys.heard, self.keys.settling]
             keys += [self.keys.nick(key) for key, _ in held]
-            args: list[Any] = [24 * 3600 * 1000, self.backlog, self.node, node, len(lefts),
-                               *entries]
+            args: list[Any] = [24 * 3600 * 1000, self.backlog, self.node, node,
+                               int(self.heartbeat * 1000), int(self.hearing * 1000),
+                               len(lefts), *entries]
             args += [holder.member for _, holder in held]
             won = await cmd.eval(wire.REAP, keys, args)
+            if won == wire.TOO_EARLY:
+                # Redis has not heard the room for a whole heartbeat yet (it restarted,
+                # say): the node may be on its way back. Ask again at the next pass.
+                continue
             if won == 1:
                 self._log.info("node {node} stopped renewing; announced {count} members as left",
                                node=node, count=len(lefts))

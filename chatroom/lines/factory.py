@@ -1,7 +1,7 @@
-"""The line front end's factory: the registry of connections, and the room's door.
+"""The line front end's factory: the registry of connections, and the chat's door.
 
 It admits or refuses each new connection (by the server's shared ``Admission``), keeps
-every live connection so a shutdown can reach them all, and subscribes the room's events
+every live connection so a shutdown can reach them all, and subscribes the hub's events
 to its ``Fanout`` so every broadcast is rendered once for all of them.
 """
 
@@ -9,23 +9,18 @@ from __future__ import annotations
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatroom.admission import Admission, Seat
-from chatroom.commands import Commands
-from chatroom.domain.room import Room
-from chatroom.history.recent import RecentRecords
-from chatroom.history.store import IHistory
-from chatroom.limits import Limits
+from chatroom.admission import Seat
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.protocol import ChatLineProtocol, describe_peer
-from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
+from chatroom.session import Services
 
 _CLOSED = Failure(ConnectionDone())
 
@@ -46,32 +41,27 @@ class RefuseProtocol(BaseProtocol):
         self.seat.leave()
 
 
+def prefixed(room: str, data: bytes) -> bytes:
+    """Lines of a room that is not the reader's current one: ``#dev alice: hi``, each."""
+    tag = room.encode("utf-8") + b" "
+    return tag + data[:-2].replace(b"\r\n", b"\r\n" + tag) + b"\r\n"
+
+
 class ChatFactory(Factory):
     _log = Logger()
     noisy = False
 
-    def __init__(
-        self,
-        room: Room,
-        limits: Limits,
-        clock: IReactorTime,
-        history: IHistory | None = None,
-        recent: RecentRecords | None = None,
-        admission: Admission | None = None,
-    ) -> None:
-        """``admission`` is the server's count of connections, shared by its front ends."""
-        self.room = room
-        self.limits = limits
-        self.clock = clock
-        self.history = history
-        self.recent = recent
-        self.commands = Commands(room, limits, history, recent)
-        self.fanout = Fanout(clock)
-        self.warnings = RateLimitedLog(self._log, clock)
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.chat = services.chat
+        self.limits = services.limits
+        self.clock = services.clock
+        self.warnings = services.warnings
+        self.fanout = Fanout(services.clock, prefix=prefixed)
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(
-            limits, clock, admission=admission
+            services.limits, services.clock, admission=services.admission
         )
-        self._unsubscribe = room.hub.subscribe(self.fanout.deliver)
+        self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
 
     @property
     def connections(self) -> set[ChatLineProtocol]:

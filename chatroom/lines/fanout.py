@@ -1,5 +1,12 @@
 """Room events to the members connected to one front end, batched once per reactor turn.
 
+A member may be in several rooms: the fan-out keeps, for each room, which of its members are
+in it (from the ``Joined`` and ``Left`` events of its own members), sends a room's lines to
+those, and gives a line of a room that is not a member's current one its ``prefix`` form
+(``#dev alice: hi``; the web's JSON names the room in every message and needs none). A
+rename and a private line belong to people, not rooms: a rename goes once to everyone who
+shares a room with the renamer, a private line to its addressee.
+
 Every event is rendered to bytes once. Events that arrive in the same turn of the reactor
 are joined into one buffer, and each member gets that one buffer in one write: under load
 many lines share a write (and a ``send()``), at low load a line still leaves within the
@@ -30,7 +37,9 @@ from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from chatroom.domain.events import Event, Whispered
+from chatroom.domain.chat import Member
+from chatroom.domain.events import Event, Joined, Left, Renamed, Whispered
+from chatroom.domain.roomnames import key as room_key
 from chatroom.lines.render import render
 
 REST = 0.5
@@ -48,8 +57,17 @@ class Recipient(Protocol):
     def send(self, data: bytes) -> None: ...
 
 
+Prefix = Callable[[str, bytes], bytes]
+"""``prefix(room, data)``: the bytes of a line of ``room`` for a member whose current room
+is another one."""
+
+# A queued item: (room key, or None for a person's or the server's; the room's name;
+# sender id; addressee: None for all, an id, or the set of ids of a rename; the bytes)
+_Item = tuple[str | None, str, str, "str | frozenset[str] | None", bytes]
+
+
 class Fanout:
-    """The members of one room on one front end, and the bytes on their way to them."""
+    """The members on one front end, their rooms, and the bytes on their way to them."""
 
     def __init__(
         self,
@@ -57,6 +75,7 @@ class Fanout:
         render: Callable[[Event], bytes] = render,
         echo: bool = False,
         rest: float = REST,
+        prefix: Prefix | None = None,
     ) -> None:
         self._clock = clock
         self._rest = rest
@@ -64,12 +83,16 @@ class Fanout:
         self._pass_took = 0.0
         self._busy = 0.0  # moving average of the share of time spent in passes
         self._render = render
+        self._prefix = prefix
         self._echo = echo
         self._members: dict[str, Recipient] = {}
-        self._everyone: tuple[Recipient, ...] | None = ()
-        # (sender id, addressee id or None for everyone, bytes), in delivery order
-        self._pending: list[tuple[str, str | None, bytes]] = []
-        self._joined_late: dict[str, int] = {}
+        self._people: dict[str, Member] = {}
+        self._rooms: dict[str, dict[str, Recipient]] = {}
+        self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
+        self._pending: list[_Item] = []
+        # (member id, room key or None) -> index in _pending from which it gets that room's
+        # items (None: the items of no room): a member gets only what came after it joined.
+        self._late: dict[tuple[str, str | None], int] = {}
         self._flush_call: IDelayedCall | None = None
         self._flushing = False
         self.closed = False
@@ -77,34 +100,95 @@ class Fanout:
     def __len__(self) -> int:
         return len(self._members)
 
-    def add(self, member_id: str, recipient: Recipient) -> None:
-        """``recipient`` gets every event delivered from now on."""
-        self._members[member_id] = recipient
-        self._everyone = None
+    def add(self, member: Member, recipient: Recipient) -> None:
+        """``recipient`` gets ``member``'s share of every event delivered from now on."""
+        self._members[member.id] = recipient
+        self._people[member.id] = member
         if self._pending:
-            self._joined_late[member_id] = len(self._pending)
+            self._late[(member.id, None)] = len(self._pending)
 
     def remove(self, member_id: str) -> None:
-        if self._members.pop(member_id, None) is not None:
-            self._everyone = None
-        self._joined_late.pop(member_id, None)
+        if self._members.pop(member_id, None) is None:
+            return
+        del self._people[member_id]
+        for key, group in list(self._rooms.items()):
+            if group.pop(member_id, None) is not None:
+                self._regroup(key, group)
+        for late in [late for late in self._late if late[0] == member_id]:
+            del self._late[late]
+
+    def members_of(self, room: str) -> list[str]:
+        """The ids of this front end's members in ``room``."""
+        return list(self._rooms.get(room_key(room), ()))
+
+    def _regroup(self, key: str, group: dict[str, Recipient]) -> None:
+        self._groups.pop(key, None)
+        if not group:
+            del self._rooms[key]
+
+    def _group(self, key: str) -> tuple[tuple[str, Recipient, Member], ...]:
+        group = self._groups.get(key)
+        if group is None:
+            people = self._people
+            members = self._rooms.get(key, {})
+            group = self._groups[key] = tuple(
+                (member_id, recipient, people[member_id])
+                for member_id, recipient in members.items()
+            )
+        return group
 
     def deliver(self, event: Event) -> None:
         """Queue ``event`` for this turn's write; the hub calls this."""
         if self.closed:
             return
-        target = event.target if isinstance(event, Whispered) else None
-        self._queue((event.member, target, self._render(event)))
+        kind = type(event)
+        if kind is Whispered:
+            assert isinstance(event, Whispered)
+            self._queue((None, "", event.member, event.target, self._render(event)))
+            return
+        room = event.room
+        if room:
+            key = room_key(room)
+            if (kind is Joined or kind is Left) and event.member in self._members:
+                self._moved(event.member, key, joined=kind is Joined)
+            self._queue((key, room, event.member, None, self._render(event)))
+        elif kind is Renamed:
+            assert isinstance(event, Renamed)
+            sharing: set[str] = set()
+            for name in event.rooms:
+                sharing.update(self._rooms.get(room_key(name), ()))
+            if not self._echo:
+                sharing.discard(event.member)  # the renamer is told by its own reply
+            self._queue((None, "", event.member, frozenset(sharing), self._render(event)))
+        else:  # a notice to everyone on the server
+            self._queue((None, "", event.member, None, self._render(event)))
+
+    def _moved(self, member_id: str, key: str, joined: bool) -> None:
+        """One of this front end's members entered or left a room."""
+        if joined:
+            group = self._rooms.setdefault(key, {})
+            group[member_id] = self._members[member_id]
+            self._groups.pop(key, None)
+            # Nothing of the room from before the join, nor the join itself.
+            self._late[(member_id, key)] = len(self._pending) + 1
+            return
+        leaving = self._rooms.get(key)
+        if leaving is None or member_id not in leaving:
+            return
+        self.flush()  # what the room said before this member left still reaches it
+        del leaving[member_id]
+        self._late.pop((member_id, key), None)
+        self._regroup(key, leaving)
 
     def reply(self, member_id: str, recipient: Recipient, data: bytes) -> None:
         """Bytes for one member only (an error, a ``/who`` answer), after the events
         already queued for it."""
         if self._pending and member_id in self._members:
-            self._queue((member_id, member_id, data))
+            self._queue((None, "", member_id, member_id, data))
         else:
             recipient.send(data)
 
-    def _queue(self, item: tuple[str, str | None, bytes]) -> None:
+    def _queue(self, item: _Item) -> None:
         self._pending.append(item)
         if self._flush_call is None:
             wait = 0.0
@@ -112,11 +196,6 @@ class Fanout:
                 now = self._clock.seconds()
                 wait = min(self._pass_ended + self._rest * self._pass_took - now, MAX_REST)
             self._flush_call = self._clock.callLater(max(wait, 0.0), self.flush)
-
-    def _wants(self, member_id: str, sender: str, target: str | None) -> bool:
-        if target is None:
-            return self._echo or sender != member_id
-        return target == member_id or (self._echo and sender == member_id)
 
     def flush(self) -> None:
         """Write everything queued: one write per member."""
@@ -143,49 +222,110 @@ class Fanout:
         if call is not None and call.active():  # flushed early (a member leaving)
             call.cancel()
         pending, self._pending = self._pending, []
-        joined_late, self._joined_late = self._joined_late, {}
+        late, self._late = self._late, {}
         if not pending:
             return
-        everyone = self._everyone
-        if everyone is None:
-            everyone = self._everyone = tuple(self._members.values())
-        members = self._members
-        # Members whose share differs from the common one: senders (their own lines are
-        # left out, or private echoes added), addressees, and late joiners.
-        special = set(joined_late)
-        for sender, target, _ in pending:
-            if target is not None:
+        if len(pending) == 1 and not late and not self._echo:
+            key, room, sender, target, data = pending[0]
+            if key is not None and target is None:
+                # The commonest case at low load: one line to a room but its sender.
+                self._send_room(key, room, sender, data)
+                return
+        # Which rooms this pass touches, what each room's members share, and who gets
+        # something of their own: senders, addressees, late joiners, members of several
+        # touched rooms, and everyone when the server speaks to all.
+        rooms: dict[str, str] = {}
+        common: dict[str, list[bytes]] = {}
+        special: set[str] = {member_id for member_id, _ in late}
+        everyone = False
+        for key, room, sender, target, data in pending:
+            if target is None:
+                if key is None:
+                    everyone = True
+                    continue
+                rooms[key] = room
+                common.setdefault(key, []).append(data)
+                if not self._echo:
+                    special.add(sender)
+            elif isinstance(target, str):
                 special.add(target)
                 if self._echo:
                     special.add(sender)
-            elif not self._echo:
-                special.add(sender)
-        if len(pending) == 1 and pending[0][1] is None and not joined_late and not self._echo:
-            # The commonest case at low load: one line to everyone but its sender.
-            skip = members.get(pending[0][0])
-            data = pending[0][2]
-            for recipient in everyone:
-                if recipient is not skip:
-                    recipient.send(data)
-            return
-        common = b"".join([data for _, target, data in pending if target is None])
-        special_ids = {id(members[m]): m for m in special if m in members}
-        for recipient in everyone:
-            member_id = special_ids.get(id(recipient))
-            if member_id is None:
-                if common:
-                    recipient.send(common)
+            else:
+                special.update(target)
+                if self._echo:
+                    special.add(sender)
+        if everyone:
+            special.update(self._members)
+        elif len(rooms) > 1:
+            seen: set[str] = set()
+            for key in rooms:
+                for member_id in self._rooms.get(key, ()):
+                    if member_id in seen:
+                        special.add(member_id)
+                    seen.add(member_id)
+        prefix = self._prefix
+        for key, room in rooms.items():
+            plain = b"".join(common[key])
+            prefixed = prefix(room, plain) if prefix is not None else plain
+            for member_id, recipient, person in self._group(key):
+                if member_id in special:
+                    continue
+                recipient.send(plain if person.current == room else prefixed)
+        members = self._members
+        for member_id in special:
+            own = members.get(member_id)
+            if own is None:
                 continue
-            start = joined_late.get(member_id, 0)
-            mine = b"".join(
-                [
-                    data
-                    for sender, target, data in pending[start:]
-                    if self._wants(member_id, sender, target)
-                ]
-            )
+            mine = self._share(member_id, pending, late)
             if mine:
-                recipient.send(mine)
+                own.send(mine)
+
+    def _send_room(self, key: str, room: str, sender: str, data: bytes) -> None:
+        prefixed: bytes | None = None
+        for member_id, recipient, person in self._group(key):
+            if member_id == sender:
+                continue
+            if person.current == room or self._prefix is None:
+                recipient.send(data)
+            else:
+                if prefixed is None:
+                    prefixed = self._prefix(room, data)
+                recipient.send(prefixed)
+
+    def _share(
+        self, member_id: str, pending: list[_Item], late: dict[tuple[str, str | None], int]
+    ) -> bytes:
+        """What of this pass is for ``member_id``, in order."""
+        person = self._people[member_id]
+        echo = self._echo
+        prefix = self._prefix
+        parts: list[bytes] = []
+        start_none = late.get((member_id, None), 0)
+        for index, (key, room, sender, target, data) in enumerate(pending):
+            if key is None:
+                if index < start_none:
+                    continue
+                if target is None:
+                    wanted = True
+                elif isinstance(target, str):
+                    wanted = target == member_id or (echo and sender == member_id)
+                else:
+                    wanted = (member_id in target) or (echo and sender == member_id)
+                if wanted:
+                    parts.append(data)
+                continue
+            if sender == member_id and not echo:
+                continue
+            if index < late.get((member_id, key), 0) or index < start_none:
+                continue
+            if member_id not in self._rooms.get(key, ()):
+                continue
+            if person.current == room or prefix is None:
+                parts.append(data)
+            else:
+                parts.append(prefix(room, data))
+        return b"".join(parts)
 
     def close(self) -> None:
         """Deliver nothing more: the server is stopping."""

@@ -1,8 +1,9 @@
-"""One telnet/nc connection: bytes in, room calls out; room events in, lines out.
+"""One telnet/nc connection: bytes in, session calls out; what to show in, lines out.
 
 The input pipeline is telnet filter -> line buffer (with the length cap) -> flood control
--> UTF-8 decoding and sanitising -> nickname negotiation or a command or chat. Output goes
-through the connection's ``Outbox``; broadcasts reach it through the factory's ``Fanout``.
+-> UTF-8 decoding and sanitising -> the ``Session`` (a nickname, a command or chat). Output
+goes through the connection's ``Outbox``; broadcasts reach it through the factory's
+``Fanout``. Everything a person does is the session's; this is only the wire.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from chatroom.commands import HELP
-from chatroom.domain.errors import Abandoned, ChatError
-from chatroom.domain.room import Member
-from chatroom.gate import InputGate
+from chatroom.domain.chat import Member
+from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
 from chatroom.lines.sanitize import clean
-from chatroom.lines.telnet import TelnetFilter
+from chatroom.lines.telnet import Command, TelnetFilter
+from chatroom.session import Session
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -35,7 +36,7 @@ SHUTDOWN = render.notice("server shutting down")
 
 _CLOSED = Failure(net_error.ConnectionDone())
 
-HELP_LINES = b"".join(render.notice(f"{usage:<16}{what}") for usage, what in HELP)
+HELP_LINES = b"".join(render.notice(f"{usage:<21}{what}") for usage, what in HELP)
 
 
 class StreamTransport(Protocol):
@@ -77,23 +78,19 @@ class ChatLineProtocol(LineReceiver):
         self.host: str | None = getattr(address, "host", None)
         limits = factory.limits
         self.MAX_LENGTH = limits.max_line
-        self.member: Member | None = None
         self.outbox: Outbox | SocketOutbox | None = None
         self._transport: StreamTransport | None = None
-        self._clock = factory.clock
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
-        self._gate = InputGate(
-            limits.rate, limits.burst, factory.clock,
-            self._pause_reading, self.resumeProducing, self._flooding,
-        )
-        self._held: bytes | TooLong | None = None
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer)
+        self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False
         self._aborted = False
-        self._leave_reason: str | None = None
-        self._timer: IDelayedCall | None = None
-        self._last_active = 0.0
+
+    @property
+    def member(self) -> Member | None:
+        return self.session.member
 
     # -- connection life ------------------------------------------------------------
 
@@ -107,16 +104,15 @@ class ChatLineProtocol(LineReceiver):
             set_no_delay(True)
         max_out, clock = self.factory.limits.max_out, self.factory.clock
         sock = writable_socket(transport)
+        overflowed = self.session.overflowed
         if sock is not None:
-            self.outbox = SocketOutbox(transport, sock, max_out, self._overflowed, clock)
+            self.outbox = SocketOutbox(transport, sock, max_out, overflowed, clock)
         else:
-            self.outbox = Outbox(transport, max_out, self._overflowed, clock)
+            self.outbox = Outbox(transport, max_out, overflowed, clock)
         transport.registerProducer(self.outbox, self.outbox.streaming)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)
-        timeout = self.factory.limits.nick_timeout
-        if timeout > 0:
-            self._timer = self._clock.callLater(timeout, self._nick_timed_out)
+        self.session.start()
 
     def connectionLost(self, reason: Failure = _CLOSED) -> None:
         self._lost = True
@@ -124,18 +120,12 @@ class ChatLineProtocol(LineReceiver):
             # The transport tells a registered producer itself; one unregistered by
             # finish() learns it here, and its slow-reader check ends.
             self.outbox.stopProducing()
-        self._gate.close()
-        self._cancel_timers()
-        why = self._leave_reason or _describe_loss(reason)
-        if self.member is not None and self.member.present:
-            self._leave(why)
-        elif self.member is None:
-            self._log.info("{peer} closed before joining ({reason})", peer=self.peer, reason=why)
+        self.session.lost(_describe_loss(reason))
         self.factory.forget(self)
 
     def shutdown(self) -> None:
         """The server is stopping: say so, then close."""
-        self._leave_reason = "server shutdown"
+        self.session.shutdown()
         if self.outbox is not None:
             self.outbox.send(SHUTDOWN)
         self._lose_connection()
@@ -148,10 +138,18 @@ class ChatLineProtocol(LineReceiver):
         if self._transport is not None and not self._lost:
             self._transport.abortConnection()
 
+    def still_open(self) -> bool:
+        return not self._lost and not (
+            self._transport is not None and self._transport.disconnecting
+        )
+
     # -- input --------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        self._lines.feed(self._telnet.feed(data))
+        telnet = self._telnet
+        self._lines.feed(telnet.feed(data))
+        if telnet.answer and self.outbox is not None:
+            self.outbox.send(telnet.take_answer())  # after what is on its way, between lines
         self._drain()
 
     def _drain(self) -> None:
@@ -161,7 +159,7 @@ class ChatLineProtocol(LineReceiver):
         self._draining = True
         try:
             transport = self._transport
-            gate = self._gate
+            gate = self.session.gate
             while not (self.paused or gate.held or self._lost or self._aborted):
                 if transport is not None and transport.disconnecting:
                     break
@@ -169,7 +167,9 @@ class ChatLineProtocol(LineReceiver):
                 if item is None:
                     item = self._lines.next_line()
                     if item is None:
-                        break
+                        item = self._telnet.next_command()
+                        if item is None:
+                            break
                 if not gate.admit():
                     self._held = item
                     break
@@ -177,10 +177,12 @@ class ChatLineProtocol(LineReceiver):
                 try:
                     if item is TOO_LONG:
                         self.lineLengthExceeded(b"")
+                    elif isinstance(item, Command):  # telnet's Ctrl-C (IAC IP)
+                        self.session.text("/quit")
                     else:
                         self.lineReceived(cast(bytes, item))
                 except Exception:
-                    self._bug(Failure())
+                    self.session.bug(Failure())
                     break
         finally:
             self._draining = False
@@ -193,120 +195,54 @@ class ChatLineProtocol(LineReceiver):
             self._transport.resumeProducing()
         self._drain()
 
-    def _pause_reading(self) -> None:
+    resume_reading = resumeProducing
+
+    def pause_reading(self) -> None:
         if not self.paused and self._transport is not None:
             self._transport.pauseProducing()
 
-    def _flooding(self, rate: float) -> None:
-        self.factory.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer, rate=rate)
-
     def lineLengthExceeded(self, line: bytes) -> None:
-        self._refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
-        if self.member is None:
+        self.session.refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
+        if self.session.member is None:
             self.send(PROMPT)
 
     def lineReceived(self, line: bytes) -> None:
-        text = clean(line)
-        member = self.member
-        if member is not None and not member.present:
-            return  # left (quit, dropped) with more of its input still buffered
-        if member is None:
-            self._choose_nickname(text)
-            return
-        if self.factory.limits.idle_timeout > 0:
-            self._last_active = self._clock.seconds()
-        if not text or text.isspace():
-            return
-        if text[0] != "/":
-            self.factory.room.say(member, text)
-        elif text[:2] == "//":
-            self.factory.room.say(member, text[1:])
-        else:
-            self._command(member, text)
+        self.session.text(clean(line))
 
-    # -- joining ------------------------------------------------------------------
+    # -- what the session shows (session.Port, commands.Replies) ------------------------
 
-    def _choose_nickname(self, text: str) -> None:
-        if text.startswith("/"):
-            name = text[1:].split(" ", 1)[0].lower()
-            if name == "quit":
-                self._say_goodbye(None)
-            elif name == "help":
-                self.send(HELP_LINES)
-                self.send(PROMPT)
-            else:
-                self._refuse("choose a nickname first (or /quit)", "command before nickname")
-                self.send(PROMPT)
-            return
-        self._wait_for(
-            self.factory.room.join(text, self._still_here).addCallbacks(
-                self._joined, self._nickname_refused
-            )
-        )
+    def show_prompt(self) -> None:
+        self.send(PROMPT)
 
-    def _still_here(self) -> bool:
-        return not self._lost and not (
-            self._transport is not None and self._transport.disconnecting
-        )
+    def show_help(self) -> None:
+        self.send(HELP_LINES)
 
-    def _joined(self, member: Member) -> None:
-        if self._lost or (self._transport is not None and self._transport.disconnecting):
-            self.factory.room.leave(member, "closed while joining")
-            return
-        self._cancel_timers()
-        assert self.outbox is not None
-        self.factory.fanout.add(member.id, self.outbox)
-        recent = self.factory.recent
-        replay = self.factory.limits.history_replay
-        if recent is not None and replay > 0:
-            # First what was said before (read in the same turn as joining the fan-out:
-            # no gap, no repeat), then the welcome, then live lines.
-            records = recent.last(replay, joining=member.id)
-            if records:
-                self._send_records(records, f"last {_lines(len(records))}", "end of history")
-        count = len(self.factory.room.members())
+    def show_welcome(self, member: Member, room: RoomState, replay: list[Record]) -> None:
+        if replay:
+            self._send_records(replay, f"last {_lines(len(replay))}", "end of history")
+        if room.topic:
+            self.send(render.notice(f"topic of {room.name}: {room.topic}"))
+        count = len(room.members)
         others = "nobody else is" if count <= 1 else f"{count} people are"
         self.send(
             render.notice(
                 f"welcome, {member.nick}! {others} here; /who lists them, /help lists commands"
             )
         )
-        self._log.info("{nick} joined from {peer}", nick=member.nick, peer=self.peer)
-        # Only now: the replay and the welcome above go out at once, not behind the room's
-        # pending lines (which this member gets only from its join on anyway).
-        self.member = member
-        idle = self.factory.limits.idle_timeout
-        if idle > 0:
-            self._last_active = self._clock.seconds()
-            self._timer = self._clock.callLater(idle, self._check_idle)
 
-    def _nickname_refused(self, failure: Failure) -> None:
-        if failure.check(Abandoned):
-            return
-        failure.trap(ChatError)
-        self._refuse(str(failure.value), "nickname")
-        self.send(PROMPT)
-
-    def _wait_for(self, result: Deferred[Any]) -> None:
-        """Read nothing more from this client until ``result`` has fired."""
-        self._gate.wait_for(result, self._bug)
-
-    # -- commands -----------------------------------------------------------------
-
-    def _command(self, member: Member, text: str) -> None:
-        self.factory.commands.run(member, text, self)
-
-    # -- what the member who typed a command is told (commands.Replies) ---------------
+    def show_error(self, why: str, about: str) -> None:
+        self.send(render.error(why))
 
     def cmd_refused(self, why: str, about: str) -> None:
-        self._refuse(why, about)
+        self.session.refuse(why, about)
 
     def cmd_renamed(self, old: str, new: str) -> None:
         self.send(render.notice(f"you are now known as {new}"))
         self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer)
 
-    def cmd_members(self, nicks: list[str]) -> None:
-        self.send(render.notice(f"{len(nicks)} in the room: {', '.join(nicks)}"))
+    def cmd_members(self, nicks: list[str], room: str | None) -> None:
+        where = "the room" if room is None else room
+        self.send(render.notice(f"{len(nicks)} in {where}: {', '.join(nicks)}"))
 
     def cmd_records(self, records: list[Record], context: str, query: str | None) -> None:
         if context == "search":
@@ -322,11 +258,43 @@ class ChatLineProtocol(LineReceiver):
         self.send(HELP_LINES)
 
     def cmd_quit(self, member: Member) -> None:
-        self._leave("quit")
-        self._say_goodbye(member.nick)
+        self.session.quit(member)
+
+    def cmd_entered(self, room: RoomState, entered: bool, replay: list[Record]) -> None:
+        if not entered:
+            self.send(render.notice(f"now talking in {room.name}"))
+            return
+        if room.topic:
+            self.send(render.notice(f"topic of {room.name}: {room.topic}"))
+        if replay:
+            self._send_records(replay, f"last {_lines(len(replay))}", "end of history")
+        count = len(room.members)
+        others = "nobody else is" if count <= 1 else f"{count} people are"
+        self.send(render.notice(f"you joined {room.name}; {others} here"))
+
+    def cmd_parted(self, room: str, current: str | None) -> None:
+        now = f"now talking in {current}" if current else "you are in no room now: /join one"
+        self.send(render.notice(f"you left {room}; {now}"))
+
+    def cmd_rooms(self, rooms: list[tuple[str, int, str]]) -> None:
+        if not rooms:
+            self.send(render.notice("no rooms"))
+            return
+        self.send(
+            b"".join(
+                render.notice(f"{name} ({count}){' ' + topic if topic else ''}")
+                for name, count, topic in rooms
+            )
+        )
+
+    def cmd_topic(self, room: RoomState) -> None:
+        if room.topic:
+            self.send(render.notice(f"topic of {room.name}: {room.topic}"))
+        else:
+            self.send(render.notice(f"{room.name} has no topic"))
 
     def wait_for(self, result: Deferred[Any]) -> None:
-        self._wait_for(result)
+        self.session.wait_for(result)
 
     def _send_records(
         self, records: list[Record], title: str, end: str, dated: bool = False
@@ -340,7 +308,15 @@ class ChatLineProtocol(LineReceiver):
             + render.notice(end)
         )
 
-    # -- output and leaving ---------------------------------------------------------
+    def close_normally(self, goodbye: str) -> None:
+        self.send(render.notice(goodbye))
+        self._lose_connection()
+
+    def close_with_error(self, why: str, reason: str) -> None:
+        self.send(render.error(why))
+        self._lose_connection()
+
+    # -- output ---------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
         """Bytes for this client only, after whatever the room already has on its way to
@@ -348,29 +324,11 @@ class ChatLineProtocol(LineReceiver):
         outbox = self.outbox
         if outbox is None:
             return
-        member = self.member
+        member = self.session.member
         if member is not None and member.present:
             self.factory.fanout.reply(member.id, outbox, data)
         else:
             outbox.send(data)
-
-    def _refuse(self, why: str, what: str) -> None:
-        """Tell the sender what was wrong, and the log (at a bounded rate)."""
-        self.send(render.error(why))
-        self.factory.warnings.warn(
-            "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why
-        )
-
-    def _say_goodbye(self, nick: str | None) -> None:
-        self._leave_reason = self._leave_reason or "quit"
-        self.send(render.notice(f"goodbye, {nick}" if nick else "goodbye"))
-        self._lose_connection()
-
-    def _close(self, why: str, reason: str) -> None:
-        """Close with an error line: a timeout or a broken rule."""
-        self._leave_reason = reason
-        self.send(render.error(why))
-        self._lose_connection()
 
     def _lose_connection(self) -> None:
         """Close once what is on its way has been sent (or the slow-reader rule cuts it)."""
@@ -381,54 +339,6 @@ class ChatLineProtocol(LineReceiver):
             self.outbox.finish()
             transport.unregisterProducer()  # a registered producer holds the close up
         transport.loseConnection()
-
-    def _leave(self, reason: str) -> None:
-        member = self.member
-        if member is None or not member.present:
-            return
-        fanout = self.factory.fanout
-        fanout.flush()  # what is on its way to this member (answers too) still reaches it
-        fanout.remove(member.id)
-        self.factory.room.leave(member, reason)
-        self._log.info(
-            "{nick} left ({reason}) from {peer}", nick=member.nick, reason=reason, peer=self.peer
-        )
-
-    def _overflowed(self, queued: int) -> None:
-        """More output is waiting than ``max_out``: this client stopped reading."""
-        self._leave_reason = "slow reader"
-        self._log.warn(
-            "dropping {peer}: {queued} bytes of output unread (max {cap})",
-            peer=self.peer, queued=queued, cap=self.factory.limits.max_out,
-        )
-        self._leave("slow reader")
-        self.abort()
-
-    def _nick_timed_out(self) -> None:
-        self._timer = None
-        seconds = self.factory.limits.nick_timeout
-        self._close(f"no nickname chosen in {seconds:g} seconds; goodbye", "nickname timeout")
-
-    def _check_idle(self) -> None:
-        idle = self.factory.limits.idle_timeout
-        quiet = self._clock.seconds() - self._last_active
-        if quiet < idle:
-            self._timer = self._clock.callLater(idle - quiet, self._check_idle)
-            return
-        self._timer = None
-        self._close(f"idle for {idle:g} seconds; goodbye", "idle timeout")
-        self._leave("idle timeout")
-
-    def _cancel_timers(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _bug(self, failure: Failure) -> None:
-        """Something raised that should not have: log it, drop only this connection."""
-        self._log.failure("handling input from {peer}", failure, peer=self.peer)
-        self._leave_reason = "server error"
-        self.abort()
 
 
 def _lines(count: int) -> str:

@@ -6,7 +6,17 @@ server notices ``*** text``, errors ``! text``, private ``[private] NICK: text``
 
 from __future__ import annotations
 
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.domain.events import (
+    Acted,
+    Event,
+    Joined,
+    Left,
+    Notice,
+    Renamed,
+    Said,
+    TopicSet,
+    Whispered,
+)
 
 CRLF = b"\r\n"
 
@@ -36,7 +46,15 @@ def render(event: Event) -> bytes:
     if kind is Joined:
         return notice(f"{event.nick} joined")
     if kind is Left:
+        assert isinstance(event, Left)
+        if event.message:
+            return notice(f"{event.nick} left ({event.message})")
         return notice(f"{event.nick} left")
+    if kind is TopicSet:
+        assert isinstance(event, TopicSet)
+        if not event.text:
+            return notice(f"{event.nick} cleared the topic")
+        return notice(f"{event.nick} set the topic: {event.text}")
     if kind is Renamed:
         assert isinstance(event, Renamed)
         return notice(f"{event.nick} is now known as {event.new_nick}")

@@ -13,6 +13,10 @@ Server to client, one JSON object per WebSocket text message, always with ``type
 
     prompt welcome members history joined left renamed said acted private notice error
 
+A room's public event (live, or a record in a ``history``) also has an ``id``, the same
+for the same line wherever it is seen again, so a page that reconnects can tell which
+replayed lines it already shows (``store.line_id``).
+
 Everything is rendered once into the bytes of a complete WebSocket frame, so one event
 costs one encoding however many browsers receive it.
 """
@@ -26,8 +30,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatroom.commands import HELP
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.history.store import Kind, Record
+from chatroom.domain.events import (
+    Acted,
+    Event,
+    Joined,
+    Left,
+    Notice,
+    Renamed,
+    Said,
+    TopicSet,
+    Whispered,
+)
+from chatroom.history.store import Kind, Record, line_id, row_for
 from chatroom.lines.sanitize import clean
 
 ABOUT_MESSAGE = "message"
@@ -133,7 +147,18 @@ def frame(message: dict[str, Any]) -> bytes:
 
 
 def event_message(event: Event) -> dict[str, Any]:
-    """The object a browser gets for a room event (also a ``history`` record)."""
+    """The object a browser gets for an event: a room's carry its ``room``, public ones
+    the ``id`` their record will have."""
+    message = _event_fields(event)
+    if event.room:
+        message["room"] = event.room
+    row = row_for(event)
+    if row is not None:
+        message["id"] = line_id(row)
+    return message
+
+
+def _event_fields(event: Event) -> dict[str, Any]:
     kind = type(event)
     if kind is Said:
         assert isinstance(event, Said)
@@ -144,7 +169,14 @@ def event_message(event: Event) -> dict[str, Any]:
     if kind is Joined:
         return {"type": "joined", "time": event.time, "nick": event.nick}
     if kind is Left:
-        return {"type": "left", "time": event.time, "nick": event.nick}
+        assert isinstance(event, Left)
+        left = {"type": "left", "time": event.time, "nick": event.nick}
+        if event.message:
+            left["text"] = event.message
+        return left
+    if kind is TopicSet:
+        assert isinstance(event, TopicSet)
+        return {"type": "topic", "time": event.time, "nick": event.nick, "text": event.text}
     if kind is Renamed:
         assert isinstance(event, Renamed)
         return {
@@ -171,17 +203,47 @@ def prompt(time: float) -> bytes:
     return frame({"type": "prompt", "time": time, "text": "Choose a nickname"})
 
 
-def welcome(time: float, nick: str, count: int, max_text: int) -> bytes:
-    """Joined as ``nick``; ``max_text`` is the line limit, so the page can check first."""
+def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -> bytes:
+    """Joined as ``nick``, in ``room``; ``max_text`` is the line limit, so the page can
+    check first."""
     others = "nobody else is" if count <= 1 else f"{count} people are"
     text = f"welcome, {nick}! {others} here; /who lists them, /help lists commands"
-    return frame(
-        {"type": "welcome", "time": time, "nick": nick, "text": text, "max_text": max_text}
-    )
+    message = {"type": "welcome", "time": time, "nick": nick, "text": text,
+               "max_text": max_text}
+    if room:
+        message["room"] = room
+    return frame(message)
 
 
-def members(time: float, nicks: Sequence[str]) -> bytes:
-    return frame({"type": "members", "time": time, "nicks": list(nicks)})
+def members(time: float, nicks: Sequence[str], room: str = "") -> bytes:
+    message: dict[str, Any] = {"type": "members", "time": time, "nicks": list(nicks)}
+    if room:
+        message["room"] = room
+    return frame(message)
+
+
+def room(time: float, name: str, topic: str, nicks: Sequence[str], entered: bool) -> bytes:
+    """The member is in ``name`` and it is now current (``entered``: newly joined)."""
+    return frame({"type": "room", "time": time, "room": name, "topic": topic,
+                  "nicks": list(nicks), "entered": entered})
+
+
+def parted(time: float, name: str, current: str | None) -> bytes:
+    """The member left ``name``; ``current`` is the room it talks in now, or null."""
+    return frame({"type": "parted", "time": time, "room": name, "current": current})
+
+
+def rooms(time: float, rows: Sequence[tuple[str, int, str]]) -> bytes:
+    """``/rooms``: every room the member may see, with its member count and topic."""
+    return frame({"type": "rooms", "time": time, "rooms": [
+        {"room": name, "count": count, "topic": topic} for name, count, topic in rows
+    ]})
+
+
+def topic(time: float, name: str, text: str, nick: str) -> bytes:
+    """``/topic``: the room's topic (empty: none), and who set it."""
+    return frame({"type": "topic", "time": time, "room": name, "nick": nick, "text": text,
+                  "query": True})
 
 
 def record_message(record: Record) -> dict[str, Any]:
@@ -189,15 +251,17 @@ def record_message(record: Record) -> dict[str, Any]:
     message: dict[str, Any] = {"type": str(record.kind), "time": record.time}
     if record.kind is not Kind.NOTICE:
         message["nick"] = record.nick
-    if record.kind in (Kind.SAID, Kind.ACTED, Kind.NOTICE):
+    if record.kind in (Kind.SAID, Kind.ACTED, Kind.NOTICE, Kind.TOPIC):
         message["text"] = record.text
     elif record.kind is Kind.RENAMED:
         message["new_nick"] = record.new_nick
+    message["id"] = record.line_id
     return message  # a LEFT record's text is the reason, for operators: not sent
 
 
 def history(
-    time: float, records: Iterable[Record], context: str, query: str | None = None
+    time: float, records: Iterable[Record], context: str, query: str | None = None,
+    room: str = "",
 ) -> bytes:
     """Earlier lines of the room in one message. ``context`` says why: ``join`` (the replay
     before the welcome, oldest first), ``history`` (``/history``, oldest first) or
@@ -208,6 +272,8 @@ def history(
     }
     if query is not None:
         message["query"] = query
+    if room:
+        message["room"] = room
     return frame(message)
 
 
@@ -221,4 +287,4 @@ def error(time: float, text: str, about: str) -> bytes:
 
 def help_notices(time: float) -> bytes:
     """``/help``: one notice per command, in one write."""
-    return b"".join(notice(time, f"{usage:<16}{what}") for usage, what in HELP)
+    return b"".join(notice(time, f"{usage:<21}{what}") for usage, what in HELP)

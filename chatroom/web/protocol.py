@@ -23,22 +23,19 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatroom.admission import Admission
-from chatroom.commands import Commands
-from chatroom.domain.errors import Abandoned, ChatError
-from chatroom.domain.room import Member, Room
-from chatroom.gate import InputGate
-from chatroom.history.recent import RecentRecords
-from chatroom.history.store import IHistory, Record
+from chatroom.domain.chat import Member
+from chatroom.domain.directory import RoomState
+from chatroom.history.store import Record
 from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
+from chatroom.session import Services, Session
 from chatroom.web import messages, origins
 from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
@@ -153,28 +150,24 @@ class WebChatProtocol(WebSocketServerProtocol):
         self.log = _QuietLog(self._log, factory.warnings)
         self.peer_name = describe_peer(address)
         self.host: str | None = getattr(address, "host", None)
-        self.member: Member | None = None
         self.outbox: Outbox | None = None
         self.refusal: str | None = None
-        limits = factory.limits
         self._clock = factory.clock
-        self._max_frame = max_frame(limits)
-        self._gate = InputGate(
-            limits.rate, limits.burst, factory.clock,
-            self._pause_reading, self._resume_reading, self._flooding,
-        )
+        self._max_frame = max_frame(factory.limits)
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer_name,
+                               " (web)")
         self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
         self._draining = False
         self._lost = False
-        self._closing = False
         self._close_pending: tuple[int, str] | None = None
-        self._leave_reason: str | None = None
-        self._timer: IDelayedCall | None = None
-        self._last_active = 0.0
         self._tcp: _Transport | None = None
+
+    @property
+    def member(self) -> Member | None:
+        return self.session.member
 
     # -- connection life ------------------------------------------------------------
 
@@ -185,13 +178,12 @@ class WebChatProtocol(WebSocketServerProtocol):
         # The outbox is what the socket pauses when its buffer is full (``ChatSocketResource``
         # has unregistered the HTTP channel that was the producer until the upgrade).
         self.outbox = Outbox(
-            _FrameWriter(self), self.factory.limits.max_out, self._overflowed, self._clock
+            _FrameWriter(self), self.factory.limits.max_out, self.session.overflowed,
+            self._clock,
         )
         tcp.registerProducer(self.outbox, True)
         self._log.info("web connection from {peer}", peer=self.peer_name)
-        timeout = self.factory.limits.nick_timeout
-        if timeout > 0:
-            self._timer = self._clock.callLater(timeout, self._nick_timed_out)
+        self.session.start()
 
     def onConnect(self, request: ConnectionRequest) -> None:
         """The handshake: refuse pages from other sites (see ``origins``)."""
@@ -221,23 +213,15 @@ class WebChatProtocol(WebSocketServerProtocol):
 
     def _gone(self, reason: Failure) -> None:
         self._lost = True
-        self._gate.close()
-        self._cancel_timers()
         self._inbox.clear()
-        why = self._leave_reason or _describe_loss(reason)
-        if self.member is not None and self.member.present:
-            self._leave(why)
-        elif self.member is None:
-            self._log.info(
-                "{peer} closed before joining ({reason})", peer=self.peer_name, reason=why
-            )
+        self.session.lost(_describe_loss(reason))
         if self.outbox is not None:
             self.outbox.stopProducing()
         self.factory.forget(self)
 
     def shutdown(self) -> None:
         """The server is stopping: say so, then close."""
-        self._leave_reason = "server shutdown"
+        self.session.shutdown()
         if self.state == _OPEN:
             self._reply(messages.notice(self._clock.seconds(), "server shutting down"))
             self._close(CLOSE_GOING_AWAY, "server shutting down")
@@ -247,6 +231,10 @@ class WebChatProtocol(WebSocketServerProtocol):
     def abort(self) -> None:
         if self._tcp is not None and not self._lost:
             self._tcp.abortConnection()
+
+    def still_open(self) -> bool:
+        tcp = self._tcp
+        return not (self._lost or (tcp is not None and tcp.disconnecting))
 
     # -- input: whole messages, never more than the frame limit kept --------------------
 
@@ -299,32 +287,28 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._draining = True
         try:
             inbox = self._inbox
-            gate = self._gate
-            while inbox and not (gate.held or self._lost or self._closing):
+            session = self.session
+            gate = session.gate
+            while inbox and not (gate.held or self._lost or session.closing):
                 if not gate.admit():
                     break
                 item = inbox.popleft()
                 try:
                     self._handle(item)
                 except Exception:
-                    self._bug(Failure())
+                    session.bug(Failure())
                     break
         finally:
             self._draining = False
 
-    def _pause_reading(self) -> None:
+    def pause_reading(self) -> None:
         if self._tcp is not None:
             self._tcp.pauseProducing()
 
-    def _resume_reading(self) -> None:
+    def resume_reading(self) -> None:
         if self._tcp is not None:
             self._tcp.resumeProducing()
         self._drain()
-
-    def _flooding(self, rate: float) -> None:
-        self.factory.warnings.warn(
-            "slowing {peer}: over {rate} messages/s", peer=self.peer_name, rate=rate
-        )
 
     def _handle(self, item: bytes | _Unreadable | Ping | Pong) -> None:
         if isinstance(item, Ping):
@@ -333,140 +317,107 @@ class WebChatProtocol(WebSocketServerProtocol):
         if isinstance(item, Pong):
             return
         if isinstance(item, _Unreadable):
-            self._refuse(item.why, messages.ABOUT_MESSAGE)
+            self.session.refuse(item.why, messages.ABOUT_MESSAGE)
             return
         try:
             message = messages.parse(item, self.factory.limits.max_line)
         except messages.BadMessage as e:
-            self._refuse(str(e), e.about)
+            self.session.refuse(str(e), e.about)
             return
-        member = self.member
-        if member is not None and self.factory.limits.idle_timeout > 0:
-            self._last_active = self._clock.seconds()
         if isinstance(message, messages.Nick):
-            if member is None:
-                self._join(message.nick)
-            else:
-                self._command(member, "/nick " + message.nick.strip())
-            return
-        text = message.text
-        if member is None:
-            self._before_joining(text)
-            return
-        if not text or text.isspace():
-            return
-        if text[0] != "/":
-            self.factory.room.say(member, text)
-        elif text[:2] == "//":
-            self.factory.room.say(member, text[1:])
-        else:
-            self._command(member, text)
-
-    # -- joining ------------------------------------------------------------------
-
-    def _before_joining(self, text: str) -> None:
-        now = self._clock.seconds()
-        name = text[1:].split(" ", 1)[0].lower() if text.startswith("/") else None
-        if name == "quit":
-            self._say_goodbye(None)
-        elif name == "help":
-            self._reply(messages.help_notices(now) + messages.prompt(now))
-        else:
-            self._refuse(
+            self.session.nick(message.nick)
+        elif self.session.member is None and not message.text.startswith("/"):
+            self.session.refuse(
                 'choose a nickname first: send {"type": "nick", "nick": ...}', messages.ABOUT_STATE
             )
-            self._reply(messages.prompt(now))
+            self.show_prompt()
+        else:
+            self.session.text(message.text)
 
-    def _join(self, nick: str) -> None:
-        joining = self.factory.room.join(nick, still_wanted=self._still_here)
-        self._wait_for(joining.addCallbacks(self._joined, self._nickname_refused))
+    # -- what the session shows (session.Port, commands.Replies) ------------------------
 
-    def _still_here(self) -> bool:
-        tcp = self._tcp
-        return not (self._lost or self._closing or (tcp is not None and tcp.disconnecting))
-
-    def _joined(self, member: Member) -> None:
-        if not self._still_here():
-            self.factory.room.leave(member, "closed while joining")
-            return
-        self.member = member
-        self._cancel_timers()
-        self.factory.fanout.add(member.id, self)
-        now = self._clock.seconds()
-        replay = b""
-        recent = self.factory.recent
-        limits = self.factory.limits
-        if recent is not None and limits.history_replay > 0:
-            # Read in the same turn as joining the fan-out: every line said before the join
-            # is in the replay, every line after it comes live; none twice, none missed.
-            records = recent.last(limits.history_replay, joining=member.id)
-            if records:
-                replay = messages.history(now, records, "join")
-        names = self.factory.room.members()
-        self._reply(
-            replay
-            + messages.welcome(now, member.nick, len(names), limits.max_line)
-            + messages.members(now, names)
-        )
-        self._log.info("{nick} joined from {peer} (web)", nick=member.nick, peer=self.peer_name)
-        idle = self.factory.limits.idle_timeout
-        if idle > 0:
-            self._last_active = now
-            self._timer = self._clock.callLater(idle, self._check_idle)
-
-    def _nickname_refused(self, failure: Failure) -> None:
-        if failure.check(Abandoned):
-            return  # gone while the claim was in flight: nobody to tell
-        failure.trap(ChatError)
-        self._refuse(str(failure.value), messages.ABOUT_NICK)
+    def show_prompt(self) -> None:
         self._reply(messages.prompt(self._clock.seconds()))
 
-    def _wait_for(self, result: Deferred[Any]) -> None:
-        """Read nothing more from this client until ``result`` has fired."""
-        self._gate.wait_for(result, self._bug)
+    def show_error(self, why: str, about: str) -> None:
+        self._reply(messages.error(self._clock.seconds(), why, about))
 
-    # -- commands: the line protocol's, with the same words -----------------------------
+    def show_help(self) -> None:
+        self._reply(messages.help_notices(self._clock.seconds()))
 
-    def _command(self, member: Member, text: str) -> None:
-        self.factory.commands.run(member, text, self)
-
-    # -- what the member who typed a command is told (commands.Replies) ---------------
+    def show_welcome(self, member: Member, room: RoomState, replay: list[Record]) -> None:
+        now = self._clock.seconds()
+        names = self.factory.chat.members(room.name)
+        self._reply(
+            (messages.history(now, replay, "join", room=room.name) if replay else b"")
+            + messages.welcome(now, member.nick, len(names), self.factory.limits.max_line,
+                               room.name)
+            + messages.members(now, names, room.name)
+        )
 
     def cmd_refused(self, why: str, about: str) -> None:
-        self._refuse(why, about)
+        self.session.refuse(why, about)
 
     def cmd_renamed(self, old: str, new: str) -> None:
         # The page learns it from the ``renamed`` event, which it gets like everyone.
         self._log.info("{old} renamed to {new} ({peer})", old=old, new=new, peer=self.peer_name)
 
-    def cmd_members(self, nicks: list[str]) -> None:
-        self._reply(messages.members(self._clock.seconds(), nicks))
+    def cmd_members(self, nicks: list[str], room: str | None) -> None:
+        member = self.session.member
+        where = room or (member.current if member is not None else None) or ""
+        self._reply(messages.members(self._clock.seconds(), nicks, where))
 
     def cmd_records(self, records: list[Record], context: str, query: str | None) -> None:
         now = self._clock.seconds()
-        if query is None:
-            self._reply(messages.history(now, records, context))
-        else:
-            self._reply(messages.history(now, records, context, query))
+        member = self.session.member
+        room = (member.current if member is not None else None) or ""
+        self._reply(messages.history(now, records, context, query, room=room))
 
     def cmd_notice(self, text: str) -> None:
         self._reply(messages.notice(self._clock.seconds(), text))
 
     def cmd_help(self) -> None:
-        self._reply(messages.help_notices(self._clock.seconds()))
+        self.show_help()
 
     def cmd_quit(self, member: Member) -> None:
-        self._leave("quit")
-        self._say_goodbye(member.nick)
+        self.session.quit(member)
+
+    def cmd_entered(self, room: RoomState, entered: bool, replay: list[Record]) -> None:
+        now = self._clock.seconds()
+        names = self.factory.chat.members(room.name)
+        self._reply(
+            (messages.history(now, replay, "join", room=room.name) if replay else b"")
+            + messages.room(now, room.name, room.topic, names, entered)
+        )
+
+    def cmd_parted(self, room: str, current: str | None) -> None:
+        self._reply(messages.parted(self._clock.seconds(), room, current))
+
+    def cmd_rooms(self, rooms: list[tuple[str, int, str]]) -> None:
+        self._reply(messages.rooms(self._clock.seconds(), rooms))
+
+    def cmd_topic(self, room: RoomState) -> None:
+        self._reply(messages.topic(self._clock.seconds(), room.name, room.topic, room.topic_by))
 
     def wait_for(self, result: Deferred[Any]) -> None:
-        self._wait_for(result)
+        self.session.wait_for(result)
 
-    # -- output and leaving ---------------------------------------------------------
+    def close_normally(self, goodbye: str) -> None:
+        self._reply(messages.notice(self._clock.seconds(), goodbye))
+        self._close(CLOSE_NORMAL, "goodbye")
+
+    def close_with_error(self, why: str, reason: str) -> None:
+        self._reply(messages.error(self._clock.seconds(), why, messages.ABOUT_SERVER))
+        if self.state == _OPEN:
+            self._close(CLOSE_POLICY, reason)
+        else:
+            self.abort()
+
+    # -- output ---------------------------------------------------------------------
 
     def _reply(self, data: bytes) -> None:
         """Frames for this client only, after the room's events already on their way to it."""
-        member = self.member
+        member = self.session.member
         if member is not None and member.present:
             self.factory.fanout.reply(member.id, self, data)
         else:
@@ -476,6 +427,12 @@ class WebChatProtocol(WebSocketServerProtocol):
         """Frames for this client, now; the fan-out calls this."""
         if self.outbox is not None and self.state == _OPEN and not self._closing:
             self.outbox.send(data)
+
+    @property
+    def _closing(self) -> bool:
+        return self._close_pending is not None or self._close_sent
+
+    _close_sent = False
 
     def write_frames(self, data: bytes) -> None:
         """The outbox's way out: frames go on the wire only while the WebSocket is open.
@@ -499,93 +456,17 @@ class WebChatProtocol(WebSocketServerProtocol):
 
     def _close(self, code: int, reason: str) -> None:
         """Close after everything already queued for this client has been written."""
-        self._closing = True
-        self._cancel_timers()
         if self.outbox is not None and self.outbox.queued:
             self._close_pending = (code, reason)
             return
         self._send_close(code, reason)
 
     def _send_close(self, code: int, reason: str) -> None:
+        self._close_sent = True
         if self.state == _OPEN:
             self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123], isReply=False)
         elif self._tcp is not None and not self._lost:
             self._tcp.loseConnection()
-
-    def _refuse(self, why: str, about: str) -> None:
-        """Tell the sender what was wrong, and the log (at a bounded rate)."""
-        self._reply(messages.error(self._clock.seconds(), why, about))
-        self.factory.warnings.warn(
-            "refused web input from {peer} ({about}): {why}",
-            about=about, peer=self.peer_name, why=why,
-        )
-
-    def _say_goodbye(self, nick: str | None) -> None:
-        self._leave_reason = self._leave_reason or "quit"
-        text = f"goodbye, {nick}" if nick else "goodbye"
-        self._reply(messages.notice(self._clock.seconds(), text))
-        self._close(CLOSE_NORMAL, "goodbye")
-
-    def _close_with_error(self, why: str, reason: str) -> None:
-        """Close with an error message: a timeout or a broken rule."""
-        self._leave_reason = reason
-        self._reply(messages.error(self._clock.seconds(), why, messages.ABOUT_SERVER))
-        self._close(CLOSE_POLICY, reason)
-
-    def _leave(self, reason: str) -> None:
-        member = self.member
-        if member is None or not member.present:
-            return
-        fanout = self.factory.fanout
-        fanout.flush()  # what the room said before this member left still reaches it
-        fanout.remove(member.id)
-        self.factory.room.leave(member, reason)
-        self._log.info(
-            "{nick} left ({reason}) from {peer} (web)",
-            nick=member.nick, reason=reason, peer=self.peer_name,
-        )
-
-    def _overflowed(self, queued: int) -> None:
-        """More output is waiting than ``max_out``: this browser stopped reading."""
-        self._leave_reason = "slow reader"
-        self._log.warn(
-            "dropping {peer}: {queued} bytes of output unread (max {cap})",
-            peer=self.peer_name, queued=queued, cap=self.factory.limits.max_out,
-        )
-        self._leave("slow reader")
-        self.abort()
-
-    def _nick_timed_out(self) -> None:
-        self._timer = None
-        seconds = self.factory.limits.nick_timeout
-        if self.state == _OPEN:
-            self._close_with_error(
-                f"no nickname chosen in {seconds:g} seconds; goodbye", "nickname timeout"
-            )
-        else:
-            self._leave_reason = "nickname timeout"
-            self.abort()
-
-    def _check_idle(self) -> None:
-        idle = self.factory.limits.idle_timeout
-        quiet = self._clock.seconds() - self._last_active
-        if quiet < idle:
-            self._timer = self._clock.callLater(idle - quiet, self._check_idle)
-            return
-        self._timer = None
-        self._close_with_error(f"idle for {idle:g} seconds; goodbye", "idle timeout")
-        self._leave("idle timeout")
-
-    def _cancel_timers(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _bug(self, failure: Failure) -> None:
-        """Something raised that should not have: log it, drop only this connection."""
-        self._log.failure("handling web input from {peer}", failure, peer=self.peer_name)
-        self._leave_reason = "server error"
-        self.abort()
 
 
 class WebChatFactory(WebSocketServerFactory):
@@ -601,18 +482,13 @@ class WebChatFactory(WebSocketServerFactory):
 
     def __init__(
         self,
-        room: Room,
-        limits: Limits,
-        clock: IReactorTime,
+        services: Services,
         allowed_origins: list[str] | None = None,
-        history: IHistory | None = None,
-        recent: RecentRecords | None = None,
         ping_interval: float = 30.0,
         open_timeout: float = 10.0,
         close_timeout: float = 1.0,
-        admission: Admission | None = None,
     ) -> None:
-        super().__init__(server="chatroom", reactor=clock)
+        super().__init__(server="chatroom", reactor=services.clock)
         self.setProtocolOptions(
             webStatus=False,  # a plain GET of /ws gets 426 from the resource, not a status page
             utf8validateIncoming=False,  # bad UTF-8 gets an error message, not a closed socket
@@ -625,20 +501,18 @@ class WebChatFactory(WebSocketServerFactory):
             allowedOrigins=["*"],  # checked in onConnect, against Host or --web-origin
             allowNullOrigin=True,
         )
-        self.room = room
-        self.limits = limits
-        self.clock = clock
+        self.services = services
+        self.chat = services.chat
+        self.limits: Limits = services.limits
+        self.clock = services.clock
         self.allowed_origins = allowed_origins
-        self.history = history
-        self.recent = recent
-        self.commands = Commands(room, limits, history, recent)
+        self.warnings: RateLimitedLog = services.warnings
         # A page has no local echo: its own lines come back to it, in room order.
-        self.fanout = Fanout(clock, messages.render, echo=True)
-        self.warnings = RateLimitedLog(self._log, clock)
+        self.fanout = Fanout(services.clock, messages.render, echo=True)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
-            limits, clock, kind="web ", admission=admission
+            services.limits, services.clock, kind="web ", admission=services.admission
         )
-        self._unsubscribe = room.hub.subscribe(self.fanout.deliver)
+        self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
 
     @property
     def connections(self) -> set[WebChatProtocol]:

@@ -24,12 +24,8 @@ from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
-from chatroom.admission import Admission
-from chatroom.domain.room import Room
-from chatroom.history.recent import RecentRecords
-from chatroom.history.store import IHistory
-from chatroom.limits import Limits
 from chatroom.logs import RateLimitedLog
+from chatroom.session import Services
 from chatroom.web.channel import ChatChannel, ChatRequest
 from chatroom.web.protocol import WebChatFactory
 
@@ -168,17 +164,11 @@ class WebSite(Site):
     protocol = ChatChannel  # type: ignore[assignment]
     requestFactory = ChatRequest
 
-    def __init__(
-        self,
-        root: IResource,
-        chat: WebChatFactory,
-        clock: IReactorTime,
-        admission: Admission | None = None,
-    ) -> None:
+    def __init__(self, root: IResource, chat: WebChatFactory, clock: IReactorTime) -> None:
         super().__init__(root, reactor=clock)
         self.chat = chat
         self.limits = chat.limits
-        self.admission = admission if admission is not None else chat.registry.admission
+        self.admission = chat.registry.admission  # the server's, shared by every front end
         self.warnings = RateLimitedLog(self._log, clock)
 
     def buildProtocol(self, addr: IAddress | None) -> ChatChannel:  # type: ignore[override]
@@ -207,34 +197,23 @@ class WebSite(Site):
 
 
 def build_web_site(
-    room: Room,
-    limits: Limits,
-    clock: IReactorTime,
+    services: Services,
     allowed_origins: list[str] | None = None,
     *,
-    history: IHistory | None = None,
-    recent: RecentRecords | None = None,
     ping_interval: float = 30.0,
     open_timeout: float = 10.0,
     close_timeout: float = 1.0,
-    admission: Admission | None = None,
 ) -> WebSite:
-    """The web front end for ``room``: listen on it with any stream server endpoint.
+    """The web front end of the chat: listen on it with any stream server endpoint.
 
     ``allowed_origins`` is ``--web-origin`` (``origins.parse_origins``); ``None`` accepts only
-    pages from the same host and port as the request. ``recent`` (the line front end's
-    ``RecentRecords``) gives the replay on joining and ``/history``; ``history`` (the store)
-    answers ``/search``; without them those commands say history is off. The timeouts
+    pages from the same host and port as the request. The timeouts
     (seconds, 0 for none) are autobahn's: pings that notice a browser that vanished, the
     opening handshake, and the wait for the browser's reply to our close frame.
-    ``admission`` is the server's count of connections, shared with its other front ends
-    (``None``: this front end counts alone).
     """
-    admission = admission if admission is not None else Admission(limits, clock)
     factory = WebChatFactory(
-        room, limits, clock, allowed_origins, history, recent,
+        services, allowed_origins,
         ping_interval=ping_interval, open_timeout=open_timeout, close_timeout=close_timeout,
-        admission=admission,
     )
     assets = load_assets()
     root = Root()
@@ -244,4 +223,4 @@ def build_web_site(
     for name in ("app.js", "app.css", "favicon.svg"):
         root.putChild(name.encode("ascii"), AssetResource(assets[name]))
     root.putChild(WS_PATH, ChatSocketResource(factory))
-    return WebSite(root, factory, clock, admission)
+    return WebSite(root, factory, services.clock)

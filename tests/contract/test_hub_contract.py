@@ -1,4 +1,5 @@
-"""The ``IHub`` contract: every test here runs against ``LocalHub`` and ``RedisHub``.
+"""The ``IHub`` and ``INicknames`` contracts: every test here runs against the in-process
+pair (``LocalHub`` and ``LocalNicknames``) and ``RedisHub`` (which is both).
 
 A "node" is one process's hub. With ``LocalHub`` there is only one process, so every node
 is the same hub; with ``RedisHub`` each node is its own hub on one shared, real
@@ -19,12 +20,12 @@ from zope.interface.verify import verifyObject
 
 from chatroom.domain.events import Event, Joined, Left, Renamed, Said, Whispered
 from chatroom.domain.nicknames import key
-from chatroom.hubs.local import LocalHub
+from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.hubs.redis import RedisHub
 from chatroom.ports import IHub
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 
-ROOM = "contract"
+ROOM = "#contract"
 
 
 def _reactor() -> Any:
@@ -43,13 +44,21 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
     assert check(), "condition not met in time"
 
 
+class LocalNode(LocalHub, LocalNicknames):
+    """The in-process hub and registry as one node, as ``RedisHub`` is both."""
+
+    def __init__(self) -> None:
+        LocalHub.__init__(self)
+        LocalNicknames.__init__(self)
+
+
 class Nodes:
     """Makes the hubs of one test: all the same ``LocalHub``, or one ``RedisHub`` each."""
 
     def __init__(self, kind: str, server: RedisServer | None) -> None:
         self.kind = kind
         self.server = server
-        self.local = LocalHub()
+        self.local = LocalNode()
         self.started: list[RedisHub] = []
 
     async def node(self) -> Any:
@@ -139,9 +148,14 @@ async def test_events_reach_every_node_exactly_once_in_sender_order(nodes: Nodes
         a.publish(Said(ROOM, 1.0, "ma", "alice", f"a{i}"))
         b.publish(Said(ROOM, 1.0, "mb", "bob", f"b{i}"))
     await eventually(lambda: len(on_a.said()) >= 400 and len(on_b.said()) >= 400)
-    await deferLater(_reactor(), 0.1, lambda: None)  # room for a duplicate to show up
+    # A fence instead of a pause: each node's last word, said after every node has had
+    # all 400 lines, reaches each node after any copy of them that was on its way.
+    a.publish(Said(ROOM, 2.0, "ma", "alice", "end a"))
+    b.publish(Said(ROOM, 2.0, "mb", "bob", "end b"))
+    await eventually(lambda: all({"end a", "end b"} <= set(inbox.said())
+                                 for inbox in (on_a, on_b)))
     for inbox in (on_a, on_b):
-        said = inbox.said()
+        said = [t for t in inbox.said() if not t.startswith("end")]
         assert len(said) == 400
         assert [t for t in said if t[0] == "a"] == [f"a{i}" for i in range(200)]
         assert [t for t in said if t[0] == "b"] == [f"b{i}" for i in range(200)]

@@ -293,3 +293,50 @@ def test_history_from_before_the_join_is_shown_above_the_welcome(
         ]
     finally:
         assert server.stop() == 0
+
+
+def test_after_a_restart_the_page_shows_each_line_once_and_in_order(
+    tmp_path: Path, browsers: Callable[..., Any], raw_clients: Callable[[int], RawClient],
+) -> None:
+    store = str(tmp_path / "history.sqlite3")
+    server = ServerProcess(tmp_path, 0, "--history", store)
+    try:
+        page = Page(browsers(), server.url)
+        page.join("alice")
+        bob = raw_clients(server.line_port)
+        bob.wait_for("nickname")
+        bob.send("bob")
+        bob.wait_for(r"welcome, bob!")
+        said = []
+        for n in range(3):
+            bob.send(f"bob's line {n}")
+            page.wait_line(f"^bob: bob's line {n}$")
+            page.say(f"alice's line {n}")
+            page.wait_line(f"^alice: alice's line {n}$")
+            said += [f"bob: bob's line {n}", f"alice: alice's line {n}"]
+    finally:
+        assert server.stop() == 0
+    page.wait_line(r"^the server is restarting$")
+    again = ServerProcess(tmp_path, server.web_port, "--history", store)
+    try:
+        page.wait(lambda d: page.status()[0] == "online", timeout=30)
+        page.wait_line(r"^reconnected$")
+        page.say("after the restart")
+        page.wait_line(r"^alice: after the restart$")
+        lines = page.lines()
+        ids = page.driver.execute_script(
+            "return Array.from(document.querySelectorAll('#messages li[data-id]'),"
+            " e => e.dataset.id);"
+        )
+    finally:
+        assert again.stop() == 0
+    for line in ["bob joined", *said, "bob left"]:
+        assert lines.count(line) == 1, (line, lines)  # the replay did not repeat it
+    # What was shown stays where it was; what came since goes below it, before the welcome.
+    order = ["bob joined", *said, "server shutting down", "the server is restarting",
+             "bob left", "reconnected", "alice: after the restart"]
+    assert [line for line in lines if line in order] == order, lines
+    assert lines[lines.index("reconnected") + 1].startswith("welcome, alice!")
+    # The page knows each room line by the id the server gave it, and holds each id once.
+    room_lines = [line for line in lines if re.fullmatch(r"\w+( joined| left|: .*)", line)]
+    assert len(ids) == len(set(ids)) == len(room_lines), (ids, lines)

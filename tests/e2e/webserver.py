@@ -2,7 +2,8 @@
 
 It prints ``listening lines=PORT web=PORT`` once both listen, logs to standard output, and
 on SIGTERM says goodbye on both front ends before it exits, as ``twistd chatroom`` does.
-Options: ``--web-port`` (0 for any free one), ``--nick-timeout`` seconds, ``--demo-history``.
+Options: ``--web-port`` (0 for any free one), ``--nick-timeout`` seconds, ``--demo-history``,
+``--history PATH`` (an SQLite store, kept across restarts as ``twistd chatroom`` keeps it).
 Until ``twistd chatroom --web`` exists, this is how the tests get a real server process.
 """
 
@@ -17,23 +18,24 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
 
-from chatroom.domain.room import Room
+from chatroom.history import HistoryRecorder, SqliteHistory, open_history_blocking
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import Kind, Record
 from chatroom.hubs.local import LocalHub
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from chatroom.web.site import build_web_site
 
 
 def demo_history(now: float) -> RecentRecords:
     """Earlier lines, as if the server had run before: what the page does with them is tested."""
-    recent = RecentRecords("lobby", 50)
-    recent.seed([
-        Record(1, now - 3600, "lobby", Kind.JOINED, "dana"),
-        Record(2, now - 3590, "lobby", Kind.SAID, "dana", "an earlier message <i>as text</i>"),
-        Record(3, now - 3580, "lobby", Kind.ACTED, "dana", "waves from the past"),
-        Record(4, now - 3570, "lobby", Kind.LEFT, "dana", "quit"),
+    recent = RecentRecords(50)
+    recent.seed("#lobby", [
+        Record(1, now - 3600, "#lobby", Kind.JOINED, "dana"),
+        Record(2, now - 3590, "#lobby", Kind.SAID, "dana", "an earlier message <i>as text</i>"),
+        Record(3, now - 3580, "#lobby", Kind.ACTED, "dana", "waves from the past"),
+        Record(4, now - 3570, "#lobby", Kind.LEFT, "dana", "quit"),
     ])
     return recent
 
@@ -44,18 +46,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nick-timeout", type=float, default=60.0)
     parser.add_argument("--demo-history", action="store_true",
                         help="answer every join with a few made-up earlier events")
+    parser.add_argument("--history", metavar="PATH",
+                        help="record into this SQLite file and replay from it, as twistd does")
     args = parser.parse_args(argv)
 
     from twisted.internet import reactor  # noqa: TID251 - an entry point picks the reactor
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
     limits = Limits(nick_timeout=args.nick_timeout, shutdown_grace=1.0)
-    room = Room("lobby", LocalHub(), reactor)
-    lines = ChatFactory(room, limits, reactor)
+    hub = LocalHub()
     recent = demo_history(reactor.seconds()) if args.demo_history else None
-    if recent is not None:
-        room.hub.subscribe(recent)
-    site = build_web_site(room, limits, reactor, None, recent=recent)
+    history = None
+    if args.history:
+        threads: Any = reactor  # the global reactor's type does not say IReactorFromThreads
+        history = open_history_blocking(args.history, reactor, threads)
+        assert isinstance(history, SqliteHistory)
+        recent = RecentRecords(max(limits.history_replay, limits.history_max), history=history)
+        recent.seed("#lobby", history.last_blocking(limits.history_max, "#lobby"))
+        hub.subscribe(HistoryRecorder(history))
+    services = Services.create(reactor, limits, hub=hub, history=history, recent=recent)
+    lines = ChatFactory(services)
+    site = build_web_site(services, None)
     ports: dict[str, int] = {}
 
     def listening(_: object) -> None:
@@ -79,9 +90,13 @@ def main(argv: list[str] | None = None) -> None:
         ],
         fireOnOneErrback=True,
     ).addCallbacks(listening, failed)
-    reactor.addSystemEventTrigger(
-        "before", "shutdown", lambda: DeferredList([site.shutdown(), lines.shutdown()])
-    )
+    def shutdown() -> Deferred[Any]:
+        goodbyes = DeferredList([site.shutdown(), lines.shutdown()])
+        if history is not None:  # after the goodbyes, so their leaves are stored too
+            goodbyes.addBoth(lambda _: history.close())
+        return goodbyes
+
+    reactor.addSystemEventTrigger("before", "shutdown", shutdown)
     reactor.run()
 
 

@@ -175,6 +175,18 @@ class RedisServer:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(5)
 
+    def restart_empty(self) -> None:
+        """SIGKILL, delete the data files, start again on the same port: a Redis without
+        persistence that restarted (every key gone, the stream included)."""
+        self.kill()
+        for name in ("appendonlydir", "dump.rdb"):
+            path = self.directory / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        self.start()
+
     def remove_socket_dir(self) -> None:
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -275,17 +287,17 @@ def run_node(argv: list[str]) -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from chatroom.domain.room import Room
     from chatroom.hubs.local import LocalHub
     from chatroom.limits import Limits
     from chatroom.lines.factory import ChatFactory
-    from chatroom.tap import InOrder, ListeningService, ShutdownService
+    from chatroom.services import InOrder, ListeningService, ShutdownService
+    from chatroom.session import Services
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=None, help="omit for a LocalHub (a baseline)")
     parser.add_argument("--lease", type=float, default=15.0)
     parser.add_argument("--node", default=None)
-    parser.add_argument("--room", default="lobby")
+    parser.add_argument("--room", default="#lobby")
     parser.add_argument("--port", default="0")
     parser.add_argument("--pure-python-parser", action="store_true",
                         help="hide hiredis, so txredisapi parses replies in Python")
@@ -302,9 +314,9 @@ def run_node(argv: list[str]) -> None:
         hub.setServiceParent(top)  # started first, stopped last: the goodbyes go through it
     else:
         hub = LocalHub()
-    room = Room(options.room, hub, reactor)
-    factory = ChatFactory(room, Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000,
-                                       max_clients=100_000), reactor)
+    limits = Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000, max_clients=100_000)
+    services = Services.create(reactor, limits, hub=hub, default_room=options.room)
+    factory = ChatFactory(services)
     ShutdownService([factory]).setServiceParent(top)
     where = f"tcp:{options.port}:interface=127.0.0.1"
     ListeningService(where, serverFromString(reactor, where), factory).setServiceParent(top)

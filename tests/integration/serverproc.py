@@ -112,6 +112,7 @@ class LineClient:
         self.sock = sock
         self.buffer = b""
         self.lines: list[str] = []
+        self.negotiation = b""
         self.closed = False
 
     def send(self, line: str | bytes, end: bytes = b"\r\n") -> None:
@@ -138,6 +139,10 @@ class LineClient:
         self.buffer += data
         *complete, self.buffer = self.buffer.split(b"\r\n")
         for raw in complete:
+            # Telnet negotiation, for a client that sent some first, sits between lines
+            while raw[:1] == b"\xff":
+                self.negotiation += raw[:3]
+                raw = raw[3:]
             self.lines.append(raw.decode("utf-8"))  # raises if the server sent bad UTF-8
         return True
 

@@ -13,10 +13,9 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import deferLater
 
 from chatroom.admission import Admission
-from chatroom.domain.room import Room
-from chatroom.hubs.local import LocalHub
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from tests.integration.test_web_loopback import LineClient
 
 reactor: Any = _reactor
@@ -26,8 +25,9 @@ reactor: Any = _reactor
 async def test_a_client_waits_while_accepting_pauses_and_is_served_when_it_resumes():
     limits = Limits(max_clients=10, fd_reserve=16)
     admission = Admission(limits, reactor, open_files=40, in_use=4)  # pauses at 28 sockets
-    factory = ChatFactory(Room("lobby", LocalHub(), reactor), limits, reactor,
-                          admission=admission)
+    services = Services.create(reactor, limits)
+    services.admission = admission  # the server's, as tap wires it
+    factory = ChatFactory(services)
     port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(factory)
     admission.watch(port)
     others = [admission.enter(None) for _ in range(28)]  # other ports' sockets: all taken

@@ -20,14 +20,16 @@ from twisted.internet.defer import DeferredList
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
+from chatroom.domain import nicknames
+from chatroom.domain.chat import Member
 from chatroom.domain.errors import NicknameTaken
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
-from chatroom.domain.room import Member, Room
 from chatroom.hubs.redis import SPLIT, WHOLE, RedisHub, State
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
+from tests.roomhandle import DefaultRoom as Room
 
-ROOM = "lobby"
+ROOM = "#lobby"
 LAUNCHER = Path(__file__).with_name("redis_server.py")
 
 
@@ -60,9 +62,19 @@ class Node:
         self.name = name
         self.hub = RedisHub(server.url, ROOM, _reactor(), lease=lease, timeout=1.0,
                             node=name, retry=lambda attempt: retry)
-        self.room = Room(ROOM, self.hub, _reactor(), node=name)
+        self.room = Room(ROOM, self.hub, _reactor(), node=name, names=self.hub)
         self.events: list[Event] = []
         self.hub.subscribe(self.events.append)
+        self.passes = 0  # periodic passes (renew, then reap) finished: a condition to await
+        hub_pass = self.hub._pass
+
+        async def counted(cmd: Any) -> None:
+            try:
+                await hub_pass(cmd)
+            finally:
+                self.passes += 1
+
+        cast(Any, self.hub)._pass = counted
 
     async def start(self) -> Node:
         self.hub.startService()
@@ -88,6 +100,13 @@ class Node:
             hub._ticker.stop()
         hub.state = State.STOPPED
         hub._drop_connections()  # and, being stopped, it does not reconnect
+
+
+async def more_passes(nodes: tuple[Node, ...], count: int) -> None:
+    """Until each node's hub has finished ``count`` more periodic passes."""
+    done = {node.name: node.passes for node in nodes}
+    await eventually(lambda: all(node.passes >= done[node.name] + count for node in nodes),
+                     what=f"{count} more passes")
 
 
 class Cluster:
@@ -268,20 +287,92 @@ async def test_redis_that_lost_its_data_gets_the_claims_back(cluster: Cluster) -
     await a.room.join("alice")
     await b.room.join("bob")
     await eventually(lambda: len(a.room.members()) == len(b.room.members()) == 2)
-    server.kill()
-    for name in ("appendonlydir", "dump.rdb"):
-        path = server.directory / name
-        if path.is_dir():
-            for child in path.iterdir():
-                child.unlink()
-        elif path.exists():
-            path.unlink()
-    server.start()
+    server.restart_empty()
     await server.ready(_reactor())
     await eventually(lambda: WHOLE in a.notices() and WHOLE in b.notices(), timeout=15)
     with pytest.raises(NicknameTaken):
         await b.room.join("ALICE")  # a claimed it again when it came back
     assert sorted(a.room.members()) == sorted(b.room.members()) == ["alice", "bob"]
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_redis_restart_without_data_announces_nobody_left(cluster: Cluster) -> None:
+    """Redis restarted empty, again and again: every heartbeat went with it, which says
+    nothing about the nodes. A node slower to come back (1 s, within its 2 s heartbeat)
+    is never announced left (and so its members' nicknames are never "free" while they
+    are here); a node that really died is, once, with its nicknames freed at that moment."""
+    server = cluster.server
+    lease, rounds = 3.0, 4
+    a = await cluster.node("a", lease, retry=1.0)  # back after b and c have done a pass
+    b = await cluster.node("b", lease, retry=0.05)
+    c = await cluster.node("c", lease, retry=0.05)
+    survivors = (b, c)
+    await a.room.join("alice")
+    await a.room.join("ann")
+    await b.room.join("bob")
+    everyone = ["alice", "ann", "bob"]
+    await eventually(lambda: all(n.room.members() == everyone for n in (a, b, c)))
+    false_leaves: list[str] = []
+    taken_after_left: list[str] = []
+    for round_ in range(1, rounds + 1):
+        seen = {n.name: len(n.events) for n in survivors}
+        server.restart_empty()
+        await server.ready(_reactor())
+
+        def whole(times: int = round_) -> bool:
+            return all(n.notices().count(WHOLE) == times for n in (a, b, c))
+
+        await eventually(whole, timeout=15, what=f"whole again after restart {round_}")
+        # Passes spanning more than a heartbeat after a is back: a survivor that takes a
+        # for dead has done so by then.
+        await more_passes(survivors, 6)
+        for n in survivors:
+            for event in n.events[seen[n.name]:]:
+                if not isinstance(event, Left):
+                    continue
+                false_leaves.append(f"restart {round_}: {n.name} announced {event.nick} left")
+                try:  # announced left, so the nickname should be free now
+                    member = await n.room.join(event.nick)
+                except NicknameTaken:
+                    taken_after_left.append(f"restart {round_}: {event.nick} on {n.name}")
+                else:
+                    n.room.leave(member, "test")
+    assert not false_leaves and not taken_after_left, (
+        f"{len(false_leaves)} false leaves in {rounds} restarts: {false_leaves}; "
+        f"{len(taken_after_left)} nicknames still taken after their Left: {taken_after_left}")
+    assert all(n.room.members() == everyone for n in (a, b, c))
+    assert not [e for n in (a, b, c) for e in n.events if isinstance(e, Renamed)]
+
+    # a dies, then Redis restarts empty: its heartbeat is gone for both reasons. Its
+    # members are announced left once, and their claims are gone when that is said.
+    still_claimed: list[str] = []
+
+    def check_claims(event: Event) -> None:
+        if isinstance(event, Left):
+            held = server.command("EXISTS", a.hub.keys.nick(nicknames.key(event.nick)))
+            if held != b":0":
+                still_claimed.append(f"{event.nick}: {held!r}")
+
+    for n in survivors:
+        n.hub.subscribe(check_claims)
+    seen = {n.name: len(n.events) for n in survivors}
+    a.crash()
+    server.restart_empty()
+    await server.ready(_reactor())
+    started = _reactor().seconds()
+
+    def new_lefts(n: Node) -> list[str]:
+        return sorted(e.nick for e in n.events[seen[n.name]:] if isinstance(e, Left))
+
+    await eventually(lambda: all(new_lefts(n) == ["alice", "ann"] for n in survivors),
+                     timeout=15, what=lambda: f"b: {new_lefts(b)}, c: {new_lefts(c)}")
+    took = _reactor().seconds() - started
+    assert took <= lease + 1.0, took  # a heartbeat to settle, then the next pass
+    assert not still_claimed, still_claimed
+    assert (await c.room.join("ALICE")).nick == "ALICE"
+    assert (await b.room.join("Ann")).nick == "Ann"
+    await more_passes(survivors, 2)
+    assert all(new_lefts(n) == ["alice", "ann"] for n in survivors)  # once
 
 
 @pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
@@ -424,6 +515,17 @@ def test_redis_urls() -> None:
     for bad in ("http://x", "redis://", "redis://h/x", "redis://h:99999", "unix://"):
         with pytest.raises(ValueError):
             parse_url(bad)
+
+
+def test_a_node_waiting_for_redis_is_back_before_its_heartbeat_runs_out() -> None:
+    """After an outage too short for Redis to give everyone time to come back (under
+    ``hearing``), a node's heartbeat, renewed at most ``interval`` before the outage,
+    lives ``heartbeat - interval`` more: the default wait between attempts to reconnect
+    must bring the node back before that, at every lease the option allows."""
+    for lease in (1.0, 3.0, 15.0, 300.0):
+        hub = RedisHub("redis://127.0.0.1:1", ROOM, _reactor(), lease=lease)  # not started
+        longest = max(hub._retry(attempt) for attempt in range(1, 40) for _ in range(20))
+        assert hub.hearing + longest < hub.heartbeat - hub.interval, (lease, longest)
 
 
 # What Redis sends the hub, nested as it comes: an XREAD with two entries (one field

@@ -24,10 +24,10 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, readBody
 
-from chatroom.domain.room import Room
-from chatroom.hubs.local import LocalHub
+from chatroom.domain.chat import Chat
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from chatroom.web.site import WebSite, build_web_site
 
 reactor: Any = _reactor
@@ -146,7 +146,7 @@ class LineClient(Protocol):
 
 @dataclass
 class Servers:
-    room: Room
+    room: Chat
     lines: ChatFactory
     site: WebSite
     line_port: int
@@ -190,9 +190,10 @@ def limits_for_tests(**changes: Any) -> Limits:
 
 
 async def start(limits: Limits) -> tuple[Servers, list[IListeningPort]]:
-    room = Room("lobby", LocalHub(), reactor)
-    lines = ChatFactory(room, limits, reactor)
-    site = build_web_site(room, limits, reactor, None)
+    services = Services.create(reactor, limits)
+    room = services.chat
+    lines = ChatFactory(services)
+    site = build_web_site(services, None)
     line_port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(lines)
     web_port = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site)
     servers = Servers(room, lines, site, line_port.getHost().port, web_port.getHost().port, [])

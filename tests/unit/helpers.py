@@ -22,11 +22,12 @@ from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import provider
 
-from chatroom.domain.room import Room
-from chatroom.hubs.local import LocalHub
+from chatroom.domain.chat import Chat
+from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
 from chatroom.lines.protocol import ChatLineProtocol
+from chatroom.session import Services
 
 CRLF = b"\r\n"
 
@@ -87,6 +88,21 @@ def parse_lines(data: bytes) -> list[str]:
     return lines
 
 
+def split_negotiation(data: bytes) -> tuple[bytes, bytes]:
+    """Server output as (its text, the telnet negotiation in it), checking that negotiation
+    is only ``IAC WILL/WONT/DO/DONT x`` and only ever sits between lines, never in one."""
+    text, negotiation, start = bytearray(), bytearray(), 0
+    while (at := data.find(b"\xff", start)) >= 0:
+        text += data[start:at]
+        command = data[at : at + 3]
+        assert len(command) == 3 and 0xFB <= command[1] <= 0xFE, f"not negotiation: {command!r}"
+        assert not text or text.endswith(CRLF), f"negotiation inside a line: {data!r}"
+        negotiation += command
+        start = at + 3
+    text += data[start:]
+    return bytes(text), bytes(negotiation)
+
+
 class Client:
     """One fake connection to the server: type into it, read what it was sent."""
 
@@ -133,6 +149,12 @@ class Client:
         """The lines written since the last read, checked and cleared."""
         return parse_lines(self.take_raw())
 
+    def lines_and_negotiation(self) -> tuple[list[str], bytes]:
+        """The lines and the telnet negotiation written since the last read, checked and
+        cleared."""
+        text, negotiation = split_negotiation(self.take_raw())
+        return parse_lines(text), negotiation
+
     def clear(self) -> None:
         self.transport.clear()
 
@@ -169,15 +191,21 @@ class Server:
     """A room on a ``LocalHub`` served by one ``ChatFactory``, all on a fake clock."""
 
     def __init__(
-        self, limits: Limits = RELAXED, hub: LocalHub | None = None, **overrides: Any
+        self,
+        limits: Limits = RELAXED,
+        hub: LocalHub | None = None,
+        names: LocalNicknames | None = None,
+        **overrides: Any,
     ) -> None:
         if overrides:
             limits = dataclasses.replace(limits, **overrides)
         self.limits = limits
         self.clock: Clock = BoundedClock()
         self.hub = hub if hub is not None else LocalHub()
-        self.room = Room("lobby", self.hub, self.clock, node="test")
-        self.factory = ChatFactory(self.room, limits, self.clock)
+        self.services = Services.create(self.clock, limits, hub=self.hub, names=names)
+        self.chat: Chat = self.services.chat
+        self.room = self.chat  # ``room.members()``: the default room's
+        self.factory = ChatFactory(self.services)
         self.clients: list[Client] = []
         self.log: list[LogEvent] = []
         self._ports = iter(range(40000, 60000))
@@ -266,8 +294,8 @@ def _orphan(factory: ChatFactory) -> Server:
     server = Server.__new__(Server)
     server.limits = factory.limits
     server.clock = cast(Clock, factory.clock)
-    server.room = factory.room
-    server.hub = cast(LocalHub, factory.room.hub)
+    server.chat = server.room = factory.chat
+    server.hub = cast(LocalHub, factory.chat.hub)
     server.factory = factory
     server.clients = []
     server.log = []
@@ -275,8 +303,8 @@ def _orphan(factory: ChatFactory) -> Server:
     return server
 
 
-class SlowHub(LocalHub):
-    """A hub whose nickname claims wait until the test answers them, like a remote hub."""
+class SlowNames(LocalNicknames):
+    """A registry whose nickname claims wait until the test answers them, like a remote one."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -290,15 +318,18 @@ class SlowHub(LocalHub):
     def answer(self) -> None:
         """Settle the oldest waiting claim the way a ``LocalHub`` would."""
         d, key, nick, member = self.waiting.pop(0)
-        LocalHub.claim(self, key, nick, member).chainDeferred(d)
+        LocalNicknames.claim(self, key, nick, member).chainDeferred(d)
 
 
 @contextmanager
 def serving(
-    limits: Limits = RELAXED, hub: LocalHub | None = None, **overrides: Any
+    limits: Limits = RELAXED,
+    hub: LocalHub | None = None,
+    names: LocalNicknames | None = None,
+    **overrides: Any,
 ) -> Iterator[Server]:
     """A ``Server`` whose log is watched; no failure may be logged while it runs."""
-    server = Server(limits, hub, **overrides)
+    server = Server(limits, hub, names, **overrides)
     observer = server.observer
     globalLogPublisher.addObserver(observer)
     try:

@@ -12,10 +12,9 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from chatroom.admission import Admission, descriptors_in_use
-from chatroom.domain.room import Room
-from chatroom.hubs.local import LocalHub
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
 from chatroom.web.site import WebSite, build_web_site
 from tests.unit.helpers import connect
 
@@ -37,12 +36,11 @@ class FakePort:
 
 def front_ends(clock: Clock, limits: Limits) -> tuple[Admission, ChatFactory, WebSite]:
     """A line front end and a web front end of one server, as ``tap`` wires them."""
-    admission = Admission(limits, clock)
-    room = Room("lobby", LocalHub(), clock)
-    lines = ChatFactory(room, limits, clock, admission=admission)
-    site = build_web_site(room, limits, clock, admission=admission,
-                          ping_interval=0, open_timeout=0, close_timeout=0)
-    return admission, lines, site
+    services = Services.create(clock, limits)
+    lines = ChatFactory(services)
+    site = build_web_site(services, ping_interval=0, open_timeout=0, close_timeout=0)
+    assert services.admission is not None
+    return services.admission, lines, site
 
 
 def http_connection(site: WebSite, host: str = "127.0.0.1", port: int = 50000) -> StringTransport:

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
+from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.lines.fanout import MAX_REST, Fanout
+from chatroom.lines.fanout import MAX_REST, Fanout, Recipient
 from chatroom.lines.render import render
 
 
@@ -35,12 +36,22 @@ def whisper(member: str, target: str, text: str) -> Whispered:
     return Whispered("lobby", 0.0, member, member, text, target, target)
 
 
-def make(*members: str) -> tuple[Clock, Fanout, dict[str, Recorder]]:
+def enter(fanout: Fanout, member: str, recipient: Recipient, room: str = "lobby") -> None:
+    """``member`` signs in on this front end and joins ``room``, as a session does: the
+    others get its join line."""
+    fanout.add(Member(member, member, current=room), recipient)
+    fanout.deliver(Joined(room, 0.0, member, member))
+
+
+def make(*members: str, room: str = "lobby") -> tuple[Clock, Fanout, dict[str, Recorder]]:
     clock = Clock()
     fanout = Fanout(clock)
     recorders = {m: Recorder() for m in members}
     for member, recorder in recorders.items():
-        fanout.add(member, recorder)
+        enter(fanout, member, recorder, room)
+    clock.advance(0)
+    for recorder in recorders.values():
+        recorder.take()
     return clock, fanout, recorders
 
 
@@ -109,8 +120,7 @@ def test_member_added_mid_turn_gets_only_later_events() -> None:
     clock, fanout, rec = make("a", "b")
     fanout.deliver(said("a", "before"))
     late = Recorder()
-    fanout.deliver(Joined("lobby", 0.0, "c", "c"))
-    fanout.add("c", late)
+    enter(fanout, "c", late)
     fanout.deliver(said("a", "after"))
     clock.advance(0)
     assert late.take() == [b"a: after\r\n"]
@@ -166,7 +176,9 @@ def test_each_event_is_rendered_once() -> None:
 
     fanout = Fanout(clock, counting)
     for m in "abcdefgh":
-        fanout.add(m, Recorder())
+        enter(fanout, m, Recorder())
+    clock.advance(0)
+    calls.clear()
     fanout.deliver(said("a", "x"))
     fanout.deliver(said("b", "y"))
     clock.advance(0)
@@ -230,8 +242,9 @@ def test_fanout_matches_a_simple_model(script: list[tuple[str, ...]]) -> None:
             turn.append((action[1], action[2], render(event)))
         elif kind == "add":
             if action[1] not in present:
-                fanout.add(action[1], recorders[action[1]])
                 present[action[1]] = len(turn)
+                enter(fanout, action[1], recorders[action[1]])
+                turn.append((action[1], None, render(Joined("lobby", 0.0, action[1], action[1]))))
         elif kind == "remove":
             fanout.remove(action[1])
             present.pop(action[1], None)
@@ -267,9 +280,13 @@ def test_a_flush_from_inside_a_flush_waits_for_the_next_turn() -> None:
         def send(self, data: bytes) -> None:
             got[self.name].append(data)
 
-    fanout.add("a", Dropping())
-    fanout.add("b", Keeping("b"))
-    fanout.add("c", Keeping("c"))
+    for name, recipient in (("a", Dropping()), ("b", Keeping("b")), ("c", Keeping("c"))):
+        fanout.add(Member(name, name, current="r"), recipient)
+        fanout.deliver(Joined("r", 0.0, name, name))
+    fanout.flush()
+    fanout.close()  # (a close and reopen: the joins above are not what this test is about)
+    fanout.closed = False
+    got.update({"a": [], "b": [], "c": []})
     fanout.deliver(Said("r", 0.0, "x", "x", "first"))
     clock.advance(0)  # runs the flush, and the one the nested delivery scheduled after it
     assert got["b"] == [b"x: first\r\n", b"a: bye\r\n"]
@@ -296,7 +313,8 @@ def test_in_a_busy_room_the_next_pass_waits_a_share_of_the_last_and_carries_more
     fanout = Fanout(clock, rest=0.5)
     members = {name: SlowRecipient(clock=clock, cost=0.001) for name in ("a", "b", "c", "d")}
     for name, recipient in members.items():
-        fanout.add(name, recipient)
+        enter(fanout, name, recipient)
+    clock.advance(0)
     for i in range(6):  # passes of 4 ms, back to back: the room is busy
         fanout.deliver(said("x", f"warm {i}"))
         fanout.flush()
@@ -314,7 +332,8 @@ def test_a_quick_pass_lets_the_next_line_leave_at_once() -> None:
     clock = Clock()
     fanout = Fanout(clock)
     bob = Recorder()
-    fanout.add("bob", bob)
+    enter(fanout, "bob", bob)
+    clock.advance(0)
     fanout.deliver(said("x", "one"))
     clock.advance(0)
     fanout.deliver(said("x", "two"))
@@ -326,7 +345,7 @@ def test_the_rest_is_bounded_whatever_the_clock_did() -> None:
     clock = Clock()
     fanout = Fanout(clock, rest=0.5)
     slow = SlowRecipient(clock=clock, cost=3600.0)  # passes "took" an hour (a clock jump)
-    fanout.add("slow", slow)
+    enter(fanout, "slow", slow)
     for _ in range(3):
         fanout.deliver(said("x", "one"))
         clock.advance(0)
@@ -342,7 +361,8 @@ def test_a_line_after_a_quiet_spell_leaves_at_once_however_long_the_last_pass() 
     fanout = Fanout(clock, rest=0.5)
     members = {name: SlowRecipient(clock=clock, cost=0.001) for name in ("a", "b", "c", "d")}
     for name, recipient in members.items():
-        fanout.add(name, recipient)
+        enter(fanout, name, recipient)
+    clock.advance(0)
     for i in range(6):  # passes of 4 ms, each after 12 ms of quiet: a quarter of the time
         fanout.deliver(said("x", f"warm {i}"))
         clock.advance(0)

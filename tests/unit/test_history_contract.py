@@ -20,8 +20,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from zope.interface.verify import verifyObject
 
+from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.domain.room import Member, Room
 from chatroom.history import (
     BadQuery,
     HistoryRecorder,
@@ -38,11 +38,12 @@ from chatroom.history import (
     open_history,
     parse_retention,
 )
-from chatroom.history.store import MAX_TERMS
+from chatroom.history.store import MAX_TERMS, line_id, row_for
 from chatroom.hubs.local import LocalHub
+from tests.roomhandle import DefaultRoom as Room
 
 NOW = 1_795_500_000.0  # 2026-11-24 06:00 UTC
-ROOM = "lobby"
+ROOM = "#lobby"
 
 Opener = Callable[..., Awaitable[Any]]
 
@@ -114,6 +115,26 @@ async def test_every_public_event_is_kept_with_its_time_oldest_first(store):
     ]
     ids = [r.id for r in records]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_record_read_back_knows_the_id_its_event_had_live(store):
+    # What a web page de-duplicates a replay by: times as a real clock gives them.
+    events = [
+        Joined(ROOM, NOW + 0.123456789, "m1", "alice"),
+        Said(ROOM, NOW + 1 / 3, "m1", "alice", "hi 日本"),
+        Renamed(ROOM, NOW + 2 / 3, "m1", "alice", "alicia"),
+        Left(ROOM, NOW + 1.000001, "m1", "alicia", "connection lost"),
+    ]
+    for event in events:
+        store.record(event)
+    live = []
+    for event in events:
+        row = row_for(event)
+        assert row is not None
+        live.append(line_id(row))
+    assert [r.line_id for r in await store.last(10)] == live
+    assert len(set(live)) == len(live)
 
 
 @pytest_twisted.ensureDeferred

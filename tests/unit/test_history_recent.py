@@ -13,15 +13,16 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
+from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.domain.room import Member, Room
 from chatroom.history import HistoryRecorder, IHistory, Kind, MemoryHistory, Record, describe
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import Row
 from chatroom.hubs.local import LocalHub
+from tests.roomhandle import DefaultRoom as Room
 
 NOW = 1_795_500_000.0
-ROOM = "lobby"
+ROOM = "#lobby"
 
 
 def said(text: str, member: str = "m1", nick: str = "alice", room: str = ROOM) -> Said:
@@ -31,13 +32,13 @@ def said(text: str, member: str = "m1", nick: str = "alice", room: str = ROOM) -
 # RecentRecords -----------------------------------------------------------------------------
 
 def test_records_are_built_from_events_with_every_field() -> None:
-    recent = RecentRecords(ROOM, 10)
+    recent = RecentRecords(10)
     recent(Joined(ROOM, NOW, "m1", "alice"))
     recent(Said(ROOM, NOW + 1, "m1", "alice", "hi"))
     recent(Acted(ROOM, NOW + 2, "m1", "alice", "waves"))
     recent(Renamed(ROOM, NOW + 3, "m1", "alice", "alicia"))
     recent(Left(ROOM, NOW + 4, "m1", "alicia", "timeout"))
-    assert recent.last(10) == [
+    assert recent.last(ROOM, 10) == [
         Record(0, NOW, ROOM, Kind.JOINED, "alice"),
         Record(0, NOW + 1, ROOM, Kind.SAID, "alice", "hi"),
         Record(0, NOW + 2, ROOM, Kind.ACTED, "alice", "waves"),
@@ -47,52 +48,54 @@ def test_records_are_built_from_events_with_every_field() -> None:
 
 
 def test_only_this_rooms_public_conversation_is_kept() -> None:
-    recent = RecentRecords(ROOM, 10)
+    recent = RecentRecords(10)
     recent(said("kept"))
     recent(said("another room", room="attic"))
     recent(Whispered(ROOM, NOW, "m1", "alice", "a secret", "m2", "bob"))
     recent(Notice(ROOM, NOW, "", "", "server restarting"))
-    assert [r.text for r in recent.last(10)] == ["kept"]
+    assert [r.text for r in recent.last(ROOM, 10)] == ["kept"]
 
 
 def test_the_newest_n_are_kept_and_read_oldest_first() -> None:
-    recent = RecentRecords(ROOM, 3)
+    recent = RecentRecords(3)
     for i in range(5):
         recent(said(f"line {i}"))
-    assert [r.text for r in recent.last(10)] == ["line 2", "line 3", "line 4"]
-    assert [r.text for r in recent.last(2)] == ["line 3", "line 4"]
-    assert recent.last(0) == [] and recent.last(-1) == []
+    assert [r.text for r in recent.last(ROOM, 10)] == ["line 2", "line 3", "line 4"]
+    assert [r.text for r in recent.last(ROOM, 2)] == ["line 3", "line 4"]
+    assert recent.last(ROOM, 0) == [] and recent.last(ROOM, -1) == []
 
 
 def test_a_joining_member_does_not_see_its_own_join_but_sees_others() -> None:
-    recent = RecentRecords(ROOM, 10)
+    recent = RecentRecords(10)
     recent(Joined(ROOM, NOW, "m1", "alice"))
     recent(said("hello", member="m1"))
     recent(Joined(ROOM, NOW, "m2", "bob"))
-    assert [describe(r) for r in recent.last(10, joining="m2")] == [
+    assert [describe(r) for r in recent.last(ROOM, 10, joining="m2")] == [
         "*** alice joined", "alice: hello"]
     # Skipped joins do not count towards n.
-    assert [describe(r) for r in recent.last(1, joining="m2")] == ["alice: hello"]
-    assert [describe(r) for r in recent.last(10)] == [
+    assert [describe(r) for r in recent.last(ROOM, 1, joining="m2")] == ["alice: hello"]
+    assert [describe(r) for r in recent.last(ROOM, 10)] == [
         "*** alice joined", "alice: hello", "*** bob joined"]
 
 
 def test_seeded_records_come_first_and_are_returned_as_they_are() -> None:
-    recent = RecentRecords(ROOM, 3)
+    recent = RecentRecords(3)
     old = [Record(7, NOW - 9, ROOM, Kind.JOINED, "carol"),
            Record(8, NOW - 8, ROOM, Kind.SAID, "carol", "from the store")]
-    recent.seed(old)
+    recent.seed(ROOM, old)
     recent(said("live"))
-    assert recent.last(10, joining="") == [*old, Record(0, NOW, ROOM, Kind.SAID, "alice", "live")]
+    live = Record(0, NOW, ROOM, Kind.SAID, "alice", "live")
+    assert recent.last(ROOM, 10, joining="") == [*old, live]
     recent(said("pushes the oldest out"))
-    assert [r.text for r in recent.last(10)] == ["from the store", "live", "pushes the oldest out"]
+    texts = [r.text for r in recent.last(ROOM, 10)]
+    assert texts == ["from the store", "live", "pushes the oldest out"]
 
 
 def test_a_size_below_one_still_keeps_the_last_record() -> None:
-    recent = RecentRecords(ROOM, 0)
+    recent = RecentRecords(0)
     recent(said("a"))
     recent(said("b"))
-    assert [r.text for r in recent.last(5)] == ["b"]
+    assert [r.text for r in recent.last(ROOM, 5)] == ["b"]
 
 
 # The recorder ------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.sanitize import clean
-from chatroom.lines.telnet import TelnetFilter
-from tests.unit.helpers import RELAXED, Server, parse_lines, serving
+from chatroom.lines.telnet import STILL_HERE, TelnetFilter
+from tests.unit.helpers import RELAXED, Server, parse_lines, serving, split_negotiation
 
 # Bytes a hostile or careless client might send, as building blocks; random binary fills in.
 PIECES = [
@@ -27,6 +27,8 @@ PIECES = [
     b"\xff\xf1", b"\xc2\x9b", b"\xc2\x85", b"\xc3", b"\x80", b"\xed\xa0\x80",
     b"\xf0\x9f\x99\x82", "é".encode(), "日本".encode(), "\u2028".encode(), "\ufeff".encode(),
     b"bob", b"hello", b"x" * 300, b"y" * 600,
+    # what Debian's telnet sends: a timing mark, AYT, BINARY, and UTF-8 whose 0x9C became BRK
+    b"\xff\xfd\x06", b"\xff\xf6", b"\xff\xfb\x00", b"\xe6\xff\xf3\xff\xfd\x06\xac",
 ]
 STARTS = [b"", b"", b"", b"/", b"//", b"/me ", b"/msg bob ", b"/msg BOB ", b"/msg alice ",
           b"/nick ", b"/who", b"/help", b"/x", b"/quit", b"\xff\xfd\x01/me ",
@@ -73,7 +75,7 @@ def _run(pieces: list[bytes], server: Server) -> tuple[bytes, bytes, bytes]:
     server.flush()
     for _ in range(10_000):  # let flood control release everything it held
         protocol = alice.protocol
-        if alice.lost or not (protocol._gate.held or protocol._held is not None):
+        if alice.lost or not (protocol.session.gate.held or protocol._held is not None):
             break
         # a quarter second at 4 lines/s: exact in binary floating point (see
         # test_protocol_limits.py, test_throttle_never_spins_at_one_instant)
@@ -91,7 +93,10 @@ def test_whatever_a_member_sends_others_receive_only_clean_lines(
 ) -> None:
     with serving(max_line=512) as server:
         mine, to_bob, to_carol = _run(_split(data, cuts), server)
-        parse_lines(mine)  # even the sender's own replies are well-formed
+        text, negotiation = split_negotiation(mine)
+        parse_lines(text)  # even the sender's own replies are well-formed
+        if b"\xff" not in data:
+            assert not negotiation  # only a client that negotiated first gets negotiation
         for received in (to_bob, to_carol):
             for line in _check_safe(received):
                 assert line.startswith(("*** ", "* ", "[private] ")) or ": " in line, line
@@ -103,9 +108,16 @@ def test_what_others_receive_does_not_depend_on_how_input_is_split(
     data: bytes, cuts: list[int]
 ) -> None:
     with serving(max_line=512) as whole:
-        expected = _run([data] if data else [], whole)
+        expected = _settled(*_run([data] if data else [], whole))
     with serving(max_line=512) as split:
-        assert _run(_split(data, cuts), split) == expected
+        assert _settled(*_run(_split(data, cuts), split)) == expected
+
+
+def _settled(mine: bytes, to_bob: bytes, to_carol: bytes) -> tuple[bytes, ...]:
+    """What does not depend on when each read came: telnet answers go out as each read is
+    handled (so where they sit among the sender's lines does), the rest must not."""
+    text, negotiation = split_negotiation(mine)
+    return text.replace(STILL_HERE, b""), negotiation, to_bob, to_carol
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,6 +133,27 @@ def test_flood_control_delays_but_never_drops_or_reorders(
         assert _run(_split(data, cuts), slowed) == expected
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams, streams, cut_lists)
+def test_telnet_ctrl_c_is_quit_after_the_lines_before_it(
+    before: bytes, after: bytes, cuts: list[int]
+) -> None:
+    """Ctrl-C in Debian's telnet (``IAC IP IAC DO TIMING-MARK``, sent between lines) does
+    what a ``/quit`` line there would; whatever follows it is not handled."""
+    before += b"\n"
+    telnet = TelnetFilter()
+    telnet.feed(before)
+    assume(telnet.feed(b"x") == b"x")  # no telnet command left open: Ctrl-C comes on its own
+    with serving(max_line=512) as quit_line:
+        mine, *others = _run([before + b"/quit\n"], quit_line)
+        expected = split_negotiation(mine)[0].replace(STILL_HERE, b""), *others
+    with serving(max_line=512) as interrupted:
+        mine, *others = _run(_split(before + b"\xff\xf4\xff\xfd\x06" + after, cuts), interrupted)
+        text, negotiation = split_negotiation(mine)
+        assert (text.replace(STILL_HERE, b""), *others) == expected
+        assert b"\xff\xfb\x06" in negotiation  # the timing mark, answered
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams)
 def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
@@ -129,7 +162,7 @@ def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
         client = server.connect()
         client.feed(data.replace(b"\n", b"") + b"\r\n")  # one line: a nickname attempt
         server.flush()
-        parse_lines(client.take_raw())
+        parse_lines(split_negotiation(client.take_raw())[0])
         for line in _check_safe(watcher.take_raw()):
             assert line.startswith("*** ")  # only joined / renamed / left notices
         if client.nick is not None:
@@ -145,9 +178,14 @@ def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
 def test_telnet_filter_output_does_not_depend_on_splitting(
     data: bytes, cuts: list[int]
 ) -> None:
-    whole = TelnetFilter().feed(data)
+    assert _filtered(_split(data, cuts)) == _filtered([data])
+
+
+def _filtered(pieces: list[bytes]) -> tuple[bytes, bytes, object]:
+    """The data, the answers (but AYT's, one per read) and the command."""
     telnet = TelnetFilter()
-    assert b"".join(telnet.feed(piece) for piece in _split(data, cuts)) == whole
+    data = b"".join(telnet.feed(piece) for piece in pieces)
+    return data, telnet.take_answer().replace(STILL_HERE, b""), telnet.next_command()
 
 
 @settings(max_examples=200, deadline=None)

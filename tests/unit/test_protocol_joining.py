@@ -8,7 +8,7 @@ import pytest
 from twisted.internet import error as net_error
 
 from chatroom.lines.protocol import ChatLineProtocol
-from tests.unit.helpers import Client, Server, SlowHub, connect, flush, serving
+from tests.unit.helpers import Client, Server, SlowNames, connect, flush, serving
 
 
 @pytest.fixture
@@ -347,10 +347,10 @@ def test_chooser_closed_by_reset_leaves_no_trace(server: Server) -> None:
 
 
 @pytest.fixture
-def slow() -> Iterator[tuple[Server, SlowHub, Client]]:
-    """A server on a ``SlowHub``, with one member, ``watcher``, already in."""
-    hub = SlowHub()
-    with serving(hub=hub) as s:
+def slow() -> Iterator[tuple[Server, SlowNames, Client]]:
+    """A server on a ``SlowNames``, with one member, ``watcher``, already in."""
+    hub = SlowNames()
+    with serving(names=hub) as s:
         watcher = s.connect()
         watcher.send("watcher")
         hub.answer()
@@ -360,7 +360,7 @@ def slow() -> Iterator[tuple[Server, SlowHub, Client]]:
 
 
 def test_lines_after_the_nickname_wait_for_the_claim(
-    slow: tuple[Server, SlowHub, Client],
+    slow: tuple[Server, SlowNames, Client],
 ) -> None:
     server, hub, watcher = slow
     client = server.connect()
@@ -377,7 +377,7 @@ def test_lines_after_the_nickname_wait_for_the_claim(
     assert client.transport.producerState == "producing"
 
 
-def test_racing_claims_exactly_one_wins(slow: tuple[Server, SlowHub, Client]) -> None:
+def test_racing_claims_exactly_one_wins(slow: tuple[Server, SlowNames, Client]) -> None:
     server, hub, watcher = slow
     one, two = server.connect(), server.connect()
     one.clear()
@@ -394,7 +394,7 @@ def test_racing_claims_exactly_one_wins(slow: tuple[Server, SlowHub, Client]) ->
 
 
 def test_chooser_closing_while_its_claim_waits_keeps_no_nickname(
-    slow: tuple[Server, SlowHub, Client],
+    slow: tuple[Server, SlowNames, Client],
 ) -> None:
     server, hub, _ = slow
     client = server.connect()
@@ -407,7 +407,7 @@ def test_chooser_closing_while_its_claim_waits_keeps_no_nickname(
 
 
 def test_chooser_closing_while_its_claim_waits_is_never_announced(
-    slow: tuple[Server, SlowHub, Client],
+    slow: tuple[Server, SlowNames, Client],
 ) -> None:
     server, hub, watcher = slow
     client = server.connect()
@@ -419,13 +419,13 @@ def test_chooser_closing_while_its_claim_waits_is_never_announced(
 
 
 def test_nick_timeout_while_the_claim_waits() -> None:
-    with serving(nick_timeout=5.0, hub=SlowHub()) as s:
+    with serving(nick_timeout=5.0, names=SlowNames()) as s:
         client = s.connect()
         client.send("alice")
         s.clock.advance(6)
         assert client.closing
-        assert isinstance(s.hub, SlowHub)
-        s.hub.answer()
+        assert isinstance(s.chat.names, SlowNames)
+        s.chat.names.answer()
         client.finish()
         s.flush()
         assert s.room.members() == []

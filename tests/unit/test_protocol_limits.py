@@ -128,7 +128,7 @@ def flood() -> Iterator[Server]:
 
 def _advance_until_drained(server: Server, client: Client, limit: int = 1000) -> None:
     for _ in range(limit):
-        if not client.protocol._gate.held and client.protocol._held is None:
+        if not client.protocol.session.gate.held and client.protocol._held is None:
             return
         server.clock.advance(0.25)  # exact in binary: see test_throttle_never_spins_...
     raise AssertionError("flood control never released the client")

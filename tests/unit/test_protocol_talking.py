@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import error as net_error
 
 from chatroom.commands import HELP
-from tests.unit.helpers import Client, Server, SlowHub, serving
+from tests.unit.helpers import Client, Server, SlowNames, serving
 
 
 @pytest.fixture
@@ -421,7 +421,7 @@ def test_connection_is_forgotten_after_it_is_lost(server: Server) -> None:
 # -- /nick on a hub that makes the room wait ------------------------------------------------------
 
 
-def _slow_pair(hub: SlowHub, s: Server) -> tuple[Client, Client]:
+def _slow_pair(hub: SlowNames, s: Server) -> tuple[Client, Client]:
     pair = []
     for nick in ("alice", "bob"):
         client = s.connect()
@@ -435,8 +435,8 @@ def _slow_pair(hub: SlowHub, s: Server) -> tuple[Client, Client]:
 
 
 def test_lines_after_nick_wait_for_the_rename() -> None:
-    hub = SlowHub()
-    with serving(hub=hub) as s:
+    hub = SlowNames()
+    with serving(names=hub) as s:
         alice, bob = _slow_pair(hub, s)
         alice.send_lines(["/nick alicia", "after"])
         s.flush()
@@ -448,8 +448,8 @@ def test_lines_after_nick_wait_for_the_rename() -> None:
 
 
 def test_leaving_while_a_rename_waits_is_announced_once_and_holds_no_nickname() -> None:
-    hub = SlowHub()
-    with serving(hub=hub) as s:
+    hub = SlowNames()
+    with serving(names=hub) as s:
         alice, bob = _slow_pair(hub, s)
         alice.send("/nick alicia")
         alice.lose()

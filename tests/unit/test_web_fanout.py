@@ -2,6 +2,7 @@
 
 from twisted.internet.task import Clock
 
+from chatroom.domain.chat import Member
 from chatroom.domain.events import Event, Joined, Said, Whispered
 from chatroom.lines.fanout import Fanout
 
@@ -16,6 +17,20 @@ class Tab:
 
 def said(member, text):
     return Said("lobby", 0.0, member, member, text)
+
+
+def enter(fanout, member, tab):
+    """``member`` signs in and joins the room, as a session does (the others hear of it)."""
+    fanout.add(Member(member, member, current="lobby"), tab)
+    fanout.deliver(Joined("lobby", 0.0, member, member))
+
+
+def settle(clock, rendered, *tabs):
+    """Let the joins go out, and forget them."""
+    clock.advance(0)
+    rendered.clear()
+    for tab in tabs:
+        tab.writes.clear()
 
 
 def make():
@@ -33,7 +48,8 @@ def test_every_event_is_rendered_once_and_everyone_gets_the_same_bytes():
     clock, fanout, rendered = make()
     tabs = {m: Tab() for m in ("a", "b", "c")}
     for member, tab in tabs.items():
-        fanout.add(member, tab)
+        enter(fanout, member, tab)
+    settle(clock, rendered, *tabs.values())
     fanout.deliver(said("a", "one"))
     fanout.deliver(said("b", "two"))
     assert all(not tab.writes for tab in tabs.values())  # nothing before the turn ends
@@ -46,10 +62,11 @@ def test_every_event_is_rendered_once_and_everyone_gets_the_same_bytes():
 
 
 def test_the_sender_gets_its_own_line_back_in_room_order():
-    clock, fanout, _ = make()
+    clock, fanout, rendered = make()
     alice, bob = Tab(), Tab()
-    fanout.add("a", alice)
-    fanout.add("b", bob)
+    enter(fanout, "a", alice)
+    enter(fanout, "b", bob)
+    settle(clock, rendered, alice, bob)
     fanout.deliver(said("b", "before"))
     fanout.deliver(said("a", "mine"))
     fanout.deliver(said("b", "after"))
@@ -58,10 +75,11 @@ def test_the_sender_gets_its_own_line_back_in_room_order():
 
 
 def test_a_private_message_reaches_its_addressee_and_its_sender_only():
-    clock, fanout, _ = make()
+    clock, fanout, rendered = make()
     tabs = {m: Tab() for m in ("a", "b", "c")}
     for member, tab in tabs.items():
-        fanout.add(member, tab)
+        enter(fanout, member, tab)
+    settle(clock, rendered, *tabs.values())
     fanout.deliver(said("c", "public"))
     fanout.deliver(Whispered("lobby", 0.0, "a", "a", "psst", "b", "b"))
     clock.advance(0)
@@ -73,7 +91,8 @@ def test_a_private_message_reaches_its_addressee_and_its_sender_only():
 def test_a_private_message_to_oneself_arrives_once():
     clock, fanout, _ = make()
     alice = Tab()
-    fanout.add("a", alice)
+    enter(fanout, "a", alice)
+    clock.advance(0)
     fanout.deliver(Whispered("lobby", 0.0, "a", "a", "note", "a", "a"))
     clock.advance(0)
     assert alice.writes == [b"<a:note>"]
@@ -82,10 +101,11 @@ def test_a_private_message_to_oneself_arrives_once():
 def test_a_browser_that_joins_mid_turn_gets_only_what_came_after():
     clock, fanout, _ = make()
     alice, bob = Tab(), Tab()
-    fanout.add("a", alice)
+    enter(fanout, "a", alice)
+    clock.advance(0)
+    alice.writes.clear()
     fanout.deliver(said("a", "early"))
-    fanout.deliver(Joined("lobby", 0.0, "b", "b"))
-    fanout.add("b", bob)
+    enter(fanout, "b", bob)
     fanout.deliver(said("a", "late"))
     clock.advance(0)
     assert bob.writes == [b"<a:late>"]
@@ -93,10 +113,11 @@ def test_a_browser_that_joins_mid_turn_gets_only_what_came_after():
 
 
 def test_a_removed_browser_gets_nothing_more_and_close_stops_everything():
-    clock, fanout, _ = make()
+    clock, fanout, rendered = make()
     alice, bob = Tab(), Tab()
-    fanout.add("a", alice)
-    fanout.add("b", bob)
+    enter(fanout, "a", alice)
+    enter(fanout, "b", bob)
+    settle(clock, rendered, alice, bob)
     fanout.remove("b")
     fanout.deliver(said("a", "one"))
     clock.advance(0)
@@ -114,15 +135,22 @@ def test_a_browser_dropped_during_a_flush_does_not_stop_the_others():
     tabs = {m: Tab() for m in ("a", "b", "c")}
 
     class Dropper(Tab):
+        armed = False
+
         def send(self, data):
             super().send(data)
-            fanout.remove("b")  # e.g. an outbox overflow makes the protocol leave
-            fanout.remove("c")
+            if self.armed:
+                fanout.remove("b")  # e.g. an outbox overflow makes the protocol leave
+                fanout.remove("c")
 
     dropper = Dropper()
-    fanout.add("x", dropper)
+    enter(fanout, "x", dropper)
     for member, tab in tabs.items():
-        fanout.add(member, tab)
+        enter(fanout, member, tab)
+    clock.advance(0)
+    for tab in (dropper, *tabs.values()):
+        tab.writes.clear()
+    dropper.armed = True
     fanout.deliver(said("a", "hi"))
     clock.advance(0)
     assert dropper.writes == [b"<a:hi>"] and tabs["a"].writes == [b"<a:hi>"]

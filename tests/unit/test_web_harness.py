@@ -20,11 +20,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from chatroom.domain.room import Room
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory
-from chatroom.hubs.local import LocalHub
 from chatroom.limits import Limits
+from chatroom.session import Services
 from chatroom.web import messages
 from chatroom.web.protocol import WebChatProtocol
 from chatroom.web.site import WebSite, build_web_site
@@ -43,14 +42,11 @@ def make_site(
     history: IHistory | None = None,
     recent: RecentRecords | None = None,
 ) -> WebSite:
-    room = Room("lobby", LocalHub(), clock)
-    if recent is not None:
-        room.hub.subscribe(recent)
+    services = Services.create(clock, limits or Limits(), history=history, recent=recent)
     if history is not None:
-        room.hub.subscribe(history.record)
+        services.chat.hub.subscribe(history.record)
     return build_web_site(
-        room, limits or Limits(), clock, allowed_origins, history=history, recent=recent,
-        ping_interval=0, open_timeout=0, close_timeout=0,
+        services, allowed_origins, ping_interval=0, open_timeout=0, close_timeout=0,
     )
 
 

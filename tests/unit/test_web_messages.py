@@ -1,11 +1,14 @@
 """The web front end's JSON schema: what a browser may send, and what it gets."""
 
 import json
+import re
 
 import pytest
 
-from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.history.store import Kind, Record
+from chatroom.domain.events import Acted, Joined, Left, Notice, Renamed, Said, TopicSet, Whispered
+from chatroom.history.recent import RecentRecords
+from chatroom.history.store import Kind, Record, record_from_row, row_for
+from chatroom.hubs import redis_wire
 from chatroom.web import messages
 from chatroom.web.messages import BadMessage, Nick, Say
 from tests.unit.test_web_harness import server_frames
@@ -88,22 +91,32 @@ def decode(frame_bytes):
     ("event", "expected"),
     [
         (Said("lobby", 1.5, "m1", "alice", "hi"),
-         {"type": "said", "time": 1.5, "nick": "alice", "text": "hi"}),
+         {"type": "said", "time": 1.5, "nick": "alice", "text": "hi", "room": "lobby"}),
         (Acted("lobby", 1.5, "m1", "alice", "waves"),
-         {"type": "acted", "time": 1.5, "nick": "alice", "text": "waves"}),
-        (Joined("lobby", 1.5, "m1", "alice"), {"type": "joined", "time": 1.5, "nick": "alice"}),
+         {"type": "acted", "time": 1.5, "nick": "alice", "text": "waves", "room": "lobby"}),
+        (Joined("lobby", 1.5, "m1", "alice"),
+         {"type": "joined", "time": 1.5, "nick": "alice", "room": "lobby"}),
         (Left("lobby", 1.5, "m1", "alice", "quit"),
-         {"type": "left", "time": 1.5, "nick": "alice"}),
+         {"type": "left", "time": 1.5, "nick": "alice", "room": "lobby"}),
         (Renamed("lobby", 1.5, "m1", "alice", "alicia"),
-         {"type": "renamed", "time": 1.5, "nick": "alice", "new_nick": "alicia"}),
-        (Whispered("lobby", 1.5, "m1", "alice", "psst", "m2", "bob"),
+         {"type": "renamed", "time": 1.5, "nick": "alice", "new_nick": "alicia", "room": "lobby"}),
+        (Whispered("", 1.5, "m1", "alice", "psst", "m2", "bob"),
          {"type": "private", "time": 1.5, "nick": "alice", "to": "bob", "text": "psst"}),
         (Notice("lobby", 1.5, "", "", "maintenance at 5"),
-         {"type": "notice", "time": 1.5, "text": "maintenance at 5"}),
+         {"type": "notice", "time": 1.5, "text": "maintenance at 5", "room": "lobby"}),
+        (Notice("", 1.5, "", "", "server restarting"),
+         {"type": "notice", "time": 1.5, "text": "server restarting"}),
+        (TopicSet("lobby", 1.5, "m1", "alice", "plans"),
+         {"type": "topic", "time": 1.5, "nick": "alice", "text": "plans", "room": "lobby"}),
+        (Left("lobby", 1.5, "m1", "alice", "part", "bye"),
+         {"type": "left", "time": 1.5, "nick": "alice", "text": "bye", "room": "lobby"}),
     ],
 )
 def test_every_event_renders_to_one_documented_message(event, expected):
-    assert decode(messages.render(event)) == expected
+    message = decode(messages.render(event))
+    if not isinstance(event, Whispered):  # never replayed: nothing to know it again by
+        assert re.fullmatch("[0-9a-f]{16}", message.pop("id"))
+    assert message == expected
 
 
 def test_non_ascii_is_sent_as_utf8_not_escapes():
@@ -123,6 +136,8 @@ def test_history_records_have_the_shape_of_live_messages():
     message = decode(messages.history(7.0, records, "search", "one"))
     assert message["type"] == "history" and message["context"] == "search"
     assert message["query"] == "one"
+    ids = [record.pop("id") for record in message["records"]]
+    assert ids == [record.line_id for record in records]
     assert message["records"] == [
         {"type": "said", "time": 1.0, "nick": "alice", "text": "one"},
         {"type": "acted", "time": 2.0, "nick": "bob", "text": "waves"},
@@ -132,6 +147,79 @@ def test_history_records_have_the_shape_of_live_messages():
         {"type": "notice", "time": 6.0, "text": "maintenance"},
     ]
     assert "query" not in decode(messages.history(7.0, records, "join"))
+
+
+ALICE_SAID = Said("lobby", 1_795_505_920.051234, "m1", "alice", "hi there")
+EVENTS = [
+    Joined("lobby", 1_795_505_919.5, "m1", "alice"),
+    ALICE_SAID,
+    Acted("lobby", 1_795_505_921.25, "m1", "alice", "waves"),
+    Renamed("lobby", 1_795_505_922.125, "m1", "alice", "alicia"),
+    Notice("lobby", 1_795_505_923.0, "", "", "maintenance at 5"),
+    Left("lobby", 1_795_505_924.0625, "m1", "alicia", "connection lost"),
+]
+
+
+def live_ids(events):
+    return [decode(messages.render(event))["id"] for event in events]
+
+
+def replayed_ids(records):
+    return [r["id"] for r in decode(messages.history(9.0, records, "join"))["records"]]
+
+
+def test_a_line_has_the_same_id_live_and_in_a_replay_from_memory_or_the_store():
+    recent = RecentRecords(10)
+    for event in EVENTS:
+        recent(event)
+    live = live_ids(EVENTS)
+    kept = [event for event in EVENTS if not isinstance(event, Notice)]  # the buffer's choice
+    assert replayed_ids(recent.last("lobby", 10)) == live_ids(kept)
+    # after a restart the replay comes from the store's rows, numbered by the store
+    stored = []
+    for number, event in enumerate(EVENTS, 1):
+        row = row_for(event)
+        assert row is not None
+        stored.append(record_from_row(1000 + number, row))
+    assert replayed_ids(stored) == live
+
+
+def test_a_line_has_the_same_id_on_every_node_of_a_redis_room():
+    carried = []
+    for event in EVENTS:
+        _, copy = redis_wire.decode_event(redis_wire.encode_event(event))
+        carried.append(copy)
+    assert live_ids(carried) == live_ids(EVENTS)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        Said("lobby", ALICE_SAID.time + 1e-6, "m1", "alice", "hi there"),  # said again
+        Said("lobby", ALICE_SAID.time, "m2", "bob", "hi there"),
+        Said("lobby", ALICE_SAID.time, "m1", "alice", "hi there!"),
+        Said("attic", ALICE_SAID.time, "m1", "alice", "hi there"),
+        Acted("lobby", ALICE_SAID.time, "m1", "alice", "hi there"),
+        Notice("lobby", ALICE_SAID.time, "", "", "alice: hi there"),
+    ],
+)
+def test_different_lines_have_different_ids(other):
+    assert live_ids([other]) != live_ids([ALICE_SAID])
+
+
+def test_a_leaves_id_does_not_depend_on_its_reason_which_stays_with_operators():
+    quit_, dropped = (Left("lobby", 5.0, "m1", "alice", why) for why in ("quit", "slow reader"))
+    assert live_ids([quit_]) == live_ids([dropped])
+    assert live_ids([quit_]) != live_ids([Left("lobby", 5.0, "m2", "bob", "quit")])
+
+
+def test_replies_to_one_browser_have_no_id():
+    for data in (
+        messages.prompt(1.0), messages.welcome(1.0, "alice", 1, 2048),
+        messages.members(1.0, ["a"]), messages.notice(1.0, "goodbye, alice"),
+        messages.error(1.0, "bad", messages.ABOUT_MESSAGE), messages.history(1.0, [], "join"),
+    ):
+        assert "id" not in decode(data)
 
 
 def test_server_messages_carry_type_and_time():

@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 
+from chatroom.commands import HELP
 from chatroom.history.memory import MemoryHistory
 from chatroom.history.recent import RecentRecords
 from chatroom.limits import Limits
@@ -69,7 +70,8 @@ def test_a_bad_nickname_gets_an_error_and_a_new_prompt_and_may_retry(site, clock
     welcome, members = browser.join("alice", clock)
     assert welcome["type"] == "welcome" and welcome["nick"] == "alice"
     assert "alice" in welcome["text"] and welcome["max_text"] == Limits().max_line
-    assert members == {"type": "members", "time": members["time"], "nicks": ["alice"]}
+    assert members == {"type": "members", "time": members["time"], "nicks": ["alice"],
+                       "room": "#lobby"}
 
 
 def test_a_taken_nickname_is_refused_case_insensitively(site, clock):
@@ -135,7 +137,7 @@ def test_chat_reaches_everyone_and_comes_back_to_the_sender(site, clock):
     for browser in (alice, bob):
         (said,) = browser.received()
         assert said == {"type": "said", "time": said["time"], "nick": "alice",
-                        "text": "hello <b>world</b>"}
+                        "text": "hello <b>world</b>", "id": said["id"], "room": "#lobby"}
 
 
 def test_commands_behave_as_on_the_line_protocol(site, clock):
@@ -166,7 +168,7 @@ def test_commands_behave_as_on_the_line_protocol(site, clock):
     assert members["type"] == "members" and members["nicks"] == ["alice", "bob", "carol"]
 
     alice.say("/help")
-    assert len(texts(alice.received(), "notice")) == 9
+    assert len(texts(alice.received(), "notice")) == len(HELP)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +207,7 @@ def test_renaming_by_command_or_by_message_is_announced_to_all(site, clock):
     for browser in (alice, bob):  # the sender learns it from the same event
         (renamed,) = browser.received()
         assert renamed == {"type": "renamed", "time": renamed["time"], "nick": "alice",
-                           "new_nick": "alicia"}
+                           "new_nick": "alicia", "id": renamed["id"]}
     alice.nick("Ally")
     clock.advance(0)
     assert bob.received()[0]["new_nick"] == "Ally"
@@ -220,8 +222,7 @@ def test_renaming_by_command_or_by_message_is_announced_to_all(site, clock):
 
 
 def test_web_and_line_members_share_the_room(site, clock):
-    room = site.chat.room
-    lines = ChatFactory(room, Limits(), clock)
+    lines = ChatFactory(site.chat.services)
     tcp = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 60000))
     line_client = lines.buildProtocol(tcp.getPeer())
     line_client.makeConnection(tcp)
@@ -318,7 +319,7 @@ def test_refused_input_is_logged_at_a_bounded_rate(clock):
     alice = joined(site, clock, "alice", 1)
     with capturedLogs() as events:
         alice.feed(client_frame(b"garbage") * 200)
-    warnings = [e for e in events if "refused web input" in e.get("log_format", "")]
+    warnings = [e for e in events if "refused input" in e.get("log_format", "")]
     assert 0 < len(warnings) <= 50
     assert len([m for m in alice.received() if m["type"] == "error"]) == 200  # each is told
 
@@ -418,7 +419,7 @@ def test_a_client_that_pings_and_never_reads_is_dropped_as_a_slow_reader(clock):
     assert pinger.transport.disconnected  # 600 pongs are 16 times max_out: cut at once
     pinger.lose()
     clock.advance(0)
-    assert {"type": "left", "time": clock.seconds(), "nick": "pinger"} in bob.received()
+    assert [m["nick"] for m in bob.received() if m["type"] == "left"] == ["pinger"]
 
 
 # -- slow readers -----------------------------------------------------------------------
@@ -443,10 +444,10 @@ def test_a_browser_that_stops_reading_is_dropped_and_announced_as_left(clock):
     assert [m["text"] for m in received if m["type"] == "said"] == [
         f"{i:03d} " + "z" * 200 for i in range(40)
     ]  # the room does not wait for bob, and nobody else misses a line
-    assert [m for m in received if m["type"] == "left"] == [
-        {"type": "left", "time": clock.seconds(), "nick": "bob"}
+    assert [(m["time"], m["nick"]) for m in received if m["type"] == "left"] == [
+        (clock.seconds(), "bob")
     ]
-    assert "bob" not in site.chat.room.members()
+    assert "bob" not in site.chat.chat.members()
 
 
 def test_a_slow_reader_gets_its_backlog_when_it_drains_in_time(clock):
@@ -482,7 +483,7 @@ def test_quit_says_goodbye_closes_normally_and_is_announced_once(site, clock):
     alice.lose()
     clock.advance(0)
     assert [(m["type"], m["nick"]) for m in bob.received()] == [("left", "alice")]
-    assert site.chat.room.members() == ["bob"]
+    assert site.chat.chat.members() == ["bob"]
     assert not site.chat.connections - {bob.ws}
 
 
@@ -532,7 +533,7 @@ def test_an_unexpected_exception_drops_only_that_connection(
     bob = joined(site, clock, "bob", 2)
     clock.advance(0)
     bob.received()
-    room = site.chat.room
+    room = site.chat.chat
 
     def broken(member, text):
         raise RuntimeError("boom")
@@ -556,7 +557,7 @@ def test_an_unexpected_exception_drops_only_that_connection(
 def test_a_page_from_another_site_is_refused_at_the_handshake(site):
     browser = FakeBrowser(site, origin="http://evil.example")
     assert browser.status == 403
-    assert not site.chat.room.members()
+    assert not site.chat.chat.members()
 
 
 def test_the_allow_list_decides_when_given(clock):
@@ -589,7 +590,7 @@ def test_connections_past_the_limits_are_told_why_and_closed(clock, limits, why)
 
 
 def history_site(clock, **limits):
-    recent = RecentRecords("lobby", 50)
+    recent = RecentRecords(50)
     store = MemoryHistory(clock)
     return make_site(clock, Limits(**limits), history=store, recent=recent)
 
@@ -614,6 +615,27 @@ def test_a_newcomer_gets_what_was_said_before_then_the_welcome_then_live_lines(c
     assert (welcome["type"], members["type"], live["text"]) == ("welcome", "members", "five")
 
 
+def test_a_browser_that_comes_back_gets_the_lines_it_saw_with_the_ids_it_saw(clock):
+    site = history_site(clock)
+    alice = joined(site, clock, "alice", 1)
+    bob = FakeBrowser(site, 2)
+    bob.join("bob", clock)
+    bob.say("hello")
+    bob.say("/me waves")
+    bob.say("/nick robert")
+    clock.advance(0)
+    live = [m for m in alice.received() if m["type"] in ("joined", "said", "acted", "renamed")]
+    assert [m["type"] for m in live] == ["joined", "said", "acted", "renamed"]
+    alice.lose()
+    clock.advance(1)
+    again = FakeBrowser(site, 3)
+    replay = again.join("alice", clock)[0]["records"]
+    assert [(r["type"], r["id"]) for r in replay[-5:]] == [
+        *((m["type"], m["id"]) for m in live), ("left", replay[-1]["id"])
+    ]
+    assert len({r["id"] for r in replay}) == len(replay)
+
+
 def test_the_replay_leaves_out_the_newcomers_own_join(clock):
     site = history_site(clock)
     joined(site, clock, "alice", 1)
@@ -634,7 +656,7 @@ def test_history_and_search_commands(clock):
     alice.say("/history 2")
     (last,) = alice.received()
     assert last["context"] == "history"
-    assert last["records"] == [
+    assert [{k: v for k, v in r.items() if k != "id"} for r in last["records"]] == [
         {"type": "acted", "time": 0.0, "nick": "alice", "text": "jumps"},
         {"type": "renamed", "time": 0.0, "nick": "alice", "new_nick": "alicia"},
     ]

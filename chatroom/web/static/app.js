@@ -15,6 +15,8 @@
     messages: $("messages"), composer: $("composer"), text: $("text"), send: $("send"),
     textError: $("text-error"), members: $("members"), peopleCount: $("people-count"),
     people: $("people"), peopleToggle: $("people-toggle"),
+    rooms: $("rooms"), roomForm: $("room-form"), roomName: $("room-name"),
+    roomTitle: $("room-title"), roomTopic: $("room-topic"), peopleTitle: $("people-title"),
     join: $("join"), joinForm: $("join-form"), joinTitle: $("join-title"),
     joinNote: $("join-note"), nick: $("nick"), nickError: $("nick-error"),
     joinButton: $("join-button"),
@@ -29,8 +31,9 @@
     attempt: 0,         // reconnect attempts since the last welcome
     retryTimer: null,
     countdown: null,
-    members: new Map(), // caseless key -> nickname as shown
-    welcomeLine: null,  // history goes above it
+    rooms: new Map(),   // caseless room key -> {name, list, members, unread, topic}
+    current: null,      // the key of the room shown (and talked in)
+    seen: -Infinity,    // server time of the newest room event or welcome the page got
     listAfterWelcome: false,
     lastError: null,
     everJoined: false,
@@ -39,6 +42,101 @@
 
   const encoder = new TextEncoder();
   const key = (nick) => nick.normalize("NFC").toLocaleLowerCase();
+  const roomKey = (name) => key(name.startsWith("#") ? name : "#" + name);
+
+  // -- rooms: one message list each; the shown one has the id "messages" ---------------
+
+  function room(name) {
+    const k = roomKey(name);
+    let r = state.rooms.get(k);
+    if (!r) {
+      const list = document.createElement("ol");
+      list.className = "messages";
+      r = { name, list, members: new Map(), unread: 0, topic: "" };
+      state.rooms.set(k, r);
+      drawRooms();
+    }
+    return r;
+  }
+
+  function currentRoom() {
+    return state.current !== null ? state.rooms.get(state.current) || null : null;
+  }
+
+  // The list lines go to: a room's, or the current one's (replies, private lines).
+  function listFor(m) {
+    if (m && typeof m.room === "string" && m.room) return room(m.room).list;
+    const r = currentRoom();
+    return r ? r.list : ui.messages;
+  }
+
+  function show(name) {
+    const r = room(name);
+    const shown = ui.messages;
+    if (shown !== r.list) {
+      shown.removeAttribute("id");
+      shown.replaceWith(r.list);
+      r.list.id = "messages";
+      ui.messages = r.list;
+    }
+    state.current = roomKey(name);
+    r.unread = 0;
+    ui.roomTitle.textContent = r.name;
+    ui.roomTopic.textContent = r.topic;
+    ui.peopleTitle.textContent = `In ${r.name}`;
+    const wanted = "#" + r.name.slice(1);
+    if (decodeURIComponent(window.location.hash) !== wanted) {
+      window.history.replaceState(null, "", wanted);
+    }
+    drawRooms();
+    drawMembers();
+    r.list.scrollTop = r.list.scrollHeight;
+  }
+
+  function forget(name) {
+    const k = roomKey(name);
+    const r = state.rooms.get(k);
+    if (!r) return;
+    state.rooms.delete(k);
+    if (state.current === k) state.current = null;
+    drawRooms();
+  }
+
+  function drawRooms() {
+    const items = [...state.rooms.entries()].map(([k, r]) => {
+      const item = document.createElement("li");
+      const open = document.createElement("button");
+      open.type = "button";
+      open.className = "room" + (k === state.current ? " current" : "");
+      open.textContent = r.name;
+      open.addEventListener("click", () => switchTo(r.name));
+      item.appendChild(open);
+      if (r.unread > 0 && k !== state.current) {
+        const badge = document.createElement("span");
+        badge.className = "unread";
+        badge.textContent = String(r.unread);
+        badge.title = `${r.unread} unread`;
+        open.appendChild(badge);
+      }
+      const part = document.createElement("button");
+      part.type = "button";
+      part.className = "part";
+      part.textContent = "×";
+      part.title = `Leave ${r.name}`;
+      part.setAttribute("aria-label", `Leave ${r.name}`);
+      part.addEventListener("click", () => sendJson({ type: "say", text: `/part ${r.name}` }));
+      item.appendChild(part);
+      return item;
+    });
+    ui.rooms.replaceChildren(...items);
+  }
+
+  // Talk in a room: the server makes it current (and joins it if need be).
+  function switchTo(name) {
+    const k = roomKey(name);
+    if (state.rooms.has(k)) show(state.rooms.get(k).name);
+    if (state.phase === "joined") sendJson({ type: "say", text: `/join ${name}` });
+  }
 
   // -- the connection ------------------------------------------------------------
 
@@ -134,6 +232,7 @@
   // -- what the server says ------------------------------------------------------------
 
   function handle(m) {
+    target = null;
     switch (m.type) {
       case "prompt":
         state.phase = "choosing";
@@ -150,7 +249,7 @@
         break;
       case "members": {
         const nicks = Array.isArray(m.nicks) ? m.nicks : [];
-        setMembers(nicks);
+        setMembers(nicks, m.room);
         if (state.listAfterWelcome) {
           state.listAfterWelcome = false;
         } else {
@@ -161,16 +260,52 @@
       case "history":
         history(m);
         break;
+      case "room": {
+        const r = room(m.room);
+        r.topic = m.topic || "";
+        setMembers(Array.isArray(m.nicks) ? m.nicks.map((n) => n.replace(/^@/, "")) : [],
+          m.room);
+        show(m.room);
+        if (m.entered) system(`you joined ${m.room}`, "info", m.time);
+        if (r.topic) system(`topic: ${r.topic}`, "info", m.time);
+        break;
+      }
+      case "parted":
+        forget(m.room);
+        if (m.current) {
+          show(m.current);
+          system(`you left ${m.room}`, "info", m.time);
+        } else {
+          ui.roomTitle.textContent = "no room";
+          ui.roomTopic.textContent = "";
+          system(`you left ${m.room}; join a room to talk`, "info", m.time);
+        }
+        break;
+      case "rooms":
+        for (const row of Array.isArray(m.rooms) ? m.rooms : []) {
+          system(`${row.room} (${row.count})${row.topic ? " " + row.topic : ""}`, "info",
+            m.time);
+        }
+        break;
       case "error":
         error(m);
         break;
       default:
-        event(m, false);
+        known(event(m, false), m);
     }
+  }
+
+  // A room line the page shows: marked with its id, so a replay does not show it again.
+  function known(item, m) {
+    if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
+    if (item && typeof m.id === "string") item.dataset.id = m.id;
+    return item;
   }
 
   function joined(m) {
     const again = state.everJoined;
+    const linked = decodeURIComponent(window.location.hash);  // a link to a room: go there
+    if (typeof m.room === "string" && m.room) show(m.room);
     state.phase = "joined";
     state.me = m.nick;
     state.wanted = m.nick;
@@ -184,9 +319,16 @@
     ui.me.hidden = false;
     setStatus("online", "online");
     if (again) system("reconnected", "info", m.time);
-    state.welcomeLine = system(m.text, "welcome", m.time);
+    system(m.text, "welcome", m.time);
+    if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
     setComposer(true);
     ui.text.focus();
+    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+    for (const r of state.rooms.values()) {  // after a reconnect: the other rooms again
+      if (roomKey(r.name) !== state.current && roomKey(r.name) !== roomKey(linked)) {
+        sendJson({ type: "say", text: `/join ${r.name}` });
+      }
+    }
   }
 
   function error(m) {
@@ -204,6 +346,14 @@
   // One room event, live (history: false) or from the history message (history: true).
   function event(m, old) {
     const mine = m.nick === state.me;
+    if (!old && m.room && roomKey(m.room) !== state.current && m.type !== "renamed") {
+      const r = room(m.room);
+      if (m.type === "said" || m.type === "acted") {
+        r.unread += 1;
+        drawRooms();
+      }
+    }
+    target = old ? null : m;
     switch (m.type) {
       case "said":
         return line(mine ? "said own" : "said", m.time,
@@ -219,23 +369,43 @@
         return line("private", m.time,
           [["sep", "[private] "], ["nick", m.nick], ["sep", ": "], ["text", m.text]], old);
       case "joined":
-        if (!old) addMember(m.nick);
+        if (!old) addMember(m.nick, m.room);
         return line("joined", m.time, [["nick", m.nick], ["sep", " joined"]], old);
       case "left":
-        if (!old) removeMember(m.nick);
-        return line("left", m.time, [["nick", m.nick], ["sep", " left"]], old);
+        if (!old) removeMember(m.nick, m.room);
+        return line("left", m.time,
+          [["nick", m.nick], ["sep", m.text ? ` left (${m.text})` : " left"]], old);
+      case "topic":
+        if (m.query) {
+          return system(m.text ? `topic of ${m.room}: ${m.text}` : `${m.room} has no topic`,
+            "info", m.time);
+        }
+        if (!old && m.room) {
+          room(m.room).topic = m.text || "";
+          if (roomKey(m.room) === state.current) ui.roomTopic.textContent = m.text || "";
+        }
+        return line("notice", m.time,
+          [["nick", m.nick], ["sep", m.text ? " set the topic: " : " cleared the topic"],
+            ["text", m.text || ""]], old);
       case "renamed":
         if (!old) {
           if (mine) {
             state.me = state.wanted = m.new_nick;
             ui.me.textContent = m.new_nick;
           }
-          state.members.delete(key(m.nick));
-          addMember(m.new_nick);
-          if (mine) {
-            return line("renamed own", m.time,
-              [["sep", "you are now known as "], ["nick", m.new_nick]]);
+          let shown = null;
+          for (const r of state.rooms.values()) {  // told once: shown in each room shared
+            if (!r.members.has(key(m.nick))) continue;
+            r.members.delete(key(m.nick));
+            r.members.set(key(m.new_nick), m.new_nick);
+            target = { room: r.name };
+            shown = mine
+              ? line("renamed own", m.time, [["sep", "you are now known as "], ["nick", m.new_nick]])
+              : line("renamed", m.time,
+                [["nick", m.nick], ["sep", " is now known as "], ["nick", m.new_nick]]);
           }
+          drawMembers();
+          return shown;
         }
         return line("renamed", m.time,
           [["nick", m.nick], ["sep", " is now known as "], ["nick", m.new_nick]], old);
@@ -246,13 +416,15 @@
     }
   }
 
-  // Earlier lines: the replay on joining goes above the welcome; the answer to /history or
-  // /search goes at the bottom, between two markers, so nobody takes it for live chat.
+  // Earlier lines, at the bottom: the replay on joining comes just before the welcome; the
+  // answer to /history or /search goes between two markers, so nobody takes it for live chat.
   function history(m) {
-    const records = Array.isArray(m.records) ? m.records : [];
+    let records = Array.isArray(m.records) ? m.records : [];
+    const join = m.context === "join";
+    if (join) records = unseen(records, listFor(m));
     if (!records.length) return;
     const count = records.length === 1 ? "1 line" : `${records.length} lines`;
-    let title = "earlier messages";
+    let title = state.everJoined ? "while you were away" : "earlier messages";
     let end = null;
     if (m.context === "history") {
       title = `last ${count}`;
@@ -264,19 +436,27 @@
     const items = [makeLine("divider", null, [["text", title]])];
     for (const record of records) {
       const item = event(record, true);
-      if (item) items.push(item);
+      if (item) items.push(join ? known(item, record) : item);
     }
     if (end) items.push(makeLine("divider", null, [["text", end]]));
-    const anchor = m.context === "join" && state.welcomeLine && state.welcomeLine.isConnected
-      ? state.welcomeLine : null;
-    const list = ui.messages;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    for (const item of items) {
-      if (anchor) list.insertBefore(item, anchor);
-      else list.appendChild(item);
-    }
+    const list = listFor(m);
+    for (const item of items) list.appendChild(item);
     trim();
-    if (atBottom || !anchor) list.scrollTop = list.scrollHeight;
+    list.scrollTop = list.scrollHeight;
+  }
+
+  // The part of a replay (oldest first) the page does not show yet. After a reconnect the
+  // replay repeats lines the page already shows: the newest of those is where the page
+  // left off, and only what follows it is new; what precedes it was shown, or is older
+  // than what is shown (the page's own earlier join, lines trimmed off the top). Without
+  // such a line (a gap longer than the replay), what is newer than the page's last news.
+  function unseen(records, list) {
+    const shown = new Set();
+    for (const item of list.querySelectorAll("li[data-id]")) shown.add(item.dataset.id);
+    for (let i = records.length - 1; i >= 0; i--) {
+      if (shown.has(records[i].id)) return records.slice(i + 1);
+    }
+    return records.filter((record) => !(record.time <= state.seen));
   }
 
   // -- the message list --------------------------------------------------------------
@@ -306,10 +486,12 @@
   }
 
   // Append a line (or, for history, just build it), keeping the view at the bottom.
+  let target = null;  // the message whose room a line belongs to, while it is drawn
+
   function line(kind, time, parts, old) {
     const item = makeLine(kind, time, parts, old);
     if (old) return item;
-    const list = ui.messages;
+    const list = listFor(target);
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.appendChild(item);
     trim();
@@ -323,31 +505,37 @@
   }
 
   function trim() {
-    while (ui.messages.childElementCount > MAX_LINES) {
-      ui.messages.removeChild(ui.messages.firstElementChild);
+    for (const list of [ui.messages, ...[...state.rooms.values()].map((r) => r.list)]) {
+      while (list.childElementCount > MAX_LINES) list.removeChild(list.firstElementChild);
     }
   }
 
   // -- the member list ---------------------------------------------------------------
 
-  function setMembers(nicks) {
-    state.members.clear();
-    for (const nick of nicks) state.members.set(key(nick), nick);
+  function membersOf(name) {
+    const r = name ? room(name) : currentRoom();
+    return r ? r.members : new Map();
+  }
+
+  function setMembers(nicks, name) {
+    const members = membersOf(name);
+    members.clear();
+    for (const nick of nicks) members.set(key(nick), nick);
     drawMembers();
   }
 
-  function addMember(nick) {
-    state.members.set(key(nick), nick);
+  function addMember(nick, name) {
+    membersOf(name).set(key(nick), nick);
     drawMembers();
   }
 
-  function removeMember(nick) {
-    state.members.delete(key(nick));
+  function removeMember(nick, name) {
+    membersOf(name).delete(key(nick));
     drawMembers();
   }
 
   function drawMembers() {
-    const nicks = [...state.members.values()].sort(
+    const nicks = [...membersOf(null).values()].sort(
       (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
     const items = nicks.map((nick) => {
       const item = document.createElement("li");
@@ -461,6 +649,19 @@
   ui.text.addEventListener("input", () => showTextError(""));
 
   ui.reconnect.addEventListener("click", () => connect());
+
+  ui.roomForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = ui.roomName.value.trim();
+    if (!name || state.phase !== "joined") return;
+    switchTo(name.startsWith("#") ? name : "#" + name);
+    ui.roomName.value = "";
+  });
+
+  window.addEventListener("hashchange", () => {
+    const linked = decodeURIComponent(window.location.hash);
+    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+  });
 
   ui.peopleToggle.addEventListener("click", () => {
     const open = ui.people.classList.toggle("open");

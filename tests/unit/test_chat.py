@@ -1,4 +1,5 @@
-"""The room on a LocalHub: which events each call publishes, and what it refuses."""
+"""The chat on a LocalHub, in its default room: which events each call publishes, and what
+it refuses."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from chatroom.domain.chat import Member
 from chatroom.domain.errors import NicknameInvalid, NicknameTaken, NoSuchMember
 from chatroom.domain.events import (
     PUBLIC_EVENTS,
@@ -21,8 +23,8 @@ from chatroom.domain.events import (
     Said,
     Whispered,
 )
-from chatroom.domain.room import Member, Room
-from chatroom.hubs.local import LocalHub
+from chatroom.hubs.local import LocalHub, LocalNicknames
+from tests.roomhandle import DefaultRoom
 
 
 class World:
@@ -30,7 +32,8 @@ class World:
         self.clock = Clock()
         self.clock.advance(1000.0)
         self.hub = LocalHub()
-        self.room = Room("lobby", self.hub, self.clock, node="n")
+        self.names = LocalNicknames()
+        self.room = DefaultRoom("#lobby", self.hub, self.clock, node="n", names=self.names)
         self.events: list[Event] = []
         self.hub.subscribe(self.events.append)
 
@@ -63,7 +66,7 @@ def world() -> World:
 def test_join_publishes_joined_and_returns_a_member(world: World) -> None:
     member = world.join("Zoe\u0308")
     assert member.nick == "Zoë" and member.present
-    assert world.take() == [Joined("lobby", 1000.0, member.id, "Zoë")]
+    assert world.take() == [Joined("#lobby", 1000.0, member.id, "Zoë")]
     assert world.room.members() == ["Zoë"]
 
 
@@ -97,9 +100,9 @@ def test_rename_publishes_renamed_and_moves_the_claim(world: World) -> None:
     world.take()
     assert value(world.room.rename(alice, "alicia")) == "alicia"
     assert alice.nick == "alicia"
-    assert world.take() == [Renamed("lobby", 1000.0, alice.id, "alice", "alicia")]
+    assert world.take() == [Renamed("", 1000.0, alice.id, "alice", "alicia", ("#lobby",))]
     assert world.room.members() == ["alicia"]
-    assert world.hub.lookup("alice") is None
+    assert world.names.lookup("alice") is None
     assert world.join("alice").nick == "alice"
 
 
@@ -109,9 +112,9 @@ def test_rename_case_only_change_keeps_the_claim_and_shows_the_new_spelling(
     alice = world.join("alice")
     world.take()
     assert value(world.room.rename(alice, "ALICE")) == "ALICE"
-    assert world.take() == [Renamed("lobby", 1000.0, alice.id, "alice", "ALICE")]
+    assert world.take() == [Renamed("", 1000.0, alice.id, "alice", "ALICE", ("#lobby",))]
     assert world.room.members() == ["ALICE"]
-    assert world.hub.lookup("alice") == ("ALICE", alice.id)
+    assert world.names.lookup("alice") == ("ALICE", alice.id)
     with pytest.raises(NicknameTaken):
         world.join("Alice")
 
@@ -148,7 +151,7 @@ def test_leave_publishes_left_once_and_frees_the_nickname(world: World) -> None:
     world.take()
     world.room.leave(alice, "closed")
     world.room.leave(alice, "closed again")
-    assert world.take() == [Left("lobby", 1000.0, alice.id, "alice", "closed")]
+    assert world.take() == [Left("#lobby", 1000.0, alice.id, "alice", "closed")]
     assert not alice.present
     assert world.room.members() == []
     assert world.join("ALICE").nick == "ALICE"
@@ -161,8 +164,8 @@ def test_say_and_act_publish_with_the_current_nick(world: World) -> None:
     world.room.say(alice, "hello")
     world.room.act(alice, "waves")
     assert world.take() == [
-        Said("lobby", 1000.0, alice.id, "alicia", "hello"),
-        Acted("lobby", 1000.0, alice.id, "alicia", "waves"),
+        Said("#lobby", 1000.0, alice.id, "alicia", "hello"),
+        Acted("#lobby", 1000.0, alice.id, "alicia", "waves"),
     ]
 
 
@@ -172,7 +175,7 @@ def test_whisper_finds_the_target_caselessly(world: World) -> None:
     world.take()
     assert world.room.whisper(alice, " BOB ", "psst") == "Bob"
     assert world.take() == [
-        Whispered("lobby", 1000.0, alice.id, "alice", "psst", bob.id, "Bob")
+        Whispered("", 1000.0, alice.id, "alice", "psst", bob.id, "Bob")
     ]
 
 
@@ -195,7 +198,7 @@ def test_whispers_are_not_public_events() -> None:
 
 def test_notice_is_from_the_server(world: World) -> None:
     world.room.notice("restart at noon")
-    assert world.take() == [Notice("lobby", 1000.0, "", "", "restart at noon")]
+    assert world.take() == [Notice("#lobby", 1000.0, "", "", "restart at noon")]
 
 
 def test_members_are_sorted_caselessly(world: World) -> None:
@@ -212,8 +215,8 @@ def test_events_carry_the_clock_time(world: World) -> None:
 
 
 def test_events_are_frozen_and_compare_by_value() -> None:
-    event = Said("lobby", 1.0, "m", "n", "t")
-    assert event == Said("lobby", 1.0, "m", "n", "t")
+    event = Said("#lobby", 1.0, "m", "n", "t")
+    assert event == Said("#lobby", 1.0, "m", "n", "t")
     with pytest.raises(AttributeError):
         event.text = "changed"  # type: ignore[misc]
 

@@ -1,0 +1,355 @@
+"""One person on one connection, whatever the wire: the part every front end shares.
+
+A front end's protocol turns bytes into text and calls its ``Session``; the session turns
+the text into calls of the chat (choosing a nickname, a command, a line to the current
+room), keeps the connection's timers (nickname and idle timeouts), its flood control and
+its reason for leaving, and tells the protocol what to show through the ``Port`` it
+implements. So the line, web and IRC adapters only translate bytes, and a rule changed here
+holds on every front end at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatroom.admission import Admission
+from chatroom.commands import Commands, Replies
+from chatroom.domain.chat import Chat, Member, RoomRules
+from chatroom.domain.directory import RoomState
+from chatroom.domain.errors import Abandoned, ChatError
+from chatroom.gate import InputGate
+from chatroom.history.recent import RecentRecords
+from chatroom.history.store import IHistory, Record
+from chatroom.hubs.local import LocalHub, LocalNicknames
+from chatroom.limits import Limits
+from chatroom.lines.fanout import Fanout, Recipient
+from chatroom.logs import RateLimitedLog
+from chatroom.ports import IHub, INicknames
+
+
+@dataclass(eq=False)
+class Services:
+    """What the sessions of every front end share: the chat and the server's limits."""
+
+    chat: Chat
+    limits: Limits
+    clock: IReactorTime
+    commands: Commands
+    warnings: RateLimitedLog
+    history: IHistory | None = None
+    recent: RecentRecords | None = None
+    admission: Admission | None = None
+    """Every front end's connections, counted once; without one, these services count
+    their own (front ends tested alone)."""
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            self.admission = Admission(self.limits, self.clock)
+
+    @classmethod
+    def create(
+        cls,
+        clock: IReactorTime,
+        limits: Limits,
+        hub: IHub | None = None,
+        names: INicknames | None = None,
+        history: IHistory | None = None,
+        recent: RecentRecords | None = None,
+        default_room: str = "#lobby",
+    ) -> Services:
+        """The chat and what goes with it, on an in-process hub unless given one; ``recent``
+        is subscribed to the hub here. (The server wires the same in ``tap``.)"""
+        hub = hub if hub is not None else LocalHub()
+        if names is None:
+            names = cast(INicknames, hub) if INicknames.providedBy(hub) else LocalNicknames()
+        rules = RoomRules(limits.max_rooms, limits.max_rooms_per_member, limits.max_room_name)
+        chat = Chat(hub, names, clock, default_room=default_room, rules=rules)
+        if recent is not None:
+            hub.subscribe(recent)
+        commands = Commands(chat, limits, history, recent)
+        return cls(chat, limits, clock, commands, RateLimitedLog(_log, clock), history, recent)
+
+
+_log = Logger()
+
+
+class Port(Replies, Protocol):
+    """What a session needs of its protocol: reading, showing, closing."""
+
+    def pause_reading(self) -> None: ...
+
+    def still_open(self) -> bool:
+        """Neither closed nor closing: a nickname claim that comes back may still join."""
+
+    def resume_reading(self) -> None:
+        """Read again, and handle what waited."""
+
+    def show_prompt(self) -> None: ...
+
+    def show_error(self, why: str, about: str) -> None: ...
+
+    def show_welcome(self, member: Member, room: RoomState, replay: list[Record]) -> None:
+        """``member`` is in: the replay of its first room, then a welcome."""
+
+    def show_help(self) -> None: ...
+
+    def close_normally(self, goodbye: str) -> None:
+        """Say ``goodbye`` and close once it has been sent."""
+
+    def close_with_error(self, why: str, reason: str) -> None:
+        """Say ``why`` as an error and close (a timeout, a broken rule: ``reason``)."""
+
+    def abort(self) -> None:
+        """Cut the connection now."""
+
+
+class Session:
+    """A person on one connection: chooses a nickname, then talks, until it leaves."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        services: Services,
+        port: Port,
+        fanout: Fanout,
+        recipient: Recipient,
+        peer: str,
+        kind: str = "",
+    ) -> None:
+        self.services = services
+        self.port = port
+        self.fanout = fanout
+        self.recipient = recipient
+        self.peer = peer
+        self.kind = kind  # " (web)" in log lines of the web front end
+        self.member: Member | None = None
+        self.leave_reason: str | None = None
+        self.closing = False
+        limits = services.limits
+        self._clock = services.clock
+        self.gate = InputGate(
+            limits.rate, limits.burst, services.clock,
+            port.pause_reading, port.resume_reading, self._flooding,
+        )
+        self._timer: IDelayedCall | None = None
+        self._last_active = 0.0
+        self._gone = False
+
+    @property
+    def joined(self) -> bool:
+        member = self.member
+        return member is not None and member.present
+
+    # -- life ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The connection is open: the nickname timer starts."""
+        timeout = self.services.limits.nick_timeout
+        if timeout > 0:
+            self._timer = self._clock.callLater(timeout, self._nick_timed_out)
+
+    def lost(self, why: str) -> None:
+        """The connection is gone (``why`` unless a reason was set before)."""
+        self._gone = True
+        self.gate.close()
+        self._cancel_timers()
+        why = self.leave_reason or why
+        if self.joined:
+            self.leave(why)
+        elif self.member is None:
+            self._log.info("{peer} closed before joining ({reason})", peer=self.peer, reason=why)
+
+    def shutdown(self) -> None:
+        """The server is stopping; the protocol says so and closes."""
+        self.leave_reason = "server shutdown"
+        self.closing = True
+
+    def overflowed(self, queued: int) -> None:
+        """More output is waiting than ``max_out``: this client stopped reading."""
+        self.leave_reason = "slow reader"
+        self._log.warn(
+            "dropping {peer}: {queued} bytes of output unread (max {cap})",
+            peer=self.peer, queued=queued, cap=self.services.limits.max_out,
+        )
+        self.leave("slow reader")
+        self.port.abort()
+
+    def bug(self, failure: Failure) -> None:
+        """Something raised that should not have: log it, drop only this connection."""
+        self._log.failure("handling input from {peer}", failure, peer=self.peer)
+        self.leave_reason = "server error"
+        self.port.abort()
+
+    def still_here(self) -> bool:
+        return not (self._gone or self.closing) and self.port.still_open()
+
+    # -- input ----------------------------------------------------------------------
+
+    def text(self, text: str) -> None:
+        """A line the person typed (decoded and sanitised)."""
+        member = self.member
+        if member is None:
+            if text.startswith("/"):
+                self._before_joining(text)
+            else:
+                self.choose(text)
+            return
+        if not member.present:
+            return  # left (quit, dropped) with more of its input still buffered
+        if self.services.limits.idle_timeout > 0:
+            self._last_active = self._clock.seconds()
+        if not text or text.isspace():
+            return
+        try:
+            if text[0] != "/":
+                self.services.chat.say(member, text)
+            elif text[:2] == "//":
+                self.services.chat.say(member, text[1:])
+            else:
+                self.services.commands.run(member, text, self.port)
+        except ChatError as e:
+            self.refuse(str(e), "command")
+
+    def nick(self, raw: str) -> None:
+        """An explicit nickname request (the web's ``nick`` message)."""
+        member = self.member
+        if member is None:
+            self.choose(raw)
+        elif member.present:
+            if self.services.limits.idle_timeout > 0:
+                self._last_active = self._clock.seconds()
+            self.services.commands.run(member, "/nick " + raw.strip(), self.port)
+
+    def _before_joining(self, text: str) -> None:
+        name = text[1:].split(" ", 1)[0].lower()
+        if name == "quit":
+            self.say_goodbye(None)
+        elif name == "help":
+            self.port.show_help()
+            self.port.show_prompt()
+        else:
+            self.refuse("choose a nickname first (or /quit)", "state")
+            self.port.show_prompt()
+
+    def choose(self, raw: str) -> None:
+        signing_in = self.services.chat.sign_in(raw, self.still_here)
+        self.wait_for(signing_in.addCallbacks(self._signed_in, self._nickname_refused))
+
+    def _signed_in(self, member: Member) -> Deferred[None]:
+        if not self.still_here():
+            self.services.chat.quit(member, "closed while joining")
+            return succeed(None)
+        recent = self.services.recent
+        room = self.services.chat.default_room
+        loading = recent.load(room) if recent is not None else succeed(None)
+        return loading.addCallback(lambda _: self._enter_first_room(member))
+
+    def _enter_first_room(self, member: Member) -> None:
+        chat = self.services.chat
+        if not self.still_here():
+            chat.quit(member, "closed while joining")
+            return
+        self._cancel_timers()
+        self.fanout.add(member, self.recipient)
+        room, _ = chat.enter(member, chat.default_room)
+        replay = self.replay(room.name, member)
+        self.port.show_welcome(member, room, replay)
+        self._log.info("{nick} joined from {peer}{kind}", nick=member.nick, peer=self.peer,
+                       kind=self.kind)
+        # Only now: the replay and the welcome above go out at once, not behind the room's
+        # pending lines (which this member gets only from its join on anyway).
+        self.member = member
+        idle = self.services.limits.idle_timeout
+        if idle > 0:
+            self._last_active = self._clock.seconds()
+            self._timer = self._clock.callLater(idle, self._check_idle)
+
+    def replay(self, room: str, member: Member) -> list[Record]:
+        """What was said in ``room`` before ``member`` joined it: read in the same turn as
+        the join, so every line is in the replay or comes live, none twice."""
+        recent = self.services.recent
+        count = self.services.limits.history_replay
+        if recent is None or count <= 0:
+            return []
+        return recent.last(room, count, joining=member.id)
+
+    def _nickname_refused(self, failure: Failure) -> None:
+        if failure.check(Abandoned):
+            return  # gone while the claim was in flight: nobody to tell
+        failure.trap(ChatError)
+        self.refuse(str(failure.value), "nick")
+        self.port.show_prompt()
+
+    def wait_for(self, result: Deferred[Any]) -> None:
+        """Read nothing more from this client until ``result`` has fired."""
+        self.gate.wait_for(result, self.bug)
+
+    def _flooding(self, rate: float) -> None:
+        self.services.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer,
+                                    rate=rate)
+
+    # -- output and leaving -----------------------------------------------------------
+
+    def refuse(self, why: str, what: str) -> None:
+        """Tell the sender what was wrong, and the log (at a bounded rate)."""
+        self.port.show_error(why, what)
+        self.services.warnings.warn(
+            "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why
+        )
+
+    def say_goodbye(self, nick: str | None) -> None:
+        self.leave_reason = self.leave_reason or "quit"
+        self.closing = True
+        self._cancel_timers()
+        self.port.close_normally(f"goodbye, {nick}" if nick else "goodbye")
+
+    def quit(self, member: Member) -> None:
+        """``/quit``: leave, say goodbye, close."""
+        self.leave("quit")
+        self.say_goodbye(member.nick)
+
+    def _close(self, why: str, reason: str) -> None:
+        self.leave_reason = reason
+        self.closing = True
+        self._cancel_timers()
+        self.port.close_with_error(why, reason)
+
+    def leave(self, reason: str) -> None:
+        """Leave every room and the server; what is on its way to this member (answers
+        too) still reaches it."""
+        member = self.member
+        if member is None or not member.present:
+            return
+        fanout = self.fanout
+        fanout.flush()
+        self.services.chat.quit(member, reason)
+        fanout.remove(member.id)
+        self._log.info("{nick} left ({reason}) from {peer}{kind}", nick=member.nick,
+                       reason=reason, peer=self.peer, kind=self.kind)
+
+    def _nick_timed_out(self) -> None:
+        self._timer = None
+        seconds = self.services.limits.nick_timeout
+        self._close(f"no nickname chosen in {seconds:g} seconds; goodbye", "nickname timeout")
+
+    def _check_idle(self) -> None:
+        idle = self.services.limits.idle_timeout
+        quiet = self._clock.seconds() - self._last_active
+        if quiet < idle:
+            self._timer = self._clock.callLater(idle - quiet, self._check_idle)
+            return
+        self._timer = None
+        self._close(f"idle for {idle:g} seconds; goodbye", "idle timeout")
+        self.leave("idle timeout")
+
+    def _cancel_timers(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
