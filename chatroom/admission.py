@@ -15,8 +15,10 @@ accepted socket, from accept to close, and each front end asks it at ``buildProt
 - When open sockets reach ``S - in use - reserve/2``, accepting *pauses*: the listening
   ports stop being read, new connections wait in the kernel's backlog, and nobody gets a
   reset or an ``EMFILE``; accepting resumes as soon as a socket closes. Twisted accepts in
-  batches, so while descriptors are short the batches are made small (``numberAccepts``)
-  and a batch cannot carry the count past the reserve.
+  batches (``numberAccepts``, which it grows by 20 after each full batch and sets to the
+  batch's count otherwise), and a batch goes on after the port stopped being read; so after
+  every read of a port, and at every count, the next batch is cut to a quarter of the room
+  left, and a batch cannot carry the count past the reserve.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 import resource
 from collections import Counter
+from contextlib import suppress
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
@@ -136,6 +139,16 @@ class Admission:
         if not (hasattr(port, "stopReading") and hasattr(port, "startReading")):
             return
         self._ports.append(port)
+        read = getattr(port, "doRead", None)
+        if read is not None and self.pause_at is not None:
+
+            def read_then_size() -> Any:
+                try:
+                    return read()
+                finally:
+                    self._size_batches()  # Twisted has just sized the next batch itself
+
+            port.doRead = read_then_size
         if self.paused:
             port.stopReading()
 
@@ -143,6 +156,8 @@ class Admission:
         """``port`` stops listening: leave it alone from now on."""
         if port in self._ports:
             self._ports.remove(port)
+            with suppress(AttributeError):
+                del port.doRead  # the class's own again
 
     def _check_descriptors(self) -> None:
         pause_at = self.pause_at
@@ -159,17 +174,22 @@ class Admission:
                     open=self.open, cap=self.describe(),
                 )
             return
-        # Twisted's ports accept up to ``numberAccepts`` sockets per read, growing it by
-        # 20 after every full batch; keep a batch well inside the room that is left.
-        batch = max(1, room // 4)
-        for port in self._ports:
-            if getattr(port, "numberAccepts", 0) > batch:
-                port.numberAccepts = batch
+        self._size_batches()
         if self.paused:
             self.paused = False
             for port in self._ports:
                 if getattr(port, "connected", True):
                     port.startReading()
+
+
+    def _size_batches(self) -> None:
+        """Keep each port's next accept batch well inside the room that is left."""
+        if self.pause_at is None:
+            return
+        batch = max(1, (self.pause_at - self.open) // 4)
+        for port in self._ports:
+            if getattr(port, "numberAccepts", 0) > batch:
+                port.numberAccepts = batch
 
 
 def open_files_limit() -> int | None:

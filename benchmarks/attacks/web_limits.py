@@ -426,6 +426,8 @@ def slowloris(count: int = 1100, open_files: int = 1024, interval: float = 40.0)
         print(f"  server log: {len(re.findall('EMFILE', log))} EMFILE, "
               f"{len(re.findall('Could not accept', log))} 'could not accept', "
               f"{len(re.findall('Traceback', log))} tracebacks")
+        for line in [line for line in log.splitlines() if "EMFILE" in line][:3]:
+            print(f"    {line}")
         for sock in socks:
             sock.close()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

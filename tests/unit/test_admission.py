@@ -34,6 +34,27 @@ class FakePort:
         self.reading = True
 
 
+class BatchingPort(FakePort):
+    """Accepts as Twisted's TCP port does: a batch of up to ``numberAccepts`` sockets per
+    read, going on after ``stopReading``; then it sizes the next batch itself."""
+
+    def __init__(self, admission: Admission, waiting: int) -> None:
+        super().__init__()
+        self.admission = admission
+        self.waiting = waiting  # connections in the kernel's queue
+
+    def doRead(self) -> None:
+        accepted = 0
+        while accepted < self.numberAccepts and self.waiting:
+            self.waiting -= 1
+            self.admission.enter(None)
+            accepted += 1
+        if accepted == self.numberAccepts:
+            self.numberAccepts += 20
+        else:
+            self.numberAccepts = max(1, accepted)
+
+
 def front_ends(clock: Clock, limits: Limits) -> tuple[Admission, ChatFactory, WebSite]:
     """A line front end and a web front end of one server, as ``tap`` wires them."""
     services = Services.create(clock, limits)
@@ -114,6 +135,19 @@ def test_accepting_pauses_on_every_port_before_descriptors_run_out_and_resumes(c
     assert not line_port.reading and not web_port.reading
     seats[-1].leave()  # a refused one closed: a descriptor is free again
     assert line_port.reading and web_port.reading
+
+
+def test_twisteds_batches_never_carry_the_count_past_the_pause(clock):
+    admission = Admission(Limits(max_clients=5000, fd_reserve=128), clock, open_files=1024,
+                          in_use=10)
+    port = BatchingPort(admission, waiting=2000)
+    admission.watch(port)
+    for _ in range(200):
+        if port.reading:
+            port.doRead()
+    assert not port.reading
+    assert admission.pause_at is not None
+    assert admission.pause_at <= admission.open <= admission.pause_at + 1
 
 
 def test_a_port_that_stopped_listening_is_left_alone(clock):
