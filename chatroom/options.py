@@ -11,6 +11,9 @@ from twisted.python import usage
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
+from chatroom.history.fold import parse_joins
+from chatroom.history.readers import READERS, SEARCH_MS
+from chatroom.history.store import MAX_TERMS
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
 
 
@@ -130,6 +133,21 @@ class Options(CommandOptions):
         ["history-replay", None, DEFAULTS.history_replay,
          "History lines shown to a member on joining (0: none).",
          _ranged(int, 0, 200, "Must be from 0 to 200.")],
+        ["history-joins", None, "fold",
+         "How the replay on joining and /history show joins and leaves: fold (each run "
+         "of them one line), show (each as it was) or hide.",
+         parse_joins],
+        ["history-search-ms", None, SEARCH_MS,
+         "Milliseconds one /search may take, waiting for a reader included; a longer one "
+         "is stopped and the member told so.",
+         _ranged(int, 10, 60000, "Must be from 10 to 60000.")],
+        ["history-search-words", None, MAX_TERMS,
+         "Most words one /search may have, each part of a-b-c counting as one.",
+         _ranged(int, 1, 1000, "Must be from 1 to 1000.")],
+        ["history-readers", None, READERS,
+         "Threads answering /search, each with its own connection, apart from the one "
+         "that writes.",
+         _ranged(int, 1, 16, "Must be from 1 to 16.")],
         ["web", None, None,
          "Also serve the web page and its WebSocket on this endpoint: a port (8081, on "
          "--interface) or an endpoint string (tcp:8081, ssl:8443:...). Off unless given."],

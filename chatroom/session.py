@@ -192,14 +192,16 @@ class Session:
 
     # -- input ----------------------------------------------------------------------
 
-    def text(self, text: str) -> None:
-        """A line the person typed (decoded and sanitised)."""
+    def text(self, text: str, typed: str | None = None) -> None:
+        """A line the person typed, decoded and sanitised; ``typed`` is the same before
+        sanitising, where it may differ: a nickname is checked as typed (to join, or in
+        ``/nick``), never cleaned into another."""
         member = self.member
         if member is None:
             if text.startswith("/"):
                 self._before_joining(text)
             else:
-                self.choose(text)
+                self.choose(text if typed is None else typed)
             return
         if not member.present:
             return  # left (quit, dropped) with more of its input still buffered
@@ -213,7 +215,7 @@ class Session:
             elif text[:2] == "//":
                 self.services.chat.say(member, text[1:])
             else:
-                self.services.commands.run(member, text, self.port)
+                self.services.commands.run(member, text, self.port, typed)
         except ChatError as e:
             self.refuse(str(e), "command")
 
@@ -225,7 +227,7 @@ class Session:
         elif member.present:
             if self.services.limits.idle_timeout > 0:
                 self._last_active = self._clock.seconds()
-            self.services.commands.run(member, "/nick " + raw.strip(), self.port)
+            self.services.commands.run(member, "/nick " + raw, self.port)
 
     def _before_joining(self, text: str) -> None:
         name = text[1:].split(" ", 1)[0].lower()

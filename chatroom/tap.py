@@ -25,6 +25,7 @@ from chatroom.history import (
     SqliteHistory,
     open_history_blocking,
 )
+from chatroom.history.fold import parse_joins
 from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
@@ -74,6 +75,8 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         history = open_history_blocking(
             options["history"], reactor, reactor,
             retention=options["history-retention"], flush_ms=options["history-flush-ms"],
+            search_ms=options["history-search-ms"], search_words=options["history-search-words"],
+            readers=options["history-readers"],
         )
     except HistoryError as e:
         # Said once, on stderr: under twistd this runs before logging starts, when a
@@ -84,7 +87,8 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
         recent = RecentRecords(max(limits.history_replay, limits.history_max),
-                               rooms=limits.max_rooms, history=history)
+                               rooms=limits.max_rooms, history=history,
+                               joins=parse_joins(options["history-joins"]))
         default = chat.default_room
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)

@@ -14,6 +14,7 @@ from chatroom.history.store import (
     KEEP_ALL,
     MAX_LAST,
     MAX_SEARCH,
+    MAX_TERMS,
     SEARCHABLE,
     BadQuery,
     IHistory,
@@ -36,8 +37,10 @@ class MemoryHistory:
         clock: IReactorTime,
         retention: Retention = KEEP_ALL,
         trim_interval: float = 300.0,
+        search_words: int = MAX_TERMS,
     ) -> None:
         self._clock = clock
+        self._search_words = search_words
         self._retention = retention
         self._records: deque[Record] = deque()
         self._next_id = 1
@@ -78,7 +81,7 @@ class MemoryHistory:
         self, words: str, limit: int = 50, room: str | None = None
     ) -> Deferred[list[Record]]:
         try:
-            terms = parse_search(words)
+            terms = parse_search(words, self._search_words)
         except BadQuery as e:
             return fail(e)
         limit = min(limit, MAX_SEARCH)

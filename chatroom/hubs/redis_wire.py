@@ -1,23 +1,27 @@
 """What the Redis hub keeps in Redis: key names, stream entries, and the Lua scripts.
 
-Layout, for room ``lobby`` (the ``{lobby}`` hash tag keeps one room's keys in one
-cluster slot, so the scripts may touch them together):
+Layout, for the server whose default room is ``#lobby`` (the ``{#lobby}`` hash tag keeps
+its keys in one cluster slot, so the scripts may touch them together; every room of the
+server shares them, since nicknames and the stream are the server's):
 
-- ``chatroom:{lobby}:log``: a stream, trimmed to about ``backlog`` entries. Every event
+- ``chatroom:{#lobby}:log``: a stream, trimmed to about ``backlog`` entries. Every event
   a node publishes is one entry ``n`` (origin node) ``s`` (its sequence number there)
   ``e`` (the event as JSON), plus ``o`` (the node it speaks for) on the ``Left`` events
   a survivor writes for a dead node's members (with ``s`` 0: a script runs once). Readers
   drop an entry whose ``s`` is not above the last seen from ``n``: a node may send an
   entry twice after a reconnect; a gap means entries were trimmed before being read.
-- ``chatroom:{lobby}:nick:<key>``: who holds a nickname, ``member TAB node TAB nick``,
-  with a time to live of one lease, renewed by its node.
-- ``chatroom:{lobby}:node:<node>``: a node's heartbeat, living two thirds of a lease.
-- ``chatroom:{lobby}:reap:<node>``: set once by the survivor that announced a dead node's
+  The events of every room are in it (each names its room). ``Hello`` entries (``e`` is
+  ``["Hello"]``) ask the other nodes to say who they have where (``Present``) and the
+  topics they know (``TopicKnown``), for a node that just came.
+- ``chatroom:{#lobby}:nick:<key>``: who holds a nickname (server-wide),
+  ``member TAB node TAB nick``, with a time to live of one lease, renewed by its node.
+- ``chatroom:{#lobby}:node:<node>``: a node's heartbeat, living two thirds of a lease.
+- ``chatroom:{#lobby}:reap:<node>``: set once by the survivor that announced a dead node's
   members as left; the node deletes it if it comes back, and so learns it was reaped.
-- ``chatroom:{lobby}:heard``: exists while Redis keeps hearing the room: every renewal sets
+- ``chatroom:{#lobby}:heard``: exists while Redis keeps hearing the room: every renewal sets
   it to live a quarter of a lease. Gone means no node reached Redis for that long: Redis
   restarted (with or without its data), was frozen, or every node was away.
-- ``chatroom:{lobby}:settling``: set for one heartbeat (two thirds of a lease) when a
+- ``chatroom:{#lobby}:settling``: set for one heartbeat (two thirds of a lease) when a
   renewal finds ``heard`` gone. While it lives, a missing heartbeat says nothing about a
   node (it may have been waiting for Redis like the others): nobody is reaped.
 """
@@ -28,19 +32,35 @@ import dataclasses
 import json
 from typing import Any
 
-from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.domain.events import (
+    Acted,
+    Event,
+    Joined,
+    Left,
+    Notice,
+    Present,
+    Renamed,
+    Said,
+    TopicKnown,
+    TopicSet,
+    Whispered,
+)
 
 _TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls for cls in (Joined, Left, Renamed, Said, Acted, Whispered, Notice)
+    cls.__name__: cls
+    for cls in (Joined, Left, Renamed, Said, Acted, Whispered, Notice, TopicSet, Present,
+                TopicKnown)
 }
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
 }
 _STRING_FIELDS = frozenset({"room", "member", "nick", "reason", "new_nick", "text", "target",
-                            "target_nick"})
+                            "target_nick", "message"})
+_ROOMS_FIELDS = frozenset({"rooms", "operator_of"})
 
-PRESENT = "Present"
-"""A payload type that is not an event: "this member is here", for views only (no line)."""
+HELLO = b'["Hello"]'
+"""The payload of a node that just came: the others answer with ``Present`` and
+``TopicKnown`` entries."""
 
 
 class BadEntry(ValueError):
@@ -76,13 +96,8 @@ def encode_event(event: Event) -> bytes:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def encode_present(room: str, time: float, member: str, nick: str) -> bytes:
-    return json.dumps([PRESENT, room, time, member, nick], ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
-
-
-def decode_event(data: bytes) -> tuple[str, Event | tuple[str, str]]:
-    """``(type name, event)``, or ``(PRESENT, (member, nick))``; raises ``BadEntry``."""
+def decode_event(data: bytes) -> tuple[str, Event]:
+    """``(type name, event)``; raises ``BadEntry``."""
     try:
         items = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
@@ -90,10 +105,6 @@ def decode_event(data: bytes) -> tuple[str, Event | tuple[str, str]]:
     if not isinstance(items, list) or not items or not isinstance(items[0], str):
         raise BadEntry("not a typed list")
     name = items[0]
-    if name == PRESENT:
-        if len(items) != 5 or not all(isinstance(x, str) for x in items[3:]):
-            raise BadEntry("bad presence entry")
-        return name, (items[3], items[4])
     kind = _TYPES.get(name)
     if kind is None:
         raise BadEntry(f"unknown event type {name!r}")
@@ -107,6 +118,11 @@ def decode_event(data: bytes) -> tuple[str, Event | tuple[str, str]]:
                 raise BadEntry("time is not a number")
         elif field in _STRING_FIELDS and not isinstance(value, str):
             raise BadEntry(f"{field} is not a string")
+        elif field in _ROOMS_FIELDS and not (
+            isinstance(value, list) and all(isinstance(room, str) for room in value)
+        ):
+            raise BadEntry(f"{field} is not a list of rooms")
+    values = [tuple(v) if isinstance(v, list) else v for v in values]
     return name, kind(*values)
 
 

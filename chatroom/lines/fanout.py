@@ -38,9 +38,11 @@ from typing import Protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chatroom.domain.chat import Member
-from chatroom.domain.events import Event, Joined, Left, Renamed, Whispered
+from chatroom.domain.events import VIEW_EVENTS, Event, Joined, Left, Renamed, Whispered
 from chatroom.domain.roomnames import key as room_key
 from chatroom.lines.render import render
+
+_QUIET = frozenset(VIEW_EVENTS)
 
 REST = 0.5
 """In a busy room, after a pass over the members that took D seconds, the next waits until
@@ -142,6 +144,8 @@ class Fanout:
         if self.closed:
             return
         kind = type(event)
+        if kind in _QUIET:
+            return  # a view of who is where, for directories: nothing to show
         if kind is Whispered:
             assert isinstance(event, Whispered)
             self._queue((None, "", event.member, event.target, self._render(event)))
@@ -271,7 +275,7 @@ class Fanout:
             for member_id, recipient, person in self._group(key):
                 if member_id in special:
                     continue
-                recipient.send(plain if person.current == room else prefixed)
+                recipient.send(plain if person.current_key == key else prefixed)
         members = self._members
         for member_id in special:
             own = members.get(member_id)
@@ -286,7 +290,7 @@ class Fanout:
         for member_id, recipient, person in self._group(key):
             if member_id == sender:
                 continue
-            if person.current == room or self._prefix is None:
+            if person.current_key == key or self._prefix is None:
                 recipient.send(data)
             else:
                 if prefixed is None:
@@ -321,7 +325,7 @@ class Fanout:
                 continue
             if member_id not in self._rooms.get(key, ()):
                 continue
-            if person.current == room or prefix is None:
+            if person.current_key == key or prefix is None:
                 parts.append(data)
             else:
                 parts.append(prefix(room, data))

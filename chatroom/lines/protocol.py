@@ -24,7 +24,7 @@ from chatroom.history.store import Record, format_record, format_replay
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
-from chatroom.lines.sanitize import clean
+from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session
 
@@ -207,7 +207,8 @@ class ChatLineProtocol(LineReceiver):
             self.send(PROMPT)
 
     def lineReceived(self, line: bytes) -> None:
-        self.session.text(clean(line))
+        typed = decode(line)  # a nickname is checked as typed, never cleaned into another
+        self.session.text(clean_text(typed), typed)
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 

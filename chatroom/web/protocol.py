@@ -332,7 +332,7 @@ class WebChatProtocol(WebSocketServerProtocol):
             )
             self.show_prompt()
         else:
-            self.session.text(message.text)
+            self.session.text(message.text, message.typed)
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 

@@ -697,3 +697,68 @@ async def test_a_wrong_password_is_retried_quietly_until_it_is_right(tmp_path: P
         server.stop()
     assert not [e for e in events if e.get("log_failure") is not None
                 or e.get("isError")], "a traceback was logged"
+
+
+# -- rooms across nodes ---------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_rooms_members_and_topics_cross_nodes_and_reach_a_late_node(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.node("a"), await cluster.node("b")
+    alice = await a.room.join("alice")
+    bob = await b.room.join("bob")
+    a.room.chat.enter(alice, "#dev")
+    await eventually(lambda: b.room.chat.directory.find("#dev") is not None, what="#dev on b")
+    b.room.chat.enter(bob, "#DEV")  # the room as first written, whoever writes it
+    a.room.chat.set_topic(alice, "#dev", "shipping friday")
+
+    def in_dev(node: Node) -> list[str]:
+        return node.room.chat.members("#dev")
+
+    await eventually(lambda: in_dev(a) == in_dev(b) == ["alice", "bob"], what="#dev on both")
+    b_dev = b.room.chat.room("#dev")
+    await eventually(lambda: b_dev.topic == "shipping friday", what="topic on b")
+    b.room.chat.say(bob, "hello dev")
+    await eventually(lambda: "hello dev" in a.said(), what="a line of #dev on a")
+    said = next(e for e in a.events if isinstance(e, Said) and e.text == "hello dev")
+    assert said.room == "#dev"
+
+    # a node that comes later learns who is where, and the topic, without new events
+    c = await cluster.node("c")
+    await eventually(lambda: in_dev(c) == ["alice", "bob"], what="#dev on the late node")
+    await eventually(lambda: c.room.chat.room("#dev").topic == "shipping friday",
+                     what="topic on the late node")
+    assert sorted(c.room.chat.members("#lobby")) == ["alice", "bob"]
+    assert c.joins() == []  # it learnt the view: nobody was announced as joining
+
+    # nicknames are the server's: a name in another room on another node is taken
+    with pytest.raises(NicknameTaken):
+        await c.room.join("ALICE")
+
+    b.room.chat.part(bob, "#dev", "lunch")
+    await eventually(lambda: in_dev(a) == in_dev(c) == ["alice"], what="bob parted")
+    assert sorted(c.room.chat.members("#lobby")) == ["alice", "bob"]
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_dead_nodes_members_leave_every_room_they_were_in(cluster: Cluster) -> None:
+    lease = 1.5
+    a, b = await cluster.node("a", lease), await cluster.node("b", lease)
+    alice = await a.room.join("alice")
+    a.room.chat.enter(alice, "#dev")
+    a.room.chat.enter(alice, "#ops")
+    bob = await b.room.join("bob")
+    b.room.chat.enter(bob, "#dev")
+    await eventually(lambda: b.room.chat.members("#dev") == ["alice", "bob"])
+    a.crash()
+    await eventually(
+        lambda: sorted(e.room for e in b.events if isinstance(e, Left)) == [
+            "#dev", "#lobby", "#ops"],
+        timeout=3 * lease, what="alice left each of her rooms on b",
+    )
+    assert b.room.chat.members("#dev") == ["bob"]
+    assert b.room.chat.directory.find("#ops") is None  # empty: forgotten
+    again = await b.room.join("Alice")  # and her nickname is free
+    assert again.nick == "Alice"

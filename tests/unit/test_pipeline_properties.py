@@ -14,6 +14,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chatroom.domain.charclasses import (
+    BIDI_CONTROLS,
+    BLANKS,
+    INVISIBLE_FORMAT,
+    INVISIBLE_MARKS,
+    JOINERS,
+)
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.sanitize import clean
 from chatroom.lines.telnet import STILL_HERE, TelnetFilter
@@ -29,6 +36,11 @@ PIECES = [
     b"bob", b"hello", b"x" * 300, b"y" * 600,
     # what Debian's telnet sends: a timing mark, AYT, BINARY, and UTF-8 whose 0x9C became BRK
     b"\xff\xfd\x06", b"\xff\xf6", b"\xff\xfb\x00", b"\xe6\xff\xf3\xff\xfd\x06\xac",
+    # issue 12, point 6: blanks, bidi controls, invisible characters
+    b"\t\t", b" " * 40, "\u3000".encode(), "\u00a0".encode(), "\u3164".encode(),
+    "\u2800".encode(), "\u034f".encode(), "\ufe0f".encode(), "\u200b".encode(),
+    "\u200d".encode(), "\u200e".encode(), "\u202e".encode(), "\u2066".encode(),
+    "\u00ad".encode(), "\U000e0041".encode(),
 ]
 STARTS = [b"", b"", b"", b"/", b"//", b"/me ", b"/msg bob ", b"/msg BOB ", b"/msg alice ",
           b"/nick ", b"/who", b"/help", b"/x", b"/quit", b"\xff\xfd\x01/me ",
@@ -55,15 +67,19 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 cut_lists = st.lists(st.integers(min_value=0, max_value=10_000), max_size=30)
 
-FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but TAB, DEL, ESC, C1
+# C0 (TAB too), DEL, ESC, C1; bidi controls and invisible format characters
+FORBIDDEN = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}{INVISIBLE_FORMAT}]")
+# Three blanks in a row: the sanitiser leaves at most one, the "NICK: " before it another.
+BLANK_RUN = re.compile(f"[{BLANKS}](?:[{INVISIBLE_MARKS}{JOINERS}]*[{BLANKS}]){{2}}")
 
 
 def _check_safe(data: bytes) -> list[str]:
-    """Every line ends in CRLF, is UTF-8, and holds no control but TAB."""
+    """Every line ends in CRLF, is UTF-8, and holds no control, no bidi control, no
+    invisible format character and no run of blanks."""
     lines = parse_lines(data)
     for line in lines:
         assert not FORBIDDEN.search(line), repr(line)
-        assert "\x1b" not in line
+        assert not BLANK_RUN.search(line), repr(line)
     return lines
 
 
@@ -233,6 +249,7 @@ def test_line_buffer_returns_every_short_line(lines: list[bytes]) -> None:
 def test_clean_removes_every_control_and_is_idempotent(data: bytes) -> None:
     text = clean(data)
     assert not FORBIDDEN.search(text)
+    assert not BLANK_RUN.search(text)
     assert clean(text.encode("utf-8")) == text
 
 

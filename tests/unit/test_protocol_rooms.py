@@ -122,3 +122,13 @@ def test_a_v1_member_sees_exactly_v1(server: Server) -> None:
     alice.send("in the lobby")
     server.flush()
     assert bob.lines() == ["alice: in the lobby"]
+
+
+def test_a_room_name_is_checked_as_typed_never_cleaned_into_another(server: Server) -> None:
+    (alice,) = server.members("alice")
+    alice.send("/join #d\x01ev")
+    alice.send("/join #dev\x1b[31m")
+    server.flush()
+    lines = alice.lines()
+    assert len(lines) == 2 and all(line.startswith("! a room name cannot hold") for line in lines)
+    assert server.chat.directory.find("#dev") is None

@@ -19,10 +19,12 @@ KINDS = sorted(
     (
         value for value in vars(events).values()
         if isinstance(value, type) and issubclass(value, Event) and value is not Event
+        and value not in events.VIEW_EVENTS
     ),
     key=lambda kind: kind.__name__,
 )
-"""Every event type the domain defines (a new one joins this list by itself)."""
+"""Every event type the domain defines but the view events, which no front end shows (a
+new one joins this list by itself)."""
 
 
 def example(kind: type[Event]) -> Event:
