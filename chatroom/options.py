@@ -104,11 +104,16 @@ class Options(CommandOptions):
          "much at once) before it is dropped as a slow reader.",
          _ranged(int, 4096, None, "Must be at least 4096.")],
         ["max-clients", None, DEFAULTS.max_clients,
-         "Connections served at once, in all.",
+         "Connections served at once, in all, on every port (plain HTTP ones too); also "
+         "capped by the open files limit less --fd-reserve.",
          _ranged(int, 1, None, "Must be at least 1.")],
         ["max-per-ip", None, DEFAULTS.max_per_ip,
-         "Connections served at once from one address.",
+         "Connections served at once from one address, on every port.",
          _ranged(int, 1, None, "Must be at least 1.")],
+        ["fd-reserve", None, DEFAULTS.fd_reserve,
+         "File descriptors never given to connections (history, Redis, logs, refusals); "
+         "accepting pauses when half of them are left.",
+         _ranged(int, 16, None, "Must be at least 16.")],
         ["nick-timeout", None, DEFAULTS.nick_timeout,
          "Seconds a new connection has to choose a nickname (0: no limit).",
          _ranged(float, 0, None, "Must be at least 0.")],
@@ -146,6 +151,12 @@ class Options(CommandOptions):
         ["web", None, None,
          "Also serve the web page and its WebSocket on this endpoint: a port (8081, on "
          "--interface) or an endpoint string (tcp:8081, ssl:8443:...). Off unless given."],
+        ["web-header-timeout", None, DEFAULTS.web_header_timeout,
+         "Seconds an HTTP client has to send a whole request (slow bytes do not extend it).",
+         _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["web-max-body", None, DEFAULTS.web_max_body,
+         "Largest HTTP request body read, in bytes; the page sends none.",
+         _ranged(int, 0, 65536, "Must be from 0 to 65536.")],
         ["web-origin", None, None,
          "Pages allowed to open the WebSocket: origins separated by commas, or *. "
          "Default: the same host and port as the page.",
@@ -208,4 +219,7 @@ class Options(CommandOptions):
             max_rooms=self["max-rooms"],
             max_rooms_per_member=self["max-rooms-per-member"],
             max_room_name=self["max-room-name"],
+            fd_reserve=self["fd-reserve"],
+            web_header_timeout=self["web-header-timeout"],
+            web_max_body=self["web-max-body"],
         )

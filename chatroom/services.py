@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybe
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IStreamServerEndpoint
 from twisted.logger import Logger
 
+from chatroom.admission import Admission
 from chatroom.cli import CannotStart
 
 _log = Logger()
@@ -20,11 +21,17 @@ class ListeningService(Service):
     """Listens on one endpoint while running, and says where it listens."""
 
     def __init__(
-        self, description: str, endpoint: IStreamServerEndpoint, factory: IProtocolFactory
+        self,
+        description: str,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+        admission: Admission | None = None,
     ) -> None:
+        """``admission`` pauses accepting on this port when descriptors run short."""
         self.description = description
         self.endpoint = endpoint
         self.factory = factory
+        self.admission = admission
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
@@ -50,6 +57,8 @@ class ListeningService(Service):
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
+        if self.admission is not None:
+            self.admission.watch(port)
         address = port.getHost()
         _log.info(
             "chatroom listening on {description} ({address})",
@@ -63,6 +72,8 @@ class ListeningService(Service):
         super().stopService()
         if self.port is None:
             return None
+        if self.admission is not None:
+            self.admission.unwatch(self.port)
         stopped: Deferred[None] | None = self.port.stopListening()
         return stopped
 
@@ -108,6 +119,8 @@ def raise_open_files_limit() -> tuple[int, int]:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            _log.info("raised the open files limit from {soft} to {target}",
+                      soft=soft, target=target)
             soft = target
         except (ValueError, OSError):
             pass

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.admission import Admission
 from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
@@ -43,6 +44,13 @@ class Services:
     warnings: RateLimitedLog
     history: IHistory | None = None
     recent: RecentRecords | None = None
+    admission: Admission | None = None
+    """Every front end's connections, counted once; without one, these services count
+    their own (front ends tested alone)."""
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            self.admission = Admission(self.limits, self.clock)
 
     @classmethod
     def create(

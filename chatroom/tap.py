@@ -7,7 +7,6 @@ takes the reactor (or just a clock) as an argument.
 
 from __future__ import annotations
 
-import resource
 from typing import Any
 
 from twisted.application.service import IService, MultiService
@@ -15,6 +14,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.logger import Logger
 
+from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
 from chatroom.history import (
@@ -53,11 +53,6 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     limits: Limits = options["limits"]
     soft, hard = raise_open_files_limit()
     _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
-    if soft != resource.RLIM_INFINITY and soft < limits.max_clients + 64:
-        _log.warn(
-            "--max-clients {max_clients} is above what {soft} open files allow",
-            max_clients=limits.max_clients, soft=soft,
-        )
     top = InOrder()
     hub: IHub
     names: INicknames
@@ -98,9 +93,16 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)
         HistoryService(hub, history).setServiceParent(top)
+    # One count of connections for every front end, once the store's files are open.
+    admission = Admission(limits, reactor, open_files_limit(), descriptors_in_use())
+    if admission.max_clients < limits.max_clients:
+        _log.warn("--max-clients {max_clients} is above what {soft} open files allow: {cap}",
+                  max_clients=limits.max_clients, soft=soft, cap=admission.describe())
+    else:
+        _log.info("serving {cap}", cap=admission.describe())
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
-        RateLimitedLog(_log, reactor), history, recent,
+        RateLimitedLog(_log, reactor), history, recent, admission,
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
@@ -117,7 +119,7 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     ShutdownService(front_ends).setServiceParent(top)
     for description, front_end in listeners:
         endpoint = serverFromString(reactor, description.removeprefix("web "))
-        ListeningService(description, endpoint, front_end).setServiceParent(top)
+        ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
     return top
 
 

@@ -37,6 +37,7 @@ from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services, Session
 from chatroom.web import messages, origins
+from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
 CLOSE_NORMAL = 1000
 """/quit: the page does not reconnect."""
@@ -155,7 +156,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._max_frame = max_frame(factory.limits)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer_name,
                                " (web)")
-        self._inbox: deque[bytes | _Unreadable] = deque()
+        self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
@@ -241,6 +242,14 @@ class WebChatProtocol(WebSocketServerProtocol):
         # autobahn's version formats a debug line per packet first; this is all it then does
         self._dataReceived(data)
 
+    def onPing(self, payload: bytes) -> None:
+        self._inbox.append(Ping(payload))  # flood control, then a pong via the outbox
+        self._drain()
+
+    def onPong(self, payload: bytes) -> None:
+        self._inbox.append(PONG)  # costs a token like any frame
+        self._drain()
+
     def onMessageBegin(self, isBinary: bool) -> None:
         self._binary = isBinary
         self._parts = []
@@ -301,7 +310,12 @@ class WebChatProtocol(WebSocketServerProtocol):
             self._tcp.resumeProducing()
         self._drain()
 
-    def _handle(self, item: bytes | _Unreadable) -> None:
+    def _handle(self, item: bytes | _Unreadable | Ping | Pong) -> None:
+        if isinstance(item, Ping):
+            self.send(pong_frame(item.payload))
+            return
+        if isinstance(item, Pong):
+            return
         if isinstance(item, _Unreadable):
             self.session.refuse(item.why, messages.ABOUT_MESSAGE)
             return
@@ -458,9 +472,9 @@ class WebChatProtocol(WebSocketServerProtocol):
 class WebChatFactory(WebSocketServerFactory):
     """The web front end's registry of connections, and the room's door for browsers.
 
-    Like the line front end's ``ChatFactory``: it admits or refuses each connection
-    (``max_clients`` and ``max_per_ip`` count web connections only), keeps every live one so
-    a shutdown reaches them all, and subscribes the room's events to its ``Fanout``.
+    Like the line front end's ``ChatFactory``: it admits or refuses each connection (by the
+    server's shared ``Admission``), keeps every live one so a shutdown reaches them all, and
+    subscribes the room's events to its ``Fanout``.
     """
 
     _log = Logger()
@@ -496,7 +510,7 @@ class WebChatFactory(WebSocketServerFactory):
         # A page has no local echo: its own lines come back to it, in room order.
         self.fanout = Fanout(services.clock, messages.render, echo=True)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
-            services.limits, services.clock, kind="web "
+            services.limits, services.clock, kind="web ", admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
 
@@ -511,14 +525,14 @@ class WebChatFactory(WebSocketServerFactory):
     def buildProtocol(self, addr: IAddress | None) -> WebChatProtocol:
         protocol = WebChatProtocol(self, addr)
         protocol.factory = self
-        why = self.registry.refusal(protocol.host)
+        seat = self.registry.seat(protocol.host)
+        why = seat.refusal
         if why is not None:
             self.warnings.warn(
                 "refused web connection from {peer}: {why}", peer=protocol.peer_name, why=why
             )
             protocol.refusal = why
-            return protocol
-        self.registry.add(protocol)
+        self.registry.add(protocol, seat)
         return protocol
 
     def forget(self, protocol: WebChatProtocol) -> None:
