@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -355,3 +356,20 @@ class Session:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+
+def describe_peer(address: IAddress | None) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for logs, whatever the address type."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return type(address).__name__ if address is not None else "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_loss(reason: Failure) -> str:
+    """Why a connection went, in a word or two, for logs and history."""
+    if reason.check(net_error.ConnectionDone):
+        return "closed"
+    if reason.check(net_error.ConnectionLost):
+        return "connection lost"
+    return reason.getErrorMessage()

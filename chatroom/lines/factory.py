@@ -18,9 +18,9 @@ from twisted.python.failure import Failure
 from chatroom.admission import Seat
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
-from chatroom.lines.protocol import ChatLineProtocol, describe_peer
+from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services
+from chatroom.session import Services, describe_peer
 
 _CLOSED = Failure(ConnectionDone())
 

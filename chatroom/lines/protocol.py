@@ -26,7 +26,7 @@ from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
-from chatroom.session import Session
+from chatroom.session import Session, describe_loss, describe_peer
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -53,12 +53,6 @@ class StreamTransport(Protocol):
     def registerProducer(self, producer: object, streaming: bool) -> None: ...
     def unregisterProducer(self) -> None: ...
 
-
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ChatLineProtocol(LineReceiver):
@@ -120,7 +114,7 @@ class ChatLineProtocol(LineReceiver):
             # The transport tells a registered producer itself; one unregistered by
             # finish() learns it here, and its slow-reader check ends.
             self.outbox.stopProducing()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         self.factory.forget(self)
 
     def shutdown(self) -> None:
@@ -345,10 +339,3 @@ class ChatLineProtocol(LineReceiver):
 def _lines(count: int) -> str:
     return "1 line" if count == 1 else f"{count} lines"
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()

@@ -35,7 +35,7 @@ from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services, Session
+from chatroom.session import Services, Session, describe_loss, describe_peer
 from chatroom.web import messages, origins
 from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
@@ -72,12 +72,6 @@ class _Unreadable:
 
     why: str
 
-
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def max_frame(limits: Limits) -> int:
@@ -214,7 +208,7 @@ class WebChatProtocol(WebSocketServerProtocol):
     def _gone(self, reason: Failure) -> None:
         self._lost = True
         self._inbox.clear()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         if self.outbox is not None:
             self.outbox.stopProducing()
         self.factory.forget(self)
@@ -547,10 +541,3 @@ class WebChatFactory(WebSocketServerFactory):
         self.fanout.close()  # nobody needs to hear that everybody else left
         return self.registry.close_all()
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()
