@@ -59,6 +59,14 @@ class Limits:
     max_room_name: int = 32
     """Characters a room's name may have after its ``#`` (1 to 32)."""
 
+    storm_members: int = 200
+    """Members of a room (on one front end) from which a storm of joins and leaves is told
+    as one line a second instead of a line each."""
+
+    storm_rate: int = 20
+    """Joins and leaves in a second of one room past which the rest of that second's are
+    told as one summary line (0: never)."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

@@ -90,6 +90,14 @@ class Options(CommandOptions):
         ["max-room-name", None, DEFAULTS.max_room_name,
          "Characters a room name may have after its #.",
          _ranged(int, 1, 32, "Must be from 1 to 32.")],
+        ["storm-rate", None, DEFAULTS.storm_rate,
+         "Joins and leaves in a second of one room past which the rest of that second's "
+         "are told as one summary line (0: never).",
+         _ranged(int, 0, None, "Must be at least 0.")],
+        ["storm-members", None, DEFAULTS.storm_members,
+         "Members a room must have (on one front end) for a storm of joins and leaves to be "
+         "summarised.",
+         _ranged(int, 1, None, "Must be at least 1.")],
         ["max-line", None, DEFAULTS.max_line,
          "Longest line a client may send, in bytes.",
          _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
@@ -219,6 +227,8 @@ class Options(CommandOptions):
             max_rooms=self["max-rooms"],
             max_rooms_per_member=self["max-rooms-per-member"],
             max_room_name=self["max-room-name"],
+            storm_rate=self["storm-rate"],
+            storm_members=self["storm-members"],
             fd_reserve=self["fd-reserve"],
             web_header_timeout=self["web-header-timeout"],
             web_max_body=self["web-max-body"],

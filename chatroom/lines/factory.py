@@ -57,7 +57,11 @@ class ChatFactory(Factory):
         self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
-        self.fanout = Fanout(services.clock, prefix=prefixed)
+        limits = services.limits
+        self.fanout = Fanout(
+            services.clock, prefix=prefixed, notice=render.notice,
+            storm_members=limits.storm_members, storm_rate=limits.storm_rate,
+        )
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(
             services.limits, services.clock, admission=services.admission
         )
