@@ -7,6 +7,7 @@ takes the reactor (or just a clock) as an argument.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
@@ -30,6 +31,7 @@ from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
@@ -136,4 +138,10 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     assert IReactorCore.providedBy(reactor)
-    return build_service(options, reactor)
+    out = sys.stdout if options.parent is None else twistd_log_file(options.parent, reactor)
+    if out is None:
+        _log.warn("twistd's --logger or --syslog chooses the log: --log-format and "
+                  "--log-level do not apply")
+        return build_service(options, reactor)
+    output = LogOutput(out, options["log-format"], options["log-level"])
+    return Logged(build_service(options, reactor), output)
