@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     output = LogOutput(sys.stdout, options["log-format"], options["log-level"])
     globalLogBeginner.beginLoggingTo([output.observer], redirectStandardIO=False)
     application = Application("chatroom")
-    build_service(options, reactor).setServiceParent(application)
+    build_service(options, reactor, output).setServiceParent(application)
     try:
         IService(application).privilegedStartService()
         startApplication(application, False)  # also stops it before the reactor shuts down

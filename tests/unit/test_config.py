@@ -142,3 +142,13 @@ def test_the_example_values_are_the_defaults(tmp_path: Path) -> None:
         assert value is not None
         with_file(tmp_path, f"{key} = {entries[key]}")
 
+
+def test_every_live_option_is_marked_live_in_the_example() -> None:
+    from chatroom.reload import LIVE
+
+    text = EXAMPLE.read_text()
+    for key in settable(Options()):
+        block = re.search(rf"((?:^#(?! {key} =).*\n)*)^# {key} = ", text, re.MULTILINE)
+        assert block is not None
+        marked = "[live" in block.group(1)
+        assert marked == (key in LIVE), f"{key}: [live] in the example, or not, as reload says"
