@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from OpenSSL import SSL
 from twisted.application.service import MultiService
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IProtocolFactory, IStreamServerEndpoint
@@ -90,7 +91,10 @@ class Listeners:
         for spec in specs:
             try:
                 endpoints[spec] = listen_endpoint(self.reactor, spec[1])
-            except Exception as e:
+            except (OSError, SSL.Error) as e:
+                raise ValueError(f"{label(spec)}: cannot use its key or certificate: "
+                                 f"{describe_error(e)}") from None
+            except Exception as e:  # a bad description: parsed at start, but it may change
                 raise ValueError(f"{label(spec)}: {describe_error(e)}") from None
         return Prepared(endpoints)
 
