@@ -292,3 +292,18 @@ def test_sighup_reloads_through_the_reactor_thread(make: Callable[..., Running])
     finally:
         service.stopService()
     assert signal.getsignal(signal.SIGHUP) == before
+
+
+def test_the_web_front_end_follows_too(make: Callable[..., Running]) -> None:
+    from twisted.internet.address import IPv4Address
+
+    from chatroom.web.protocol import max_frame
+    from chatroom.web.site import build_web_site
+
+    running = make(BASE)
+    site = build_web_site(running.services)
+    browser = site.chat.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    running.reload(BASE + "web-max-body = 10\nweb-header-timeout = 3\nmax-line = 1024\n")
+    assert (site.limits.web_max_body, site.limits.web_header_timeout) == (10, 3.0)
+    assert site.chat.limits.max_line == 1024
+    assert browser._max_frame == max_frame(running.services.limits)
