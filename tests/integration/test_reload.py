@@ -149,3 +149,20 @@ def test_the_log_level_changes_on_sighup(configured: Callable[..., Configured]) 
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "connection from" not in running.server.log()[len(before):]
+
+
+def test_a_lower_history_keep_trims_the_store_at_once(configured: Callable[..., Configured]
+                                                      ) -> None:
+    running = configured('history = "chat.sqlite3"\n')
+    alice = running.server.join("alice")
+    for n in range(5):
+        alice.send(f"line {n}")
+    alice.send("/history 10")
+    alice.expect("line 4")
+    said = running.reload('history = "chat.sqlite3"\nhistory-keep = "2"\n')
+    assert "applied: history-keep 1000000 -> 2" in said
+    deadline = time.monotonic() + 10
+    while "history trimmed" not in running.server.log():
+        assert time.monotonic() < deadline, running.server.log()
+        time.sleep(0.05)
+    assert "events older than 2" in running.server.log()
