@@ -30,12 +30,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Real servers and clients the integration tests start themselves (Debian packages, installed
-# if missing): Debian's own telnet, driven in tmux, is one of the clients.
+# if missing): Debian's own telnet, driven in tmux, is one of the clients; systemd-analyze
+# verifies contrib/chatroom.service.
 sysdeps:
 	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver \
-	  && command -v telnet >/dev/null && command -v tmux >/dev/null || { \
+	  && command -v telnet >/dev/null && command -v tmux >/dev/null \
+	  && command -v systemd-analyze >/dev/null || { \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    redis-server chromium chromium-driver telnet tmux; }
+	    redis-server chromium chromium-driver telnet tmux systemd; }
 
 pytest: $(STAMP) sysdeps
 	$(BIN)/pytest

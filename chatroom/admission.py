@@ -79,12 +79,24 @@ class Admission:
         self._ports: list[Any] = []
         self.paused = False
         self.warnings = RateLimitedLog(self._log, clock, rate=1.0, burst=5)
+        self._spare = None if open_files is None else open_files - in_use
         self.max_clients = limits.max_clients
         self.pause_at: int | None = None
-        if open_files is not None:
-            spare = open_files - in_use
+        self._size(limits)
+
+    def _size(self, limits: Limits) -> None:
+        self.limits = limits
+        self.max_clients = limits.max_clients
+        spare = self._spare
+        if spare is not None:
             self.max_clients = max(0, min(limits.max_clients, spare - limits.fd_reserve))
             self.pause_at = max(1, spare - limits.fd_reserve // 2)
+
+    def update(self, limits: Limits) -> None:
+        """New limits (a reload): nobody is dropped, new connections are judged by them,
+        and accepting pauses or resumes by the new reserve."""
+        self._size(limits)
+        self._check_descriptors()
 
     def describe(self) -> str:
         """The effective limits, for the log at start."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.python import usage
 
+from chatroom import config
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -15,6 +16,7 @@ from chatroom.history.fold import parse_joins
 from chatroom.history.readers import READERS, SEARCH_MS
 from chatroom.history.store import MAX_TERMS
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
+from chatroom.logconfig import parse_format, parse_level
 
 
 def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str) -> Any:
@@ -64,6 +66,11 @@ def _room(value: str) -> str:
 
 
 _room.coerceDoc = "A name such as #lobby (the # may be left out)."  # type: ignore[attr-defined]
+
+
+def _keep(value: str) -> str:
+    parse_retention(value)  # raises ValueError with a sentence; postOptions parses it again
+    return value
 
 
 def _port(value: str) -> int:
@@ -133,7 +140,8 @@ class Options(CommandOptions):
          ":memory:, or none to keep no history."],
         ["history-keep", None, DEFAULT_KEEP,
          "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
-         "or forever."],
+         "or forever.",
+         _keep],
         ["history-flush-ms", None, 200,
          "Milliseconds new lines wait in memory before being written; a crash (SIGKILL) "
          "loses at most this much.",
@@ -176,7 +184,19 @@ class Options(CommandOptions):
          "Seconds after which the members of a vanished server are announced left and "
          "their nicknames freed (with --redis).",
          _ranged(float, 1, 300, "Must be from 1 to 300.")],
+        ["config", None, None,
+         "Read options from this TOML file, each under its long name (max-line = 4096); "
+         "options given here win. SIGHUP reads it again.",
+         config.config_path],
+        ["log-format", None, "text",
+         "How to write the log: text, or json (one object per line, every field kept)",
+         parse_format],
+        ["log-level", None, "info",
+         "The least important events logged: debug, info, warn, error or critical",
+         parse_level],
     ]
+    repeatable = frozenset({"listen"})
+    """Options a config file may give as a list, as the command line may repeat them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -199,6 +219,8 @@ class Options(CommandOptions):
     opt_p = opt_port
 
     def postOptions(self) -> None:
+        if self["config"] is not None:
+            config.apply(self, self["config"])
         endpoints = list(self["listen"])
         interface = self["interface"].replace(":", r"\:")
         if self._port_given or not endpoints:

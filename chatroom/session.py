@@ -10,8 +10,9 @@ holds on every front end at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from weakref import WeakSet
 
 from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred, succeed
@@ -33,6 +34,9 @@ from chatroom.lines.fanout import Fanout, Recipient
 from chatroom.logs import RateLimitedLog
 from chatroom.ports import IHub, INicknames
 
+if TYPE_CHECKING:
+    from chatroom.reload import Reloader
+
 
 @dataclass(eq=False)
 class Services:
@@ -48,6 +52,10 @@ class Services:
     admission: Admission | None = None
     """Every front end's connections, counted once; without one, these services count
     their own (front ends tested alone)."""
+    sessions: WeakSet[Session] = field(default_factory=WeakSet, repr=False)
+    """Every session of every front end: a reload gives each the new limits."""
+    reloader: Reloader | None = None
+    """What reads the configuration again (SIGHUP; ``/rehash`` for server operators)."""
 
     def __post_init__(self) -> None:
         if self.admission is None:
@@ -81,7 +89,11 @@ _log = Logger()
 
 
 class Port(Replies, Protocol):
-    """What a session needs of its protocol: reading, showing, closing."""
+    """What a session needs of its protocol: reading, showing, closing.
+
+    A protocol that keeps a limit per connection (a line cap, an output cap) also defines
+    ``apply_limits(limits)``: a reload calls it, so the new limits hold for it at once.
+    """
 
     def pause_reading(self) -> None: ...
 
@@ -142,6 +154,7 @@ class Session:
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
         self._gone = False
+        services.sessions.add(self)
 
     @property
     def joined(self) -> bool:
@@ -187,6 +200,20 @@ class Session:
         self._log.failure("handling input from {peer}", failure, peer=self.peer)
         self.leave_reason = "server error"
         self.port.abort()
+
+    def apply_limits(self, limits: Limits, before: Limits) -> None:
+        """The server's limits changed from ``before`` to ``limits`` (a reload): flood
+        control follows from the next line, a changed idle timeout counts from now, and
+        the front end's own caps follow if it keeps any (its port's ``apply_limits``)."""
+        self.gate.set_rate(limits.rate, limits.burst)
+        if limits.idle_timeout != before.idle_timeout and self.joined and not self.closing:
+            self._cancel_timers()
+            if limits.idle_timeout > 0:
+                self._last_active = self._clock.seconds()
+                self._timer = self._clock.callLater(limits.idle_timeout, self._check_idle)
+        apply = getattr(self.port, "apply_limits", None)
+        if apply is not None:
+            apply(limits)
 
     def still_here(self) -> bool:
         return not (self._gone or self.closing) and self.port.still_open()

@@ -7,11 +7,12 @@ takes the reactor (or just a clock) as an argument.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 from chatroom.admission import Admission, descriptors_in_use, open_files_limit
@@ -30,9 +31,12 @@ from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.listeners import Listeners, label, listener_specs
+from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
+from chatroom.reload import HangupService, Reloader
 from chatroom.services import (
     FrontEnd,
     InOrder,
@@ -48,8 +52,10 @@ __all__ = ["InOrder", "ListeningService", "Options", "ShutdownService", "build_s
 _log = Logger()
 
 
-def build_service(options: Options, reactor: Any) -> MultiService:
-    """Everything the server is, as one service: room, front end, listeners."""
+def build_service(options: Options, reactor: Any, log_output: LogOutput | None = None
+                  ) -> MultiService:
+    """Everything the server is, as one service: room, front end, listeners; and the
+    reload on SIGHUP (which sets ``log_output``'s level, if given)."""
     limits: Limits = options["limits"]
     soft, hard = raise_open_files_limit()
     _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
@@ -106,20 +112,27 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
-    listeners: list[tuple[str, IProtocolFactory]] = [
-        (description, factory) for description in options["endpoints"]
-    ]
+    factories: dict[str, IProtocolFactory] = {"line": factory}
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
-        listeners.append((f"web {options['web-endpoint']}", site))
+        factories["web"] = site
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
-    for description, front_end in listeners:
-        endpoint = serverFromString(reactor, description.removeprefix("web "))
-        ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
+    listeners = Listeners(top, reactor, factories, admission)
+    services.reloader = Reloader(
+        options, services, listeners,
+        lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call), log_output,
+    )
+    HangupService(services.reloader, reactor).setServiceParent(top)
+    for spec in listener_specs(options):
+        try:
+            listener = listeners.add(spec)
+        except Exception as e:  # a certificate that cannot be read, a bad endpoint
+            raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
+        listener.setServiceParent(top)
     return top
 
 
@@ -136,4 +149,10 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     assert IReactorCore.providedBy(reactor)
-    return build_service(options, reactor)
+    out = sys.stdout if options.parent is None else twistd_log_file(options.parent, reactor)
+    if out is None:
+        _log.warn("twistd's --logger or --syslog chooses the log: --log-format and "
+                  "--log-level do not apply")
+        return build_service(options, reactor)
+    output = LogOutput(out, options["log-format"], options["log-level"])
+    return Logged(build_service(options, reactor, output), output)

@@ -47,10 +47,22 @@ class MemoryHistory:
         self._closed = False
         self.dropped = 0
         self._trimmer: LoopingCall | None = None
+        self._trim_interval = trim_interval
         if retention.max_count is not None or retention.max_age is not None:
             self._trimmer = LoopingCall(self._trim)
             self._trimmer.clock = clock
             self._trimmer.start(trim_interval, now=False)
+
+    def set_retention(self, retention: Retention) -> None:
+        """A new retention (a reload): applied now, and by the periodic passes after."""
+        self._retention = retention
+        if self._closed:
+            return
+        if self._trimmer is None:
+            self._trimmer = LoopingCall(self._trim)
+            self._trimmer.clock = self._clock
+            self._trimmer.start(self._trim_interval, now=False)
+        self._trim()
 
     def record(self, event: Event) -> None:
         row = row_for(event)

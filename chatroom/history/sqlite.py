@@ -629,16 +629,31 @@ class SqliteHistory:
         self._shut = False
         self._trimmer: LoopingCall | None = None
         self._first_trim: IDelayedCall | None = None
+        self._trim_interval = trim_interval
         if retention.max_count is not None or retention.max_age is not None:
-            trimmer = LoopingCall(lambda: ensureDeferred(self._periodic_trim()))
-            trimmer.clock = clock
-            self._trimmer = trimmer
+            self._trimmer = self._make_trimmer()
             # The first pass as soon as the reactor runs, not here (see _Database).
             self._first_trim = clock.callLater(0, self._start_trimming, trim_interval)
+
+    def _make_trimmer(self) -> LoopingCall:
+        trimmer = LoopingCall(lambda: ensureDeferred(self._periodic_trim()))
+        trimmer.clock = self._clock
+        return trimmer
 
     def _start_trimming(self, interval: float) -> None:
         if self._trimmer is not None and not self._closed:
             self._trimmer.start(interval, now=True)
+
+    def set_retention(self, retention: Retention) -> None:
+        """A new ``--history-keep`` (a reload): a pass applies it now, periodic ones after."""
+        self._retention = retention
+        if self._closed:
+            return
+        if self._trimmer is None:
+            self._trimmer = self._make_trimmer()
+            self._trimmer.start(self._trim_interval, now=True)
+        else:
+            ensureDeferred(self._periodic_trim())
 
     # Writing ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatroom.admission import Seat
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.protocol import ChatLineProtocol
@@ -54,7 +55,6 @@ class ChatFactory(Factory):
     def __init__(self, services: Services) -> None:
         self.services = services
         self.chat = services.chat
-        self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
         limits = services.limits
@@ -66,6 +66,11 @@ class ChatFactory(Factory):
             services.limits, services.clock, admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[ChatLineProtocol]:

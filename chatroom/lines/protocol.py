@@ -21,6 +21,7 @@ from chatroom.commands import HELP
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record, format_record, format_replay
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
@@ -85,6 +86,14 @@ class ChatLineProtocol(LineReceiver):
     @property
     def member(self) -> Member | None:
         return self.session.member
+
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): the line cap and the output cap of this
+        connection follow at once."""
+        self.MAX_LENGTH = limits.max_line
+        self._lines.max_line = limits.max_line
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
 
     # -- connection life ------------------------------------------------------------
 

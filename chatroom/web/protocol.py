@@ -163,6 +163,12 @@ class WebChatProtocol(WebSocketServerProtocol):
     def member(self) -> Member | None:
         return self.session.member
 
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): this connection's caps follow."""
+        self._max_frame = max_frame(limits)
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
+
     # -- connection life ------------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -497,7 +503,6 @@ class WebChatFactory(WebSocketServerFactory):
         )
         self.services = services
         self.chat = services.chat
-        self.limits: Limits = services.limits
         self.clock = services.clock
         self.allowed_origins = allowed_origins
         self.warnings: RateLimitedLog = services.warnings
@@ -507,6 +512,11 @@ class WebChatFactory(WebSocketServerFactory):
             services.limits, services.clock, kind="web ", admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[WebChatProtocol]:

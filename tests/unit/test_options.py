@@ -152,7 +152,7 @@ def test_history_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert options["history-retention"].max_count == 1000
     assert options["history-retention"].max_age == 7 * 86400
     service = build_service(options, Clock())
-    assert len(list(service)) == 3  # history, goodbyes, listener
+    assert len(list(service)) == 4  # history, goodbyes, reload on SIGHUP, listener
     assert (tmp_path / "h.sqlite3").exists()
     with pytest.raises(usage.UsageError):
         parse("--history-keep", "lots")
