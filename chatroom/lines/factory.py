@@ -57,15 +57,16 @@ class ChatFactory(Factory):
         self.chat = services.chat
         self.clock = services.clock
         self.warnings = services.warnings
-        limits = services.limits
-        self.fanout = Fanout(
-            services.clock, prefix=prefixed, notice=render.notice,
-            storm_members=limits.storm_members, storm_rate=limits.storm_rate,
-        )
+        self.fanout = Fanout(services.clock, prefix=prefixed, notice=render.notice,
+                             storms=self._storm_settings)
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(
             services.limits, services.clock, admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    def _storm_settings(self) -> tuple[int, int]:
+        limits = self.services.limits  # read each time: a reload may change them
+        return limits.storm_members, limits.storm_rate
 
     @property
     def limits(self) -> Limits:

@@ -80,12 +80,12 @@ class Fanout:
         rest: float = REST,
         prefix: Prefix | None = None,
         notice: Callable[[str], bytes] | None = None,
-        storm_members: int = 0,
-        storm_rate: int = 0,
+        storms: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
-        """``notice`` renders a server notice; with it and ``storm_rate``, joins and leaves
-        past that rate in a second, in a room of ``storm_members`` or more here, are told
-        as one summary at the end of the second (see ``storms``)."""
+        """``notice`` renders a server notice; with it and ``storms`` (which gives
+        ``(members, rate)``), joins and leaves past that rate in a second, in a room of that
+        many members here, are told as one summary at the end of the second (see
+        ``storms``)."""
         self._clock = clock
         self._rest = rest
         self._pass_ended = clock.seconds()
@@ -107,8 +107,8 @@ class Fanout:
         self.closed = False
         self._notice = notice
         self._storms: Storms | None = None
-        if notice is not None and storm_rate > 0:
-            self._storms = Storms(clock, storm_members, storm_rate, self._summary)
+        if notice is not None and storms is not None:
+            self._storms = Storms(clock, storms, self._summary)
 
     def __len__(self) -> int:
         return len(self._members)

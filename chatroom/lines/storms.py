@@ -37,27 +37,32 @@ Summary = Callable[[str, list[str], list[str]], None]
 class Storms:
     """Per room: tell a join or leave now, or hold it for the second's summary."""
 
-    __slots__ = ("_clock", "_rooms", "_summary", "members", "rate")
+    __slots__ = ("_clock", "_rooms", "_settings", "_summary")
 
-    def __init__(self, clock: IReactorTime, members: int, rate: int, summary: Summary) -> None:
+    def __init__(
+        self, clock: IReactorTime, settings: Callable[[], tuple[int, int]], summary: Summary
+    ) -> None:
+        """``settings()`` gives ``(members, rate)`` now (they may change on a reload)."""
         self._clock = clock
-        self.members = members
-        self.rate = rate
+        self._settings = settings
         self._summary = summary
         self._rooms: dict[str, _Storm] = {}
 
     def hold(self, key: str, room: str, size: int, joined: bool, nick: str) -> bool:
         """Count a join (or leave) of ``nick`` in ``room`` (``size`` members here); true if
         it is held for the summary instead of being told now."""
+        members, rate = self._settings()
+        if rate <= 0 and key not in self._rooms:
+            return False
         now = self._clock.seconds()
         storm = self._rooms.get(key)
         if storm is None or (now - storm.started >= 1.0 and storm.timer is None):
-            if size < self.members:
+            if size < members:
                 self._rooms.pop(key, None)
                 return False
             storm = self._rooms[key] = _Storm(now)
         storm.count += 1
-        if storm.timer is None and (storm.count <= self.rate or size < self.members):
+        if storm.timer is None and (rate <= 0 or storm.count <= rate or size < members):
             return False
         (storm.joined if joined else storm.left).append(nick)
         if storm.timer is None:

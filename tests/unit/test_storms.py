@@ -15,7 +15,7 @@ from tests.unit.test_fanout import Recorder
 def crowd(members: int, rate: int = 3, size: int = 5) -> tuple[Clock, Fanout, Recorder]:
     """A fan-out with ``members`` members in #r; the first one's recorder is returned."""
     clock = Clock()
-    fanout = Fanout(clock, notice=render.notice, storm_members=size, storm_rate=rate)
+    fanout = Fanout(clock, notice=render.notice, storms=lambda: (size, rate))
     first = Recorder()
     for i in range(members):
         fanout.add(Member(f"m{i}", f"m{i}", current="#r"), first if i == 0 else Recorder())
