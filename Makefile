@@ -9,11 +9,14 @@ WEB_PORT ?= 8081
 .PHONY: run test lint typecheck pytest bench clean sysdeps
 
 $(STAMP): setup.cfg pyproject.toml
+	@echo "chatroom: creating the virtualenv in $(VENV) and installing dependencies (1-2 minutes the first time)..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# compat mode puts the project root on sys.path, so twistd finds twisted/plugins/ here
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[dev,redis]'
+	# editable: the project root goes on sys.path (setup.cfg's package_dir), so twistd
+	# finds twisted/plugins/ here
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis]'
 	touch $@
+	@echo "chatroom: installed in $(VENV)"
 
 run: $(STAMP)
 	mkdir -p var
@@ -26,10 +29,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Real servers the integration tests start themselves (Debian packages, installed if missing).
+# Real servers and clients the integration tests start themselves (Debian packages, installed
+# if missing): Debian's own telnet, driven in tmux, is one of the clients; systemd-analyze
+# verifies contrib/chatroom.service.
 sysdeps:
-	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver || { \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server chromium chromium-driver; }
+	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver \
+	  && command -v telnet >/dev/null && command -v tmux >/dev/null \
+	  && command -v systemd-analyze >/dev/null || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    redis-server chromium chromium-driver telnet tmux systemd; }
 
 pytest: $(STAMP) sysdeps
 	$(BIN)/pytest

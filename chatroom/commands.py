@@ -4,6 +4,7 @@ member who typed it is told, through a small ``Replies`` port each front end imp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -101,8 +102,11 @@ class Commands:
             "quit": self._quit,
         }
 
-    def run(self, member: Member, text: str, replies: Replies) -> None:
-        """``text`` starts with ``/`` (and not ``//``, which is chat)."""
+    def run(self, member: Member, text: str, replies: Replies, typed: str | None = None) -> None:
+        """``text`` starts with ``/`` (and not ``//``, which is chat). ``typed`` is the line
+        as received, before sanitising, where it may differ: ``/nick`` and ``/join`` take
+        their argument from it, as a nickname or a room's name is checked as typed, never
+        cleaned into another."""
         name, _, rest = text[1:].partition(" ")
         handler = self._table.get(name.lower())
         if handler is None:
@@ -110,8 +114,12 @@ class Commands:
                 f"unknown command /{name} (/help lists the commands)", ABOUT_COMMAND
             )
             return
+        if handler == self._nick or handler == self._join:
+            rest = _argument(text if typed is None else typed)
+        else:
+            rest = rest.strip()
         try:
-            handler(member, rest.strip(), replies)
+            handler(member, rest, replies)
         except ChatError as e:
             replies.cmd_refused(str(e), ABOUT_ROOM)
 
@@ -133,7 +141,7 @@ class Commands:
             replies.cmd_refused(str(e), ABOUT_COMMAND)
 
     def _nick(self, member: Member, rest: str, replies: Replies) -> None:
-        if not rest:
+        if not nicknames.trim(rest):
             replies.cmd_refused("usage: /nick NEW", ABOUT_COMMAND)
             return
         old = member.nick
@@ -153,7 +161,9 @@ class Commands:
             replies.cmd_members(self._marked(state), state.name)
             return
         if member.current is None:
-            replies.cmd_refused("you are in no room: /who #ROOM names one", ABOUT_ROOM)
+            replies.cmd_refused(
+                "you are in no room: /join one, or name one: /who #ROOM", ABOUT_ROOM
+            )
             return
         state = self.chat.room(member.current)
         replies.cmd_members(self._marked(state), None)
@@ -169,7 +179,7 @@ class Commands:
         if not rest:
             replies.cmd_refused("usage: /join #ROOM", ABOUT_COMMAND)
             return
-        name = roomnames.normalize(rest.split()[0])
+        name = roomnames.normalize(rest.strip().split(" ")[0])
         recent = self.recent
         loading = recent.load(name) if recent is not None else succeed(None)
 
@@ -228,15 +238,18 @@ class Commands:
         if self.recent is None:
             replies.cmd_refused("history is off on this server", ABOUT_COMMAND)
             return
+        most = self.limits.history_max
         try:
-            count = int(rest) if rest else self.limits.history_replay or 20
+            count = int(rest) if rest else min(self.limits.history_replay or 20, most)
         except ValueError:
-            replies.cmd_refused("usage: /history [N]", ABOUT_COMMAND)
+            count = 0
+        if not 1 <= count <= most:
+            replies.cmd_refused(f"usage: /history [N], N from 1 to {most}", ABOUT_COMMAND)
             return
         room = self._current(member, replies)
         if room is None:
             return
-        records = self.recent.last(room, max(1, min(count, self.limits.history_max)))
+        records = self.recent.last(room, count)
         if not records:
             replies.cmd_notice("no history yet")
             return
@@ -272,3 +285,12 @@ class Commands:
 
     def _quit(self, member: Member, rest: str, replies: Replies) -> None:
         replies.cmd_quit(member)
+
+
+_BLANK = re.compile("[ \t]")
+
+
+def _argument(line: str) -> str:
+    """What follows the command word of ``line``, untouched."""
+    blank = _BLANK.search(line)
+    return line[blank.end():] if blank is not None else ""

@@ -26,10 +26,17 @@ class Limits:
     at once) before it is dropped as a slow reader."""
 
     max_clients: int = 5000
-    """Connections the server holds at once; more get ``! server full`` and are closed."""
+    """Connections the server holds at once, on every port together (a plain HTTP request
+    counts too); more get ``! server full`` (the web: HTTP 503 or close code 1013) and are
+    closed. The open-files limit less ``fd_reserve`` caps it too."""
 
     max_per_ip: int = 16
-    """Connections one address may hold at once; more are refused with a line."""
+    """Connections one address may hold at once, on every port together; more are refused."""
+
+    fd_reserve: int = 128
+    """File descriptors never given to connections: for the server's own files (history,
+    Redis, logs) and for telling refused connections why. Accepting pauses (new connections
+    wait in the kernel's queue) when only half of them are left."""
 
     nick_timeout: float = 60.0
     """Seconds a new connection has to choose a nickname before it is closed."""
@@ -52,8 +59,24 @@ class Limits:
     max_room_name: int = 32
     """Characters a room's name may have after its ``#`` (1 to 32)."""
 
+    storm_members: int = 200
+    """Members of a room (on one front end) from which a storm of joins and leaves is told
+    as one line a second instead of a line each."""
+
+    storm_rate: int = 20
+    """Joins and leaves in a second of one room past which the rest of that second's are
+    told as one summary line (0: never)."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
+
+    web_header_timeout: float = 10.0
+    """Seconds an HTTP client has to send a whole request, counted from when it connected
+    or got its previous response; bytes arriving slowly do not extend it."""
+
+    web_max_body: int = 1024
+    """Largest request body the web port reads, in bytes. The page sends none: other methods
+    than GET and HEAD get 405, and longer bodies 413, at their headers, unread."""
 
 
 MIN_LINE = 512

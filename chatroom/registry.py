@@ -1,20 +1,20 @@
-"""Every live connection of one front end: who may come in, and waiting for all to go.
+"""Every live connection of one front end: letting it in, and waiting for all to go.
 
-The line and web front ends admit connections by the same limits (``--max-clients``,
-``--max-per-ip``, counted per front end), and on shutdown say goodbye to every connection,
-wait for each to close and cut those that do not close within the grace period. This is
-that part, once.
+Who may come in is decided for the whole server by one shared ``Admission`` (every front
+end's connections count against the same ``--max-clients`` and ``--max-per-ip``); each
+front end keeps its own list of connections here, so that on shutdown it can say goodbye to
+every one, wait for each to close and cut those that do not close within the grace period.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Generic, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chatroom.admission import Admission, Seat
 from chatroom.limits import Limits
 
 
@@ -27,44 +27,55 @@ class Connection(Protocol):
 
 C = TypeVar("C", bound=Connection)
 
+SHUTTING_DOWN = "server shutting down"
+
 
 class ConnectionRegistry(Generic[C]):
     _log = Logger()
 
-    def __init__(self, limits: Limits, clock: IReactorTime, kind: str = "") -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        clock: IReactorTime,
+        kind: str = "",
+        admission: Admission | None = None,
+    ) -> None:
+        """``admission`` is the server's, shared by every front end; without one, this
+        front end counts on its own (a front end tested alone)."""
         self.limits = limits
         self.clock = clock
         self.kind = kind  # "web " for the web front end's log lines
+        self.admission = admission if admission is not None else Admission(limits, clock)
         self.connections: set[C] = set()
         self.stopping = False
-        self._per_host: Counter[str] = Counter()
+        self._seats: dict[C, Seat] = {}
         self._waiting: dict[C, Deferred[None]] = {}
 
     def refusal(self, host: str | None) -> str | None:
         """Why a new connection from ``host`` may not come in, or ``None`` if it may."""
         if self.stopping:
-            return "server shutting down"
-        if len(self.connections) >= self.limits.max_clients:
-            return "server full"
-        if host is not None and self._per_host[host] >= self.limits.max_per_ip:
-            return "too many connections from your address"
-        return None
+            return SHUTTING_DOWN
+        return self.admission.refusal(host)
 
-    def add(self, connection: C) -> None:
-        self.connections.add(connection)
-        if connection.host is not None:
-            self._per_host[connection.host] += 1
+    def seat(self, host: str | None) -> Seat:
+        """Count a socket just accepted from ``host``: its seat says whether it may stay,
+        and is given back when the connection is forgotten (``add``, then ``forget``)."""
+        return self.admission.enter(host, SHUTTING_DOWN if self.stopping else None)
+
+    def add(self, connection: C, seat: Seat) -> None:
+        """Keep ``connection`` and its ``seat`` until it is forgotten; a refused one is not
+        one of ``connections``, which get the goodbye."""
+        self._seats[connection] = seat
+        if seat.admitted:
+            self.connections.add(connection)
 
     def forget(self, connection: C) -> None:
         """``connection`` is gone."""
-        if connection not in self.connections:
+        seat = self._seats.pop(connection, None)
+        if seat is None:
             return
+        seat.leave()
         self.connections.discard(connection)
-        host = connection.host
-        if host is not None:
-            self._per_host[host] -= 1
-            if self._per_host[host] <= 0:
-                del self._per_host[host]
         waiting = self._waiting.pop(connection, None)
         if waiting is not None:
             waiting.callback(None)

@@ -10,10 +10,15 @@ import sys
 
 from twisted.application.app import startApplication
 from twisted.application.service import Application, IService
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import globalLogBeginner
 from twisted.python import usage
 
-from chatroom.tap import Options, build_service
+from chatroom.cli import CannotStart, usage_exit
+from chatroom.logconfig import LogOutput
+from chatroom.options import Options
+from chatroom.tap import build_service
+
+PROGRAM = "chatroom-server"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,19 +26,21 @@ def main(argv: list[str] | None = None) -> None:
     try:
         options.parseOptions(sys.argv[1:] if argv is None else argv)
     except usage.UsageError as e:
-        sys.stderr.write(f"{options}\nchatroom-server: {e}\n")
-        raise SystemExit(2) from None
+        usage_exit(e, PROGRAM)
     from twisted.internet import reactor
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
+    # stderr stays stderr: a start-up error is printed there once, not also into the log.
+    output = LogOutput(sys.stdout, options["log-format"], options["log-level"])
+    globalLogBeginner.beginLoggingTo([output.observer], redirectStandardIO=False)
     application = Application("chatroom")
-    build_service(options, reactor).setServiceParent(application)
+    build_service(options, reactor, output).setServiceParent(application)
     try:
         IService(application).privilegedStartService()
         startApplication(application, False)  # also stops it before the reactor shuts down
+    except CannotStart:
+        raise  # already logged
     except Exception as e:
-        sys.stderr.write(f"chatroom-server: cannot start: {e}\n")
-        raise SystemExit(1) from None
+        raise SystemExit(f"{PROGRAM}: cannot start: {e}") from None
     reactor.run()
 
 

@@ -10,14 +10,17 @@ holds on every front end at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from weakref import WeakSet
 
+from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.admission import Admission
 from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
@@ -31,6 +34,9 @@ from chatroom.lines.fanout import Fanout, Recipient
 from chatroom.logs import RateLimitedLog
 from chatroom.ports import IHub, INicknames
 
+if TYPE_CHECKING:
+    from chatroom.reload import Reloader
+
 
 @dataclass(eq=False)
 class Services:
@@ -43,6 +49,17 @@ class Services:
     warnings: RateLimitedLog
     history: IHistory | None = None
     recent: RecentRecords | None = None
+    admission: Admission | None = None
+    """Every front end's connections, counted once; without one, these services count
+    their own (front ends tested alone)."""
+    sessions: WeakSet[Session] = field(default_factory=WeakSet, repr=False)
+    """Every session of every front end: a reload gives each the new limits."""
+    reloader: Reloader | None = None
+    """What reads the configuration again (SIGHUP; ``/rehash`` for server operators)."""
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            self.admission = Admission(self.limits, self.clock)
 
     @classmethod
     def create(
@@ -72,7 +89,11 @@ _log = Logger()
 
 
 class Port(Replies, Protocol):
-    """What a session needs of its protocol: reading, showing, closing."""
+    """What a session needs of its protocol: reading, showing, closing.
+
+    A protocol that keeps a limit per connection (a line cap, an output cap) also defines
+    ``apply_limits(limits)``: a reload calls it, so the new limits hold for it at once.
+    """
 
     def pause_reading(self) -> None: ...
 
@@ -133,6 +154,7 @@ class Session:
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
         self._gone = False
+        services.sessions.add(self)
 
     @property
     def joined(self) -> bool:
@@ -179,19 +201,35 @@ class Session:
         self.leave_reason = "server error"
         self.port.abort()
 
+    def apply_limits(self, limits: Limits, before: Limits) -> None:
+        """The server's limits changed from ``before`` to ``limits`` (a reload): flood
+        control follows from the next line, a changed idle timeout counts from now, and
+        the front end's own caps follow if it keeps any (its port's ``apply_limits``)."""
+        self.gate.set_rate(limits.rate, limits.burst)
+        if limits.idle_timeout != before.idle_timeout and self.joined and not self.closing:
+            self._cancel_timers()
+            if limits.idle_timeout > 0:
+                self._last_active = self._clock.seconds()
+                self._timer = self._clock.callLater(limits.idle_timeout, self._check_idle)
+        apply = getattr(self.port, "apply_limits", None)
+        if apply is not None:
+            apply(limits)
+
     def still_here(self) -> bool:
         return not (self._gone or self.closing) and self.port.still_open()
 
     # -- input ----------------------------------------------------------------------
 
-    def text(self, text: str) -> None:
-        """A line the person typed (decoded and sanitised)."""
+    def text(self, text: str, typed: str | None = None) -> None:
+        """A line the person typed, decoded and sanitised; ``typed`` is the same before
+        sanitising, where it may differ: a nickname is checked as typed (to join, or in
+        ``/nick``), never cleaned into another."""
         member = self.member
         if member is None:
             if text.startswith("/"):
                 self._before_joining(text)
             else:
-                self.choose(text)
+                self.choose(text if typed is None else typed)
             return
         if not member.present:
             return  # left (quit, dropped) with more of its input still buffered
@@ -205,7 +243,7 @@ class Session:
             elif text[:2] == "//":
                 self.services.chat.say(member, text[1:])
             else:
-                self.services.commands.run(member, text, self.port)
+                self.services.commands.run(member, text, self.port, typed)
         except ChatError as e:
             self.refuse(str(e), "command")
 
@@ -217,7 +255,7 @@ class Session:
         elif member.present:
             if self.services.limits.idle_timeout > 0:
                 self._last_active = self._clock.seconds()
-            self.services.commands.run(member, "/nick " + raw.strip(), self.port)
+            self.services.commands.run(member, "/nick " + raw, self.port)
 
     def _before_joining(self, text: str) -> None:
         name = text[1:].split(" ", 1)[0].lower()
@@ -345,3 +383,20 @@ class Session:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+
+def describe_peer(address: IAddress | None) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for logs, whatever the address type."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return type(address).__name__ if address is not None else "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_loss(reason: Failure) -> str:
+    """Why a connection went, in a word or two, for logs and history."""
+    if reason.check(net_error.ConnectionDone):
+        return "closed"
+    if reason.check(net_error.ConnectionLost):
+        return "connection lost"
+    return reason.getErrorMessage()

@@ -1,340 +1,64 @@
-"""``twistd chatroom``: the options, and the wiring of room, hub, front end and listeners.
+"""``twistd chatroom``: the wiring of chat, hub, history, front ends and listeners.
 
-This is the one module that picks the reactor; everything it builds takes the reactor (or
-just a clock) as an argument.
+The options are in ``chatroom.options``, the services other than the chat in
+``chatroom.services``. This is the one module that picks the reactor; everything it builds
+takes the reactor (or just a clock) as an argument.
 """
 
 from __future__ import annotations
 
-import resource
-from collections.abc import Callable
-from typing import Any, Protocol
+import sys
+from typing import Any
 
-from twisted.application.service import IService, MultiService, Service
-from twisted.internet.defer import Deferred, DeferredList, ensureDeferred, maybeDeferred
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import (
-    IListeningPort,
-    IProtocolFactory,
-    IReactorCore,
-    IStreamServerEndpoint,
-)
+from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IProtocolFactory, IReactorCore
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
-from twisted.python import usage
 
+from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
-from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import (
-    DEFAULT_KEEP,
-    DEFAULT_PATH,
     HistoryError,
     HistoryService,
     IHistory,
     Record,
     SqliteHistory,
     open_history_blocking,
-    parse_retention,
 )
+from chatroom.history.fold import parse_joins
 from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
-from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
+from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.listeners import Listeners, label, listener_specs
+from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
+from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
+from chatroom.reload import HangupService, Reloader
+from chatroom.services import (
+    FrontEnd,
+    InOrder,
+    ListeningService,
+    ShutdownService,
+    raise_open_files_limit,
+)
 from chatroom.session import Services
+
+__all__ = ["InOrder", "ListeningService", "Options", "ShutdownService", "build_service",
+           "makeService"]
 
 _log = Logger()
 
 
-def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str) -> Any:
-    def coerce(value: str) -> Any:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-        if number < low or (high is not None and number > high):
-            bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-            raise ValueError(f"{value} is out of range: it must be {bounds}")
-        return number
-
-    coerce.coerceDoc = doc  # type: ignore[attr-defined]
-    return coerce
-
-
-def _redis_url(value: str) -> str:
-    from chatroom.hubs.redis_resp import parse_url  # light: no Redis I/O at import
-
-    parse_url(value)  # raises ValueError with a sentence
-    return value
-
-
-_redis_url.coerceDoc = (  # type: ignore[attr-defined]
-    "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS, ?ca=FILE) "
-    "or unix:///PATH[?db=N]."
-)
-
-
-def _origins(value: str) -> list[str]:
-    from chatroom.web.origins import parse_origins
-
-    return parse_origins(value)
-
-
-_origins.coerceDoc = "e.g. https://chat.example.org,https://example.org"  # type: ignore[attr-defined]
-
-
-def _room(value: str) -> str:
-    from chatroom.domain.errors import ChatError
-
-    try:
-        return normalize_room(value)
-    except ChatError as e:
-        raise ValueError(str(e)) from None
-
-
-_room.coerceDoc = "A name such as #lobby (the # may be left out)."  # type: ignore[attr-defined]
-
-
-def _port(value: str) -> int:
-    return int(_ranged(int, 0, 65535, "")(value))
-
-
-class Options(usage.Options):
-    """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
-
-    synopsis = "[options]"
-    longdesc = (
-        "Serve one chat room that telnet, nc and chatroom-client users join over TCP. "
-        "Every limit below is per connection unless it says otherwise."
-    )
-    optParameters = [
-        ["interface", "i", "127.0.0.1", "Address to listen on with --port (:: for all IPv6)."],
-        ["room", None, "#lobby",
-         "The default room: everyone who chooses a nickname is in it at first.", _room],
-        ["max-rooms", None, DEFAULTS.max_rooms,
-         "Rooms the server holds at once (an empty room is forgotten).",
-         _ranged(int, 1, None, "Must be at least 1.")],
-        ["max-rooms-per-member", None, DEFAULTS.max_rooms_per_member,
-         "Rooms one member may be in at once.",
-         _ranged(int, 1, None, "Must be at least 1.")],
-        ["max-room-name", None, DEFAULTS.max_room_name,
-         "Characters a room name may have after its #.",
-         _ranged(int, 1, 32, "Must be from 1 to 32.")],
-        ["max-line", None, DEFAULTS.max_line,
-         "Longest line a client may send, in bytes.",
-         _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
-        ["rate", None, DEFAULTS.rate,
-         "Lines per second a connection may send over time (flood control).",
-         _ranged(float, 0.1, None, "Must be at least 0.1.")],
-        ["burst", None, DEFAULTS.burst,
-         "Lines a connection may send at once before --rate applies.",
-         _ranged(int, 1, None, "Must be at least 1.")],
-        ["max-out", None, DEFAULTS.max_out,
-         "Bytes of unsent output a reader may keep queued for a second (or 16 times as "
-         "much at once) before it is dropped as a slow reader.",
-         _ranged(int, 4096, None, "Must be at least 4096.")],
-        ["max-clients", None, DEFAULTS.max_clients,
-         "Connections served at once, in all.",
-         _ranged(int, 1, None, "Must be at least 1.")],
-        ["max-per-ip", None, DEFAULTS.max_per_ip,
-         "Connections served at once from one address.",
-         _ranged(int, 1, None, "Must be at least 1.")],
-        ["nick-timeout", None, DEFAULTS.nick_timeout,
-         "Seconds a new connection has to choose a nickname (0: no limit).",
-         _ranged(float, 0, None, "Must be at least 0.")],
-        ["idle-timeout", None, DEFAULTS.idle_timeout,
-         "Seconds a member may stay silent before being disconnected (0: off).",
-         _ranged(float, 0, None, "Must be at least 0.")],
-        ["history", None, DEFAULT_PATH,
-         "Where to keep the room's history: an SQLite file (created with its directories), "
-         ":memory:, or none to keep no history."],
-        ["history-keep", None, DEFAULT_KEEP,
-         "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
-         "or forever."],
-        ["history-flush-ms", None, 200,
-         "Milliseconds new lines wait in memory before being written; a crash (SIGKILL) "
-         "loses at most this much.",
-         _ranged(int, 1, 60000, "Must be from 1 to 60000.")],
-        ["history-replay", None, DEFAULTS.history_replay,
-         "History lines shown to a member on joining (0: none).",
-         _ranged(int, 0, 200, "Must be from 0 to 200.")],
-        ["web", None, None,
-         "Also serve the web page and its WebSocket on this endpoint: a port (8081, on "
-         "--interface) or an endpoint string (tcp:8081, ssl:8443:...). Off unless given."],
-        ["web-origin", None, None,
-         "Pages allowed to open the WebSocket: origins separated by commas, or *. "
-         "Default: the same host and port as the page.",
-         _origins],
-        ["redis", None, None,
-         "Share the room with every server that uses this Redis (default: this process only).",
-         _redis_url],
-        ["redis-lease", None, 15.0,
-         "Seconds after which the members of a vanished server are announced left and "
-         "their nicknames freed (with --redis).",
-         _ranged(float, 1, 300, "Must be from 1 to 300.")],
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self["listen"] = []
-        self["port"] = 8080
-        self._port_given = False
-
-    def opt_listen(self, endpoint: str) -> None:
-        """Also listen on this Twisted server endpoint (repeatable), e.g. tcp6:8080, unix:/run/chat.sock or ssl:8443:privateKey=key.pem; with --listen, --port is used only if given too."""  # noqa: E501
-        self["listen"].append(endpoint)
-
-    def opt_port(self, value: str) -> None:
-        """TCP port to listen on, on --interface [default: 8080]."""
-        try:
-            self["port"] = _port(value)
-        except ValueError as e:
-            raise usage.UsageError(f"--port: {e}") from None
-        self._port_given = True
-
-    opt_p = opt_port
-
-    def postOptions(self) -> None:
-        endpoints = list(self["listen"])
-        interface = self["interface"].replace(":", r"\:")
-        if self._port_given or not endpoints:
-            # A deep backlog: on a reconnect storm the kernel must not drop handshakes, since
-            # the server speaks first and a client whose SYN was dropped would just wait.
-            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
-        self["endpoints"] = endpoints
-        web = self["web"]
-        if web is not None and web.isdigit():
-            web = f"tcp:{_port(web)}:interface={interface}:backlog=1024"
-        self["web-endpoint"] = web
-        try:
-            self["history-retention"] = parse_retention(self["history-keep"])
-        except ValueError as e:
-            raise usage.UsageError(f"--history-keep: {e}") from None
-        self["limits"] = Limits(
-            history_replay=self["history-replay"],
-            max_line=self["max-line"],
-            rate=self["rate"],
-            burst=self["burst"],
-            max_out=self["max-out"],
-            max_clients=self["max-clients"],
-            max_per_ip=self["max-per-ip"],
-            nick_timeout=self["nick-timeout"],
-            idle_timeout=self["idle-timeout"],
-            max_rooms=self["max-rooms"],
-            max_rooms_per_member=self["max-rooms-per-member"],
-            max_room_name=self["max-room-name"],
-        )
-
-
-class ListeningService(Service):
-    """Listens on one endpoint while running, and says where it listens."""
-
-    def __init__(
-        self, description: str, endpoint: IStreamServerEndpoint, factory: IProtocolFactory
-    ) -> None:
-        self.description = description
-        self.endpoint = endpoint
-        self.factory = factory
-        self.port: IListeningPort | None = None
-
-    def privilegedStartService(self) -> None:
-        # Listen before dropping privileges (ports below 1024), and fail at start, not
-        # later, so a port that is taken stops the server with a clear error.
-        self._listen()
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        if self.port is None:
-            self._listen()
-        super().startService()
-
-    def _listen(self) -> None:
-        failures: list[Any] = []
-        self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
-        if failures:
-            # A clear sentence for the operator rather than a traceback, and a failed start.
-            reason = failures[0].getErrorMessage()
-            _log.critical("cannot listen on {description}: {reason}",
-                          description=self.description, reason=reason)
-            raise SystemExit(1)
-
-    def _listening(self, port: IListeningPort) -> None:
-        self.port = port
-        address = port.getHost()
-        _log.info(
-            "chatroom listening on {description} ({address})",
-            description=self.description,
-            address=address,
-            host=getattr(address, "host", None),
-            port=getattr(address, "port", None),
-        )
-
-    def stopService(self) -> Deferred[None] | None:
-        super().stopService()
-        if self.port is None:
-            return None
-        stopped: Deferred[None] | None = self.port.stopListening()
-        return stopped
-
-
-class InOrder(MultiService):
-    """Starts its children in order, and stops them in reverse order, each only once the
-    one after it has finished stopping: the goodbyes are said (and their leaves recorded
-    and sent to other servers) before the history store and the hub close."""
-
-    def stopService(self) -> Deferred[None]:
-        Service.stopService(self)
-        return ensureDeferred(self._stop_children())
-
-    async def _stop_children(self) -> None:
-        for service in reversed(list(self)):
-            try:
-                await maybeDeferred(service.stopService)
-            except Exception:
-                _log.failure("stopping {service}", service=service)
-
-
-class FrontEnd(Protocol):
-    def shutdown(self) -> Deferred[object]: ...
-
-
-class ShutdownService(Service):
-    """On stop, says goodbye to every connection of every front end and waits for them.
-
-    All front ends close in the same turn, so nobody hears everybody else leave."""
-
-    def __init__(self, front_ends: list[FrontEnd]) -> None:
-        self.front_ends = front_ends
-
-    def stopService(self) -> Deferred[Any]:
-        super().stopService()
-        return DeferredList([front_end.shutdown() for front_end in self.front_ends])
-
-
-def raise_open_files_limit() -> tuple[int, int]:
-    """Raise the soft limit on open files to the hard limit: every client is one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft, hard
-
-
-def build_service(options: Options, reactor: Any) -> MultiService:
-    """Everything the server is, as one service: room, front end, listeners."""
+def build_service(options: Options, reactor: Any, log_output: LogOutput | None = None
+                  ) -> MultiService:
+    """Everything the server is, as one service: room, front end, listeners; and the
+    reload on SIGHUP (which sets ``log_output``'s level, if given)."""
     limits: Limits = options["limits"]
     soft, hard = raise_open_files_limit()
     _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
-    if soft != resource.RLIM_INFINITY and soft < limits.max_clients + 64:
-        _log.warn(
-            "--max-clients {max_clients} is above what {soft} open files allow",
-            max_clients=limits.max_clients, soft=soft,
-        )
     top = InOrder()
     hub: IHub
     names: INicknames
@@ -357,40 +81,58 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         history = open_history_blocking(
             options["history"], reactor, reactor,
             retention=options["history-retention"], flush_ms=options["history-flush-ms"],
+            search_ms=options["history-search-ms"], search_words=options["history-search-words"],
+            readers=options["history-readers"],
         )
     except HistoryError as e:
-        _log.critical("cannot start: {error}", error=str(e))
+        # Said once, on stderr: under twistd this runs before logging starts, when a
+        # critical event would be printed there too.
         raise SystemExit(f"chatroom: cannot start: {e}") from None
     recent: RecentRecords | None = None
     if history is not None:
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
         recent = RecentRecords(max(limits.history_replay, limits.history_max),
-                               rooms=limits.max_rooms, history=history)
+                               rooms=limits.max_rooms, history=history,
+                               joins=parse_joins(options["history-joins"]))
         default = chat.default_room
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)
         HistoryService(hub, history).setServiceParent(top)
+    # One count of connections for every front end, once the store's files are open.
+    admission = Admission(limits, reactor, open_files_limit(), descriptors_in_use())
+    if admission.max_clients < limits.max_clients:
+        _log.warn("--max-clients {max_clients} is above what {soft} open files allow: {cap}",
+                  max_clients=limits.max_clients, soft=soft, cap=admission.describe())
+    else:
+        _log.info("serving {cap}", cap=admission.describe())
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
-        RateLimitedLog(_log, reactor), history, recent,
+        RateLimitedLog(_log, reactor), history, recent, admission,
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
-    listeners: list[tuple[str, IProtocolFactory]] = [
-        (description, factory) for description in options["endpoints"]
-    ]
+    factories: dict[str, IProtocolFactory] = {"line": factory}
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
-        listeners.append((f"web {options['web-endpoint']}", site))
+        factories["web"] = site
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
-    for description, front_end in listeners:
-        endpoint = serverFromString(reactor, description.removeprefix("web "))
-        ListeningService(description, endpoint, front_end).setServiceParent(top)
+    listeners = Listeners(top, reactor, factories, admission)
+    services.reloader = Reloader(
+        options, services, listeners,
+        lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call), log_output,
+    )
+    HangupService(services.reloader, reactor).setServiceParent(top)
+    for spec in listener_specs(options):
+        try:
+            listener = listeners.add(spec)
+        except Exception as e:  # a certificate that cannot be read, a bad endpoint
+            raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
+        listener.setServiceParent(top)
     return top
 
 
@@ -407,4 +149,10 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     assert IReactorCore.providedBy(reactor)
-    return build_service(options, reactor)
+    out = sys.stdout if options.parent is None else twistd_log_file(options.parent, reactor)
+    if out is None:
+        _log.warn("twistd's --logger or --syslog chooses the log: --log-format and "
+                  "--log-level do not apply")
+        return build_service(options, reactor)
+    output = LogOutput(out, options["log-format"], options["log-level"])
+    return Logged(build_service(options, reactor, output), output)

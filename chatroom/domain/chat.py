@@ -45,12 +45,22 @@ from chatroom.ports import IHub, INicknames
 @dataclass(slots=True, eq=False)
 class Member:
     """A front end's handle on one person; ``nick`` changes on rename, ``current`` is the
-    room what they type goes to (``None``: they are in no room)."""
+    room what they type goes to (``None``: they are in no room), ``current_key`` its key
+    (what the fan-out compares: nodes may spell a room differently)."""
 
     id: str
     nick: str
     present: bool = True
     current: str | None = None
+    current_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.current is not None and self.current_key is None:
+            self.current_key = roomnames.key(self.current)
+
+    def move_to(self, room: str | None) -> None:
+        self.current = room
+        self.current_key = None if room is None else roomnames.key(room)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +110,9 @@ class Chat:
                 member.nick = event.new_nick
         elif kind is Left:
             member = self._members.get(event.member)
-            if member is not None and member.current is not None and (
-                roomnames.key(member.current) == roomnames.key(event.room)
-            ):
+            if member is not None and member.current_key == roomnames.key(event.room):
                 rooms = self.directory.rooms_of(member.id)
-                member.current = rooms[-1] if rooms else None
+                member.move_to(rooms[-1] if rooms else None)
 
     # -- people ---------------------------------------------------------------------
 
@@ -163,7 +171,7 @@ class Chat:
         now = self._clock.seconds()
         for name in self.directory.rooms_of(member.id):
             self.hub.publish(Left(name, now, member.id, member.nick, reason))
-        member.current = None
+        member.move_to(None)
         self._members.pop(member.id, None)
         self.names.release(nicknames.key(member.nick), member.id)
 
@@ -179,7 +187,7 @@ class Chat:
         else:
             name = roomnames.normalize(raw_room, self.rules.max_name)  # a new room's
         if state is not None and member.id in state.members:
-            member.current = state.name
+            member.move_to(state.name)
             return state, False
         if len(self.directory.rooms_of(member.id)) >= self.rules.max_rooms_per_member:
             raise RoomLimit(
@@ -191,7 +199,7 @@ class Chat:
         self.hub.publish(Joined(name, self._clock.seconds(), member.id, member.nick))
         state = self.directory.find(name)
         assert state is not None
-        member.current = state.name
+        member.move_to(state.name)
         return state, True
 
     def part(self, member: Member, raw_room: str | None, message: str = "") -> str:
@@ -206,7 +214,7 @@ class Chat:
     def switch(self, member: Member, raw_room: str) -> str:
         """Make a room ``member`` is in the current one."""
         name = self._room_of(member, raw_room)
-        member.current = name
+        member.move_to(name)
         return name
 
     def set_topic(self, member: Member, raw_room: str | None, text: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chatroom.domain import roomnames
-from chatroom.domain.events import Event, Joined, Left, Renamed, TopicSet
+from chatroom.domain.events import Event, Joined, Left, Present, Renamed, TopicKnown, TopicSet
 
 
 @dataclass(slots=True, eq=False)
@@ -59,11 +59,14 @@ class Directory:
                 members = self._rooms[key].members
                 if event.member in members:
                     members[event.member] = event.new_nick
-        elif kind is TopicSet:
-            assert isinstance(event, TopicSet)
+        elif kind is TopicSet or kind is TopicKnown:
+            assert isinstance(event, TopicSet | TopicKnown)
             state = self.find(event.room)
-            if state is not None:
+            if state is not None and (kind is TopicSet or event.time >= state.topic_time):
                 state.topic, state.topic_by, state.topic_time = event.text, event.nick, event.time
+        elif kind is Present:
+            assert isinstance(event, Present)
+            self._present(event)
 
     def _joined(self, event: Event) -> None:
         key = roomnames.key(event.room)
@@ -76,6 +79,25 @@ class Directory:
                 state.modes = "t"
         state.members[event.member] = event.nick
         self._by_member.setdefault(event.member, {})[key] = None
+
+    def _present(self, event: Present) -> None:
+        """A member as another node has it: in exactly these rooms, quietly."""
+        operator_of = {roomnames.key(name) for name in event.operator_of}
+        wanted = {roomnames.key(name) for name in event.rooms}
+        for key in list(self._by_member.get(event.member, ())):
+            if key not in wanted:
+                self._left(Left(self._rooms[key].name, event.time, event.member, event.nick))
+        for name in event.rooms:
+            key = roomnames.key(name)
+            state = self._rooms.get(key)
+            if state is None:
+                state = self._rooms[key] = RoomState(name, event.time)
+                if key not in self.permanent:
+                    state.modes = "t"
+            state.members[event.member] = event.nick
+            if key in operator_of:
+                state.operators.add(event.member)
+            self._by_member.setdefault(event.member, {})[key] = None
 
     def _left(self, event: Event) -> None:
         key = roomnames.key(event.room)

@@ -84,4 +84,24 @@ class Notice(Event):
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Present(Event):
+    """Not news, a view: ``nick`` is on the server and in ``rooms`` (an operator of those in
+    ``operator_of``). A shared hub tells this to a node that came after them, so its
+    directory knows who is where; nothing is shown or stored."""
+
+    rooms: tuple[str, ...] = ()
+    operator_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicKnown(Event):
+    """Not news, a view: ``room``'s topic is ``text``, set by ``nick`` at ``time``."""
+
+    text: str
+
+
 PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice, TopicSet)
+
+VIEW_EVENTS = (Present, TopicKnown)
+"""Events that only bring a view up to date: front ends and history ignore them."""

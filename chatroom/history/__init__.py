@@ -61,7 +61,8 @@ __all__ = [
 
 
 def _memory(clock: IReactorTime, settings: dict[str, Any]) -> MemoryHistory:
-    keep = {k: v for k, v in settings.items() if k in ("retention", "trim_interval")}
+    known = ("retention", "trim_interval", "search_words")
+    keep = {k: v for k, v in settings.items() if k in known}
     return MemoryHistory(clock, **keep)
 
 

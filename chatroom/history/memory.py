@@ -14,6 +14,7 @@ from chatroom.history.store import (
     KEEP_ALL,
     MAX_LAST,
     MAX_SEARCH,
+    MAX_TERMS,
     SEARCHABLE,
     BadQuery,
     IHistory,
@@ -36,18 +37,32 @@ class MemoryHistory:
         clock: IReactorTime,
         retention: Retention = KEEP_ALL,
         trim_interval: float = 300.0,
+        search_words: int = MAX_TERMS,
     ) -> None:
         self._clock = clock
+        self._search_words = search_words
         self._retention = retention
         self._records: deque[Record] = deque()
         self._next_id = 1
         self._closed = False
         self.dropped = 0
         self._trimmer: LoopingCall | None = None
+        self._trim_interval = trim_interval
         if retention.max_count is not None or retention.max_age is not None:
             self._trimmer = LoopingCall(self._trim)
             self._trimmer.clock = clock
             self._trimmer.start(trim_interval, now=False)
+
+    def set_retention(self, retention: Retention) -> None:
+        """A new retention (a reload): applied now, and by the periodic passes after."""
+        self._retention = retention
+        if self._closed:
+            return
+        if self._trimmer is None:
+            self._trimmer = LoopingCall(self._trim)
+            self._trimmer.clock = self._clock
+            self._trimmer.start(self._trim_interval, now=False)
+        self._trim()
 
     def record(self, event: Event) -> None:
         row = row_for(event)
@@ -78,7 +93,7 @@ class MemoryHistory:
         self, words: str, limit: int = 50, room: str | None = None
     ) -> Deferred[list[Record]]:
         try:
-            terms = parse_search(words)
+            terms = parse_search(words, self._search_words)
         except BadQuery as e:
             return fail(e)
         limit = min(limit, MAX_SEARCH)

@@ -14,12 +14,13 @@ the event itself; ``Record`` objects are built in ``last``, for the few that are
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from twisted.internet.defer import Deferred, succeed
 
 from chatroom.domain.events import Event, Joined, Renamed
 from chatroom.domain.roomnames import key as room_key
+from chatroom.history.fold import Joins, newest_lines
 from chatroom.history.recorder import RECORDED
 from chatroom.history.store import IHistory, Record, record_from_row, rows_for
 
@@ -31,11 +32,19 @@ _Items = deque[Event | Record]
 class RecentRecords:
     """A hub listener that keeps the newest ``size`` public records of each room, for at
     most ``rooms`` rooms (the least recently active are dropped first, and read again from
-    the store when someone joins them)."""
+    the store when someone joins them). ``joins`` says how ``last`` shows joins and leaves
+    (``fold.py``; the server's default is ``fold``)."""
 
-    __slots__ = ("_history", "_loading", "_rooms", "_size", "room_count")
+    __slots__ = ("_history", "_loading", "_rooms", "_size", "joins", "room_count")
 
-    def __init__(self, size: int, rooms: int = 1000, history: IHistory | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        rooms: int = 1000,
+        history: IHistory | None = None,
+        joins: Joins = Joins.SHOW,
+    ) -> None:
+        self.joins = joins
         self._size = max(size, 1)
         self.room_count = max(rooms, 1)
         self._history = history
@@ -107,25 +116,24 @@ class RecentRecords:
             items.append(item)
 
     def last(self, room: str, n: int, joining: str | None = None) -> list[Record]:
-        """The newest ``n`` records of ``room``, oldest first, without ``joining``'s own
-        join."""
+        """The newest ``n`` lines of ``room``, oldest first, without ``joining``'s own
+        join; joins and leaves as ``joins`` says (folded, one line stands for a run)."""
         items = self._rooms.get(room_key(room))
         if n <= 0 or not items:
             return []
-        picked: list[Record] = []
+        return newest_lines(self._newest(items, room, joining), n, self.joins)
+
+    def _newest(self, items: _Items, room: str, joining: str | None) -> Iterator[Record]:
+        """``items`` of ``room`` as records, newest first, without ``joining``'s join."""
         for item in reversed(items):
             if isinstance(item, Record):
                 if item.room and room_key(item.room) != room_key(room):
                     continue
-                picked.append(item)
+                yield item
             elif joining is not None and type(item) is Joined and item.member == joining:
                 continue
             else:
                 for row in rows_for(item):
                     if row[1] == "" or room_key(row[1]) == room_key(room):
-                        picked.append(record_from_row(0, row))
+                        yield record_from_row(0, row)
                         break
-            if len(picked) == n:
-                break
-        picked.reverse()
-        return picked

@@ -7,6 +7,7 @@ nothing about history and every front end's events are kept the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
@@ -18,12 +19,21 @@ from chatroom.ports import IHub
 RECORDED: tuple[type[Event], ...] = (Said, Acted, Joined, Left, Renamed, TopicSet)
 """What the recorder keeps: the room's public events. Never ``Whispered``."""
 
+SHUTDOWN = "server shutdown"
+"""The reason of the leaves a stopping server makes (``Session.shutdown``)."""
+
 
 class HistoryRecorder:
     """A hub listener that passes public events to ``history``.
 
     Server notices (``Notice``: "server shutting down" and the like) are left out unless
-    ``notices`` is set: they describe the server, not the conversation.
+    ``notices`` is set: they describe the server, not the conversation. So are the leaves
+    of a server stopping (reason ``SHUTDOWN``): nobody saw them (everyone got ``*** server
+    shutting down`` instead), and people did not leave, the server did; a replay after a
+    restart would be a wall of them. The joins of people coming back are kept: they are
+    real, and a replay folds them (``fold.py``). With Redis the other nodes' members do see
+    a stopping node's members leave, but no node records those leaves either, just as a
+    restarted node's replay does not show them.
     """
 
     __slots__ = ("_history", "_kinds", "_record_row")
@@ -36,7 +46,10 @@ class HistoryRecorder:
         self._record_row: Callable[[Row], None] | None = getattr(history, "record_row", None)
 
     def __call__(self, event: Event) -> None:
-        if type(event) in self._kinds:  # exact types: a private subclass is never public
+        kind = type(event)
+        if kind in self._kinds:  # exact types: a private subclass is never public
+            if kind is Left and cast(Left, event).reason == SHUTDOWN:
+                return
             record_row = self._record_row
             if record_row is None:
                 self._history.record(event)

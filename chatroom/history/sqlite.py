@@ -4,8 +4,12 @@ Why it looks like this:
 
 - The reactor never touches the file. ``record`` appends a row to an in-memory batch; a
   timer (``flush_ms``) or a full batch hands the batch to one writer thread of the store's
-  own, which inserts it in one transaction. Reads, trims and the final close run on that
-  same thread, one after another, so they need no locks and see every write before them.
+  own, which inserts it in one transaction. Indexing, trims and the final close run on that
+  same thread, one after another, so they need no locks.
+- Reads (``last``, ``search``) never run on the writer thread: they run on reader threads
+  with connections of their own (``readers.py``), each within a time budget, so a costly
+  search cannot hold a line back from the disk, nor the shutdown. A read first waits for a
+  flush, so it sees every event recorded before it.
 - The batch is bounded (``max_pending``): if the disk falls behind, new events are dropped,
   counted and logged, and the room keeps running in bounded memory.
 - WAL mode with ``synchronous=NORMAL``: a commit is one append to the WAL, with no fsync. A
@@ -29,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,10 +47,20 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from chatroom.domain.events import Event
+from chatroom.history.readers import (
+    READERS,
+    SEARCH_MS,
+    Busy,
+    OutOfTime,
+    Readers,
+    ReadStopped,
+    start_pool,
+)
 from chatroom.history.store import (
     KEEP_ALL,
     MAX_LAST,
     MAX_SEARCH,
+    MAX_TERMS,
     SEARCHABLE,
     BadQuery,
     HistoryError,
@@ -95,6 +108,11 @@ so writes can slip in between."""
 MAX_UNINDEXED = 200_000
 """Default number of stored rows the index may lag behind before the writer indexes
 them even while it is busy writing (a few seconds of the busiest room)."""
+
+LAST_BUDGET = 10.0
+"""Seconds one ``last`` may take (a room's replay, read when someone first joins it): more
+than a search may, as no user chooses what it costs, but bounded all the same (the room's
+index, schema v4, makes it a few milliseconds)."""
 
 SCAN_TAIL = 5_000
 """The most not-yet-indexed rows a search looks through one by one (in Python, so with
@@ -158,6 +176,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
                VALUES ('delete', old.id, old.text);
                INSERT INTO events_fts (rowid, text) VALUES (new.id, new.text);
            END""",
+    ),
+    # v4: rooms. Before, the server had one room, named without a ``#`` (``lobby``); its
+    # rows get the name the room has now (``#lobby``). And an index for what every room
+    # reads: its own newest lines (a replay, /history), without scanning the others'.
+    4: (
+        "UPDATE events SET room = '#' || room WHERE room <> '' AND substr(room, 1, 1) <> '#'",
+        "CREATE INDEX events_room_id ON events (room, id)",
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -372,8 +397,15 @@ def _select_last(conn: sqlite3.Connection, n: int, room: str | None) -> list[Rec
     return found
 
 
+def _read_last(
+    conn: sqlite3.Connection, over: Callable[[], bool], n: int, room: str | None
+) -> list[Record]:
+    return _select_last(conn, n, room)
+
+
 def _select_matches(
     conn: sqlite3.Connection,
+    over: Callable[[], bool],
     terms: list[Term],
     query: str,
     limit: int,
@@ -381,24 +413,39 @@ def _select_matches(
     scan: int = SCAN_TAIL,
 ) -> list[Record] | None:
     """The newest ``limit`` records matching; ``None`` if more than ``scan`` rows are not
-    indexed yet (the caller has the index catch up, then asks again)."""
+    indexed yet (the caller has the index catch up, then asks again). ``over()`` says when
+    the read's budget is spent (SQLite's own work checks it through the progress
+    handler)."""
     conn.execute("BEGIN")  # one snapshot for the progress, the tail and the index
     try:
         indexed, top = _progress(conn)
         if top - indexed > scan:
+            conn.execute("COMMIT")
             return None
-        found = _scan_tail(conn, terms, indexed, limit, room)
+        found = _scan_tail(conn, over, terms, indexed, limit, room)
         if len(found) < limit:
             found += _select_indexed(conn, query, limit - len(found), room)
-        return found
-    finally:
-        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # the error that stopped the read is the one to report
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
 
 
 def _scan_tail(
-    conn: sqlite3.Connection, terms: list[Term], indexed: int, limit: int, room: str | None
+    conn: sqlite3.Connection,
+    over: Callable[[], bool],
+    terms: list[Term],
+    indexed: int,
+    limit: int,
+    room: str | None,
 ) -> list[Record]:
-    """Matching rows the index does not cover yet, newest first, matched as FTS5 would."""
+    """Matching rows the index does not cover yet, newest first, matched as FTS5 would.
+
+    The matching is Python's, with the GIL held: ``over()`` is asked at every row, as
+    SQLite's progress handler would not be called often enough to stop it in time."""
     sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? AND kind IN ({_KINDS_SQL})"
     args: tuple[object, ...] = (indexed,)
     if room is not None:
@@ -408,6 +455,8 @@ def _scan_tail(
     for id, time, room_, kind, nick, text, new_nick in conn.execute(
         sql + " ORDER BY id DESC", args
     ):
+        if over():
+            raise sqlite3.OperationalError("interrupted")  # as SQLite says it
         if matches(terms, text):
             found.append(Record(id, time, room_, Kind(kind), nick, text, new_nick))
             if len(found) == limit:
@@ -504,28 +553,16 @@ class _Database:
             self.connection = None
 
 
-class _DaemonThread(threading.Thread):
-    """A writer thread that cannot keep a crashed process alive; ``close`` is the clean way
-    out, and an interrupted transaction is rolled back by SQLite at the next open."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.daemon = True
-
-
-class _WriterPool(ThreadPool):
-    threadFactory = _DaemonThread
-
-
 def _start_pool() -> ThreadPool:
-    pool = _WriterPool(1, 1, name="chatroom-history")
-    pool.start()
-    return pool
+    """The writer's thread (a daemon: ``close`` is the clean way out, and an interrupted
+    transaction is rolled back by SQLite at the next open)."""
+    return start_pool("chatroom-history")
 
 
 @implementer(IHistory)
 class SqliteHistory:
-    """Keeps history in an SQLite file, written in batches by a thread of its own.
+    """Keeps history in an SQLite file, written in batches by a thread of its own and read
+    by others (``readers`` threads, each read within ``search_ms``).
 
     Make one with ``open_sqlite`` (from a running reactor) or ``open_sqlite_blocking``
     (before the reactor runs, e.g. in ``makeService``). Its thread starts at its first
@@ -549,9 +586,15 @@ class SqliteHistory:
         trim_interval: float = TRIM_INTERVAL,
         max_unindexed: int = MAX_UNINDEXED,
         index_chunk: int = INDEX_CHUNK,
+        readers: int = READERS,
+        search_ms: float = SEARCH_MS,
+        search_words: int = MAX_TERMS,
     ) -> None:
         self.path = path
         self._db = _Database(path, connection)
+        self._readers = Readers(path, reactor, readers, search_ms / 1000.0)
+        self._search_ms = search_ms
+        self._search_words = search_words
         self._clock = clock
         self._reactor = reactor
         self._pool = pool
@@ -560,6 +603,7 @@ class SqliteHistory:
         self._batch_size = max(1, batch_size)
         self._max_pending = max(1, max_pending)
         self._warnings = RateLimitedLog(self._log, clock, rate=1 / 30, burst=5)
+        self._refusals = RateLimitedLog(self._log, clock, rate=1 / 10, burst=5)
         self.dropped = 0
         self.written = 0
         """Events stored since the store was opened."""
@@ -585,16 +629,31 @@ class SqliteHistory:
         self._shut = False
         self._trimmer: LoopingCall | None = None
         self._first_trim: IDelayedCall | None = None
+        self._trim_interval = trim_interval
         if retention.max_count is not None or retention.max_age is not None:
-            trimmer = LoopingCall(lambda: ensureDeferred(self._periodic_trim()))
-            trimmer.clock = clock
-            self._trimmer = trimmer
+            self._trimmer = self._make_trimmer()
             # The first pass as soon as the reactor runs, not here (see _Database).
             self._first_trim = clock.callLater(0, self._start_trimming, trim_interval)
+
+    def _make_trimmer(self) -> LoopingCall:
+        trimmer = LoopingCall(lambda: ensureDeferred(self._periodic_trim()))
+        trimmer.clock = self._clock
+        return trimmer
 
     def _start_trimming(self, interval: float) -> None:
         if self._trimmer is not None and not self._closed:
             self._trimmer.start(interval, now=True)
+
+    def set_retention(self, retention: Retention) -> None:
+        """A new ``--history-keep`` (a reload): a pass applies it now, periodic ones after."""
+        self._retention = retention
+        if self._closed:
+            return
+        if self._trimmer is None:
+            self._trimmer = self._make_trimmer()
+            self._trimmer.start(self._trim_interval, now=True)
+        else:
+            ensureDeferred(self._periodic_trim())
 
     # Writing ----------------------------------------------------------------------------
 
@@ -756,36 +815,53 @@ class SqliteHistory:
             return fail(HistoryError("the history store is closed"))
         return self._submit(f, *args)
 
-    async def _search(
-        self, terms: list[Term], query: str, limit: int, room: str | None
-    ) -> list[Record]:
+    async def _read(
+        self, f: Callable[..., T], *args: object, budget: float | None = None
+    ) -> T:
+        """``f(connection, over, *args)`` on a reader (see ``Readers.read``), once
+        everything recorded before is stored; a read cut short fails with one sentence for
+        the user."""
         if self._closed:
             raise HistoryError("the history store is closed")
         with contextlib.suppress(HistoryError):  # logged already; read what is stored
             await self.flush()  # reads see every event recorded before them
         try:
+            return await self._readers.read(f, *args, budget=budget)
+        except ReadStopped as e:
+            raise self._refusal(e) from None
+
+    def _refusal(self, error: ReadStopped) -> Exception:
+        if isinstance(error, OutOfTime):
+            self._refusals.warn("a history search took more than {ms:g} ms and was stopped "
+                                "(--history-search-ms)", ms=self._search_ms, path=self.path)
+            return BadQuery(f"that search took more than {self._search_ms:g} ms and was "
+                            "stopped; try fewer or rarer words")
+        if isinstance(error, Busy):
+            self._refusals.warn("a history search waited more than {ms:g} ms for a reader "
+                                "(--history-readers, --history-search-ms)",
+                                ms=self._search_ms, path=self.path)
+            return HistoryError("too many searches under way; try again in a moment")
+        return HistoryError("the history store is closed")
+
+    async def _search(
+        self, terms: list[Term], query: str, limit: int, room: str | None
+    ) -> list[Record]:
+        try:
             while True:
-                found = await self._call(_select_matches, terms, query, limit, room)
+                found = await self._read(_select_matches, terms, query, limit, room)
                 if found is not None:
                     return found
-                # Too many rows not indexed yet: catch up, chunk by chunk (writes go in
-                # between), then ask again.
+                # Too many rows not indexed yet: the writer catches up, chunk by chunk
+                # (writes go in between), then the reader asks again.
                 await self._index_step()
         except sqlite3.Error as e:  # one sentence for the user, as for the other failures
             raise HistoryError(f"the history search failed: {e}") from None
-
-    async def _read(self, f: Callable[..., list[Record]], *args: object) -> list[Record]:
-        if self._closed:
-            raise HistoryError("the history store is closed")
-        with contextlib.suppress(HistoryError):  # logged already; read what is stored
-            await self.flush()  # reads see every event recorded before them
-        return await self._call(f, *args)
 
     def last(self, n: int, room: str | None = None) -> Deferred[list[Record]]:
         n = min(n, MAX_LAST)
         if n <= 0:
             return succeed([])
-        return ensureDeferred(self._read(_select_last, n, room))
+        return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET))
 
     def last_blocking(self, n: int, room: str | None = None) -> list[Record]:
         """``last`` on this thread: for start-up only, before the reactor runs and before
@@ -800,7 +876,7 @@ class SqliteHistory:
         self, words: str, limit: int = 50, room: str | None = None
     ) -> Deferred[list[Record]]:
         try:
-            terms = parse_search(words)
+            terms = parse_search(words, self._search_words)
         except BadQuery as e:
             return fail(e)
         limit = min(limit, MAX_SEARCH)
@@ -903,6 +979,8 @@ class SqliteHistory:
 
     async def _close(self) -> None:
         self._closed = True
+        # First: a search under way is stopped now, not waited for.
+        readers_stopped = self._readers.stop()
         if self._first_trim is not None and self._first_trim.active():
             self._first_trim.cancel()
         if self._trimmer is not None and self._trimmer.running:
@@ -927,6 +1005,7 @@ class SqliteHistory:
             except Exception as e:
                 self._log.warn("cannot update the history search index in {path}: {error}",
                                path=self.path, error=str(e))
+        await readers_stopped  # before the writer's close: the last one checkpoints
         if self._pool is not None:
             try:
                 await self._submit(lambda _: self._db.close())
@@ -943,8 +1022,13 @@ class SqliteHistory:
 
 
 def _log_opened(log: Logger, path: str, applied: list[int], mode: str) -> None:
-    for version in applied:
-        log.info("history {path}: schema upgraded to v{version}", path=path, version=version)
+    if applied[:1] == [1]:  # from nothing: a new database, made in one go
+        log.info("history {path}: created at schema v{version}", path=path,
+                 version=applied[-1])
+    else:
+        for version in applied:
+            log.info("history {path}: schema upgraded to v{version}", path=path,
+                     version=version)
     if mode != "wal":
         log.warn("history {path}: journal mode is {mode}, not WAL (a filesystem without "
                  "shared memory?); writes will be slower", path=path, mode=mode)

@@ -35,7 +35,10 @@ MAX_SEARCH = 500
 """The most records one ``search`` call returns, whatever it asks for."""
 
 MAX_TERMS = 16
-"""The most words one search may have; more is an error, not a slow query."""
+"""The default of the most words one search may have (``--history-search-words``), each
+part of a joined word such as ``a-b-c`` or ``a.b.c`` counting as one: a search term is
+matched as a phrase of its parts, and a long phrase of common words is what makes a query
+slow. More is an error, not a slow query."""
 
 
 class HistoryError(Exception):
@@ -76,7 +79,9 @@ class Record:
     ``JOINED`` and ``RENAMED``. ``new_nick`` is set for ``RENAMED`` only. ``id`` grows with
     every record a store keeps, so it orders records the way they happened; it is the
     store's own and not known while the event is live, so front ends that need to know a
-    line again use ``line_id`` instead.
+    line again use ``line_id`` instead. ``same_as`` is set on a record that stands for
+    others (a replay's notice for a run of joins and leaves, ``fold.py``): the line id of
+    the newest of them, which is then its own.
     """
 
     id: int
@@ -86,10 +91,13 @@ class Record:
     nick: str
     text: str = ""
     new_nick: str | None = None
+    same_as: str = ""
 
     @property
     def line_id(self) -> str:
         """``line_id`` of this record's row: the id its event had when it was live."""
+        if self.same_as:
+            return self.same_as
         return line_id((self.time, self.room, self.kind, self.nick, self.text, self.new_nick))
 
 
@@ -202,7 +210,10 @@ class IHistory(Interface):
         Words match whole words, ignoring case and accents; a quoted-looking word such as
         ``don't`` matches as a phrase; a word ending in ``*`` matches as a prefix. Any user
         input is safe: it is never parsed as query syntax. Fails with ``BadQuery`` if
-        ``words`` holds no letters or digits, or more than ``MAX_TERMS`` words.
+        ``words`` holds no letters or digits, or more words than the store allows (each
+        part of ``a-b-c`` counting as one; ``MAX_TERMS`` unless the store was told
+        otherwise), or if it costs more than the store allows (the SQLite store's time
+        budget).
         """
 
     def flush() -> Deferred[None]:
@@ -285,6 +296,9 @@ parse_retention.coerceDoc = (  # type: ignore[attr-defined]
 # Search ---------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[^\W_]+")
+_PART = re.compile(r"(?:[^\W_]|[\ue000-\uf8ff\U000f0000-\U0010fffd])+")
+"""What FTS5's tokenizer takes as one token: letters, digits, and private-use characters
+(``unicode61`` keeps those too), for counting a search's words."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -297,20 +311,24 @@ class Term:
     prefix: bool = False
 
 
-def parse_search(words: str) -> list[Term]:
-    """Split what a user typed into terms; raise ``BadQuery`` if there is nothing to find.
+def parse_search(words: str, max_words: int = MAX_TERMS) -> list[Term]:
+    """Split what a user typed into terms; raise ``BadQuery`` if there is nothing to find,
+    or more than ``max_words`` words, counting each part of ``a-b-c`` as one.
 
     Words with no letter or digit (``!!!``, ``--``) are skipped: they cannot match anything.
     """
     terms = []
+    count = 0
     for word in _CONTROL.sub(" ", words).split():
         body = word.rstrip("*")
         if _TOKEN.search(body):
             terms.append(Term(body, prefix=body != word))
+            count += len(_PART.findall(body))
+            if count > max_words:  # stop counting early: the line may be long
+                raise BadQuery(f"a search may have at most {max_words} words "
+                               "(a-b-c counts as 3)")
     if not terms:
         raise BadQuery("a search needs at least one word with letters or digits")
-    if len(terms) > MAX_TERMS:
-        raise BadQuery(f"a search may have at most {MAX_TERMS} words")
     return terms
 
 

@@ -10,7 +10,9 @@ How it works (``REDIS-notes.md`` has the reasons):
 - Nicknames are claimed with a Lua script (compare-and-set with a time to live, the
   lease); each node renews its claims and its heartbeat every sixth of a lease. A node
   whose heartbeat ran out is reaped by one survivor: a script that writes its members'
-  ``Left`` events and frees their nicknames only if no other survivor did.
+  ``Left`` events and frees their nicknames only if no other survivor did, and only once
+  Redis has heard the room without a gap for a whole heartbeat (a restarted Redis lost
+  every heartbeat; their nodes are on their way back).
 - ``members()`` and ``lookup()`` answer from a view of the roster kept up to date from
   the stream, so they never wait for the network.
 - Without Redis (stopped, restarted, unreachable) the node goes on like a ``LocalHub``
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
@@ -51,7 +54,17 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chatroom.domain import nicknames
-from chatroom.domain.events import Event, Joined, Left, Notice, Renamed, Whispered
+from chatroom.domain.events import (
+    Event,
+    Joined,
+    Left,
+    Notice,
+    Present,
+    Renamed,
+    TopicKnown,
+    TopicSet,
+    Whispered,
+)
 from chatroom.hubs import redis_wire as wire
 from chatroom.hubs.redis_resp import RedisAddress, parse_url
 from chatroom.ports import IHub, INicknames, Listener
@@ -59,8 +72,21 @@ from chatroom.ports import IHub, INicknames, Listener
 SPLIT = "the room is split: lost contact with the other servers"
 WHOLE = "the room is whole again"
 
+People = dict[str, tuple[str, tuple[str, ...]]]
+"""member id -> (nickname, the rooms it is in, in the order it joined them)."""
+
 DEFAULT_LEASE = 15.0
 """Seconds a dead node's members keep their nicknames at most (their Left comes sooner)."""
+
+
+def reconnect_policy(lease: float) -> Callable[[int], float]:
+    """Seconds before the next attempt to reach Redis: from 0.25 s, doubling, to a sixth of
+    the lease at most (5 s at most), plus up to a fifth of that at random. Short next to the
+    heartbeat (two thirds of a lease): a node that lost Redis only because Redis went away
+    is back and renewing before the others could take it for dead (docs/redis.md)."""
+    longest = min(5.0, lease / 6)
+    return backoffPolicy(initialDelay=min(0.25, longest), maxDelay=longest, factor=2.0,
+                         jitter=lambda: random.random() * longest / 5)
 
 
 class NotInStep(Exception):
@@ -201,18 +227,23 @@ class RedisHub(Service):
         self.lease = lease
         self.heartbeat = lease * 2 / 3
         self.interval = lease / 6
+        # Longer than this without a renewal from any node, and Redis gives every node a
+        # heartbeat to come back before it lets anyone be reaped (redis_wire: heard, settling).
+        self.hearing = lease / 4
         self.timeout = timeout if timeout is not None else min(5.0, max(0.5, lease / 3))
         self.block = max(0.05, min(1.0, self.interval))
         self.backlog = backlog
         self.keys = wire.Keys(room)
         self._endpoint = endpoint or self.address.endpoint(reactor)
-        self._retry = retry or backoffPolicy(initialDelay=0.25, maxDelay=5.0, factor=2.0)
+        self._retry = retry or reconnect_policy(lease)
         self._listeners: list[Listener] = []
         self._view: dict[str, Holder] = {}
         self._mine: dict[str, tuple[str, str]] = {}  # key -> (nick, member) claimed here
         self._unreleased: dict[str, str] = {}  # key -> member released while split
-        self._present: dict[str, str] = {}  # member -> nick, this node's members now
-        self._announced: dict[str, str] = {}  # member -> nick, as the other nodes know them
+        self._present: People = {}  # this node's members now
+        self._announced: People = {}  # this node's members, as the other nodes know them
+        self._remote: People = {}  # the other nodes' members, from their events
+        self._topics: dict[str, TopicKnown] = {}  # room -> its topic, as last heard
         self._seq = 0
         self._inflight: deque[tuple[int, bytes]] = deque()  # sent, or to be; not stored yet
         self._batch: list[tuple[int, bytes]] = []  # this reactor turn's entries, unsent
@@ -255,8 +286,10 @@ class RedisHub(Service):
         cmd = self._cmd
         if was is State.CONNECTED and cmd is not None:
             # Members still here (a front end that did not say goodbye) leave the others' view.
-            for member, nick in list(self._announced.items()):
-                self._send(Left(self.room, self.clock.seconds(), member, nick, "server stopped"))
+            now = self.clock.seconds()
+            for member, (nick, rooms) in list(self._announced.items()):
+                for room in rooms:
+                    self._send(Left(room, now, member, nick, "server stopped"))
             self._announced.clear()
             self._flush()  # before the releases: the others hear them leave, then the keys go
             for key, (_, member) in list(self._mine.items()):
@@ -341,6 +374,8 @@ class RedisHub(Service):
     def publish(self, event: Event) -> None:
         self._deliver(event)
         _track(self._present, event)
+        if type(event) is TopicSet:
+            self._topics[event.room] = _known(event)
         if self.state is not State.CONNECTED:
             return  # split or not yet connected: this node's members only
         if isinstance(event, Whispered) and event.target in self._present:
@@ -550,22 +585,16 @@ class RedisHub(Service):
         self._batch = []
         self._write(list(self._inflight))
         now = self.clock.seconds()
-        for member, nick in list(self._announced.items()):
-            if member not in self._present:
-                self._send(Left(self.room, now, member, nick, "left while the room was split"))
-        for member, nick in self._present.items():
-            old = self._announced.get(member)
-            if old is None:
-                self._send(Joined(self.room, now, member, nick))
-            elif old != nick:
-                self._send(Renamed(self.room, now, member, old, nick))
+        for event in _changes(self._announced, self._present, now):
+            self._send(event)
         self._announced = dict(self._present)
+        self._send(wire.HELLO)  # and the others tell this node who is where
         was = self.state
         self.state = State.CONNECTED
         self._log.info("in step with the room through Redis at {address}",
                        address=str(self.address))
         if self._announced_once and was is not State.CONNECTED:
-            self._deliver(Notice(self.room, now, "", "", WHOLE))
+            self._deliver(Notice("", now, "", "", WHOLE))
         self._announced_once = True
         self._read()
         waiters, self._whole_waiters = self._whole_waiters, []
@@ -594,11 +623,12 @@ class RedisHub(Service):
     async def _renew(self, cmd: RedisConnection, syncing: bool = False) -> None:
         """Heartbeat and claims: renewed, claimed again, or lost to another node."""
         claims = list(self._mine.items())
-        keys = [self.keys.node(self.node), self.keys.reap(self.node)]
+        keys = [self.keys.node(self.node), self.keys.reap(self.node), self.keys.heard,
+                self.keys.settling]
         keys += [self.keys.nick(key) for key, _ in claims]
         values = [f"{member}\t{self.node}\t{nick}" for _, (nick, member) in claims]
         args: list[Any] = [int(self.heartbeat * 1000), int(self.lease * 1000), self.node,
-                           *values]
+                           int(self.hearing * 1000), *values]
         reaped, statuses = await cmd.eval(wire.RENEW, keys, args)
         if reaped:
             self._log.warn("this node was taken for dead; announcing its members again")
@@ -607,15 +637,15 @@ class RedisHub(Service):
         if any(status == 1 for status in statuses) and not reaped and not syncing:
             # Redis forgot our claims (restarted empty): remind the views, quietly.
             now = self.clock.seconds()
-            for member, nick in self._announced.items():
-                self._send(wire.encode_present(self.room, now, member, nick))
+            for member, (nick, rooms) in self._announced.items():
+                self._send(Present("", now, member, nick, rooms))
         for key, (nick, member) in lost:
             if self._mine.get(key) == (nick, member):
                 await self._lose(cmd, key, nick, member)
         if reaped and not syncing and self.state is State.CONNECTED:
             now = self.clock.seconds()
-            for member, nick in self._present.items():
-                self._send(Joined(self.room, now, member, nick))
+            for event in _changes({}, self._present, now):
+                self._send(event)
             self._announced = dict(self._present)
 
     async def _lose(self, cmd: RedisConnection, key: str, nick: str, member: str) -> None:
@@ -650,10 +680,10 @@ class RedisHub(Service):
         self._log.warn("nickname {nick} was taken on two servers while the room was split; "
                        "this server's {nick} is now {new}", nick=nick, new=new)
         now = self.clock.seconds()
-        renamed = Renamed(self.room, now, member, nick, new)
+        renamed = Renamed("", now, member, nick, new, self._present[member][1])
         self._deliver(renamed)
         _track(self._present, renamed)
-        self._deliver(Notice(self.room, now, "", "",
+        self._deliver(Notice("", now, "", "",
                              f"{nick} was also taken on another server while the room was "
                              f"split; {nick} here is now known as {new}"))
         if self.state is State.CONNECTED and member in self._announced:
@@ -701,15 +731,15 @@ class RedisHub(Service):
         owner = values.get(b"o")
         if owner is not None and owner.decode("utf-8", "replace") == self.node:
             return  # a survivor took this node for dead; the resync sets that right
+        payload = values.get(b"e", b"")
         try:
             seq = int(values.get(b"s", b"0"))
-            name, event = wire.decode_event(values.get(b"e", b""))
+            event = None if payload == wire.HELLO else wire.decode_event(payload)[1]
         except ValueError as e:
             self._log.warn("skipping an unreadable stream entry from node {node}: {why}",
                            node=node, why=str(e))
             return
-        if owner is not None:  # a survivor's Left for a dead node's member
-            assert isinstance(event, Event)
+        if owner is not None and event is not None:  # a survivor's Left for a dead member
             self._apply(event, node)
             self._deliver(event)
             return
@@ -721,15 +751,22 @@ class RedisHub(Service):
             if self._missed_call is None:
                 self._missed_call = self.clock.callLater(1.0, self._report_missed)
         self._seen[node] = seq
-        if name == wire.PRESENT:
-            member, nick = cast(tuple[str, str], event)
-            key = nicknames.key(nick)
-            if key not in self._mine:
-                self._view[key] = Holder(nick, member, node)
+        if event is None:
+            self._greet()
             return
-        assert isinstance(event, Event)
         self._apply(event, node)
         self._deliver(event)
+
+    def _greet(self) -> None:
+        """A node came (or came back): tell it who is here, in which rooms, and the topics
+        this node knows. Views only: nothing is shown or stored for these."""
+        if self.state is not State.CONNECTED:
+            return  # the resync announces this node's members anyway
+        now = self.clock.seconds()
+        for member, (nick, rooms) in self._announced.items():
+            self._send(Present("", now, member, nick, rooms))
+        for known in self._topics.values():
+            self._send(known)
 
     _missed = 0
     _missed_call: Any = None
@@ -747,12 +784,19 @@ class RedisHub(Service):
     def _apply(self, event: Event, node: str) -> None:
         """Another node's presence event, into this node's view of the roster."""
         kind = type(event)
-        if kind is Joined:
+        _track(self._remote, event)
+        if kind is Joined or kind is Present:
             key = nicknames.key(event.nick)
             if key not in self._mine:
                 self._view[key] = Holder(event.nick, event.member, node)
+        elif kind is TopicSet or kind is TopicKnown:
+            assert isinstance(event, TopicSet | TopicKnown)
+            known = self._topics.get(event.room)
+            if known is None or known.time <= event.time:
+                self._topics[event.room] = _known(event)
         elif kind is Left:
-            self._forget(nicknames.key(event.nick), event.member)
+            if event.member not in self._remote:  # in no room now: gone from the server
+                self._forget(nicknames.key(event.nick), event.member)
         elif kind is Renamed:
             assert isinstance(event, Renamed)
             self._forget(nicknames.key(event.nick), event.member)
@@ -821,17 +865,26 @@ class RedisHub(Service):
             for _, holder in held:
                 members[holder.member] = holder.nick
             now = self.clock.seconds()
-            lefts = [Left(self.room, now, member, nick, "lost contact with its server")
-                     for member, nick in members.items()]
+            lefts = [
+                Left(room, now, member, nick, "lost contact with its server")
+                for member, nick in members.items()
+                for room in self._remote.get(member, (nick, ()))[1]
+            ]
             entries: list[Any] = []
             for left in lefts:  # sequence 0: never sent twice, so never deduplicated
                 entries += [0, wire.encode_event(left)]
-            keys = [self.keys.node(node), self.keys.reap(node), self.keys.stream]
+            keys = [self.keys.node(node), self.keys.reap(node), self.keys.stream,
+                    self.keys.heard, self.keys.settling]
             keys += [self.keys.nick(key) for key, _ in held]
-            args: list[Any] = [24 * 3600 * 1000, self.backlog, self.node, node, len(lefts),
-                               *entries]
+            args: list[Any] = [24 * 3600 * 1000, self.backlog, self.node, node,
+                               int(self.heartbeat * 1000), int(self.hearing * 1000),
+                               len(lefts), *entries]
             args += [holder.member for _, holder in held]
             won = await cmd.eval(wire.REAP, keys, args)
+            if won == wire.TOO_EARLY:
+                # Redis has not heard the room for a whole heartbeat yet (it restarted,
+                # say): the node may be on its way back. Ask again at the next pass.
+                continue
             if won == 1:
                 self._log.info("node {node} stopped renewing; announced {count} members as left",
                                node=node, count=len(lefts))
@@ -873,7 +926,7 @@ class RedisHub(Service):
                 self._log.warn("lost contact with Redis at {address}; serving this "
                                "server's members alone until it is back",
                                address=str(self.address))
-                self._deliver(Notice(self.room, self.clock.seconds(), "", "", SPLIT))
+                self._deliver(Notice("", self.clock.seconds(), "", "", SPLIT))
         lost, self._lost = self._lost, None
         if lost is not None and not lost.called:
             lost.callback(None)
@@ -890,14 +943,51 @@ def _holder(value: bytes | None) -> Holder | None:
     return Holder(nick, member, node)
 
 
-def _track(members: dict[str, str], event: Event) -> None:
-    """Keep ``members`` (id -> nick) in step with one presence event."""
+def _track(people: People, event: Event) -> None:
+    """Keep ``people`` in step with one presence event."""
     kind = type(event)
+    member = event.member
     if kind is Joined:
-        members[event.member] = event.nick
+        _, rooms = people.get(member, (event.nick, ()))
+        people[member] = (event.nick, rooms if event.room in rooms else (*rooms, event.room))
+    elif kind is Left:
+        entry = people.get(member)
+        if entry is not None:
+            rooms = tuple(room for room in entry[1] if room != event.room)
+            if rooms:
+                people[member] = (entry[0], rooms)
+            else:
+                del people[member]
     elif kind is Renamed:
         assert isinstance(event, Renamed)
-        if event.member in members:
-            members[event.member] = event.new_nick
-    elif kind is Left:
-        members.pop(event.member, None)
+        entry = people.get(member)
+        if entry is not None:
+            people[member] = (event.new_nick, entry[1])
+    elif kind is Present:
+        assert isinstance(event, Present)
+        if event.rooms:
+            people[member] = (event.nick, event.rooms)
+        else:
+            people.pop(member, None)
+
+
+def _changes(before: People, after: People, now: float) -> list[Event]:
+    """The events that take the others' view of this node's members from ``before`` to
+    ``after``: leaves of rooms, renames, joins of rooms."""
+    events: list[Event] = []
+    for member, (nick, rooms) in before.items():
+        still = after.get(member, (nick, ()))[1]
+        events += [Left(room, now, member, nick, "left while the room was split")
+                   for room in rooms if room not in still]
+    for member, (nick, rooms) in after.items():
+        old = before.get(member)
+        if old is not None and old[0] != nick:
+            shared = tuple(room for room in rooms if room in old[1])
+            events.append(Renamed("", now, member, old[0], nick, shared))
+        had = old[1] if old is not None else ()
+        events += [Joined(room, now, member, nick) for room in rooms if room not in had]
+    return events
+
+
+def _known(event: TopicSet | TopicKnown) -> TopicKnown:
+    return TopicKnown(event.room, event.time, event.member, event.nick, event.text)

@@ -1,6 +1,6 @@
 """The line front end's factory: the registry of connections, and the chat's door.
 
-It admits or refuses each new connection (``--max-clients``, ``--max-per-ip``), keeps
+It admits or refuses each new connection (by the server's shared ``Admission``), keeps
 every live connection so a shutdown can reach them all, and subscribes the hub's events
 to its ``Fanout`` so every broadcast is rendered once for all of them.
 """
@@ -8,28 +8,38 @@ to its ``Fanout`` so every broadcast is rendered once for all of them.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from chatroom.admission import Seat
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
-from chatroom.lines.protocol import ChatLineProtocol, describe_peer
+from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services
+from chatroom.session import Services, describe_peer
+
+_CLOSED = Failure(ConnectionDone())
 
 
 class RefuseProtocol(BaseProtocol):
     """Says why in one line, then closes: for connections the server will not take."""
 
-    def __init__(self, why: str) -> None:
-        self.why = why
+    def __init__(self, seat: Seat) -> None:
+        self.seat = seat  # counted until closed: the socket holds a descriptor till then
+        self.why = seat.refusal or ""
 
     def connectionMade(self) -> None:
         assert self.transport is not None
         self.transport.write(render.error(self.why))
         self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = _CLOSED) -> None:
+        self.seat.leave()
 
 
 def prefixed(room: str, data: bytes) -> bytes:
@@ -45,14 +55,23 @@ class ChatFactory(Factory):
     def __init__(self, services: Services) -> None:
         self.services = services
         self.chat = services.chat
-        self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
-        self.fanout = Fanout(services.clock, prefix=prefixed)
+        self.fanout = Fanout(services.clock, prefix=prefixed, notice=render.notice,
+                             storms=self._storm_settings)
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(
-            services.limits, services.clock
+            services.limits, services.clock, admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    def _storm_settings(self) -> tuple[int, int]:
+        limits = self.services.limits  # read each time: a reload may change them
+        return limits.storm_members, limits.storm_rate
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[ChatLineProtocol]:
@@ -63,13 +82,13 @@ class ChatFactory(Factory):
         return self.registry.stopping
 
     def buildProtocol(self, addr: IAddress | None) -> BaseProtocol:
-        why = self.registry.refusal(getattr(addr, "host", None))
-        if why is not None:
+        seat = self.registry.seat(getattr(addr, "host", None))
+        if seat.refusal is not None:
             self.warnings.warn("refused connection from {peer}: {why}",
-                               peer=describe_peer(addr), why=why)
-            return RefuseProtocol(why)
+                               peer=describe_peer(addr), why=seat.refusal)
+            return RefuseProtocol(seat)
         protocol = ChatLineProtocol(self, addr)
-        self.registry.add(protocol)
+        self.registry.add(protocol, seat)
         return protocol
 
     def forget(self, protocol: ChatLineProtocol) -> None:

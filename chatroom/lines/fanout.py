@@ -38,9 +38,12 @@ from typing import Protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chatroom.domain.chat import Member
-from chatroom.domain.events import Event, Joined, Left, Renamed, Whispered
+from chatroom.domain.events import VIEW_EVENTS, Event, Joined, Left, Renamed, Whispered
 from chatroom.domain.roomnames import key as room_key
 from chatroom.lines.render import render
+from chatroom.lines.storms import Storms, describe
+
+_QUIET = frozenset(VIEW_EVENTS)
 
 REST = 0.5
 """In a busy room, after a pass over the members that took D seconds, the next waits until
@@ -76,7 +79,13 @@ class Fanout:
         echo: bool = False,
         rest: float = REST,
         prefix: Prefix | None = None,
+        notice: Callable[[str], bytes] | None = None,
+        storms: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
+        """``notice`` renders a server notice; with it and ``storms`` (which gives
+        ``(members, rate)``), joins and leaves past that rate in a second, in a room of that
+        many members here, are told as one summary at the end of the second (see
+        ``storms``)."""
         self._clock = clock
         self._rest = rest
         self._pass_ended = clock.seconds()
@@ -96,6 +105,10 @@ class Fanout:
         self._flush_call: IDelayedCall | None = None
         self._flushing = False
         self.closed = False
+        self._notice = notice
+        self._storms: Storms | None = None
+        if notice is not None and storms is not None:
+            self._storms = Storms(clock, storms, self._summary)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -142,6 +155,8 @@ class Fanout:
         if self.closed:
             return
         kind = type(event)
+        if kind in _QUIET:
+            return  # a view of who is where, for directories: nothing to show
         if kind is Whispered:
             assert isinstance(event, Whispered)
             self._queue((None, "", event.member, event.target, self._render(event)))
@@ -149,8 +164,15 @@ class Fanout:
         room = event.room
         if room:
             key = room_key(room)
-            if (kind is Joined or kind is Left) and event.member in self._members:
-                self._moved(event.member, key, joined=kind is Joined)
+            if kind is Joined or kind is Left:
+                storms = self._storms
+                held = storms is not None and storms.hold(
+                    key, room, len(self._rooms.get(key, ())), kind is Joined, event.nick
+                )
+                if event.member in self._members:
+                    self._moved(event.member, key, kind is Joined, queued=not held)
+                if held:
+                    return
             self._queue((key, room, event.member, None, self._render(event)))
         elif kind is Renamed:
             assert isinstance(event, Renamed)
@@ -163,14 +185,15 @@ class Fanout:
         else:  # a notice to everyone on the server
             self._queue((None, "", event.member, None, self._render(event)))
 
-    def _moved(self, member_id: str, key: str, joined: bool) -> None:
-        """One of this front end's members entered or left a room."""
+    def _moved(self, member_id: str, key: str, joined: bool, queued: bool = True) -> None:
+        """One of this front end's members entered or left a room (``queued``: the line
+        that says so is queued next)."""
         if joined:
             group = self._rooms.setdefault(key, {})
             group[member_id] = self._members[member_id]
             self._groups.pop(key, None)
             # Nothing of the room from before the join, nor the join itself.
-            self._late[(member_id, key)] = len(self._pending) + 1
+            self._late[(member_id, key)] = len(self._pending) + (1 if queued else 0)
             return
         leaving = self._rooms.get(key)
         if leaving is None or member_id not in leaving:
@@ -271,7 +294,7 @@ class Fanout:
             for member_id, recipient, person in self._group(key):
                 if member_id in special:
                     continue
-                recipient.send(plain if person.current == room else prefixed)
+                recipient.send(plain if person.current_key == key else prefixed)
         members = self._members
         for member_id in special:
             own = members.get(member_id)
@@ -286,7 +309,7 @@ class Fanout:
         for member_id, recipient, person in self._group(key):
             if member_id == sender:
                 continue
-            if person.current == room or self._prefix is None:
+            if person.current_key == key or self._prefix is None:
                 recipient.send(data)
             else:
                 if prefixed is None:
@@ -321,15 +344,23 @@ class Fanout:
                 continue
             if member_id not in self._rooms.get(key, ()):
                 continue
-            if person.current == room or prefix is None:
+            if person.current_key == key or prefix is None:
                 parts.append(data)
             else:
                 parts.append(prefix(room, data))
         return b"".join(parts)
 
+    def _summary(self, room: str, joined: list[str], left: list[str]) -> None:
+        """A storm's second is over: one notice to the room for all who came and went."""
+        if self.closed or self._notice is None:
+            return
+        self._queue((room_key(room), room, "", None, self._notice(describe(joined, left))))
+
     def close(self) -> None:
         """Deliver nothing more: the server is stopping."""
         self.closed = True
+        if self._storms is not None:
+            self._storms.close()
         self._pending = []
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()

@@ -78,6 +78,11 @@ class _Capped:
         """Bytes waiting for this reader (at most: some may have left already)."""
         raise NotImplementedError
 
+    def set_cap(self, cap: int) -> None:
+        """A new ``max_out`` (a reload), judged when the backlog next grows."""
+        self._cap = cap
+        self._hard_cap = cap * HARD_CAP_FACTOR
+
     def _judge(self) -> None:
         """Called whenever the backlog grew."""
         backlog = self.queued

@@ -21,12 +21,13 @@ from chatroom.commands import HELP
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record, format_record, format_replay
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
-from chatroom.lines.sanitize import clean
-from chatroom.lines.telnet import TelnetFilter
-from chatroom.session import Session
+from chatroom.lines.sanitize import clean_text, decode
+from chatroom.lines.telnet import Command, TelnetFilter
+from chatroom.session import Session, describe_loss, describe_peer
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -54,12 +55,6 @@ class StreamTransport(Protocol):
     def unregisterProducer(self) -> None: ...
 
 
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
 
 class ChatLineProtocol(LineReceiver):
     """A person on a line-based connection: negotiates a nickname, then chats.
@@ -83,7 +78,7 @@ class ChatLineProtocol(LineReceiver):
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer)
-        self._held: bytes | TooLong | None = None
+        self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False
         self._aborted = False
@@ -91,6 +86,14 @@ class ChatLineProtocol(LineReceiver):
     @property
     def member(self) -> Member | None:
         return self.session.member
+
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): the line cap and the output cap of this
+        connection follow at once."""
+        self.MAX_LENGTH = limits.max_line
+        self._lines.max_line = limits.max_line
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
 
     # -- connection life ------------------------------------------------------------
 
@@ -120,7 +123,7 @@ class ChatLineProtocol(LineReceiver):
             # The transport tells a registered producer itself; one unregistered by
             # finish() learns it here, and its slow-reader check ends.
             self.outbox.stopProducing()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         self.factory.forget(self)
 
     def shutdown(self) -> None:
@@ -146,7 +149,10 @@ class ChatLineProtocol(LineReceiver):
     # -- input --------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        self._lines.feed(self._telnet.feed(data))
+        telnet = self._telnet
+        self._lines.feed(telnet.feed(data))
+        if telnet.answer and self.outbox is not None:
+            self.outbox.send(telnet.take_answer())  # after what is on its way, between lines
         self._drain()
 
     def _drain(self) -> None:
@@ -164,7 +170,9 @@ class ChatLineProtocol(LineReceiver):
                 if item is None:
                     item = self._lines.next_line()
                     if item is None:
-                        break
+                        item = self._telnet.next_command()
+                        if item is None:
+                            break
                 if not gate.admit():
                     self._held = item
                     break
@@ -172,6 +180,8 @@ class ChatLineProtocol(LineReceiver):
                 try:
                     if item is TOO_LONG:
                         self.lineLengthExceeded(b"")
+                    elif isinstance(item, Command):  # telnet's Ctrl-C (IAC IP)
+                        self.session.text("/quit")
                     else:
                         self.lineReceived(cast(bytes, item))
                 except Exception:
@@ -200,7 +210,8 @@ class ChatLineProtocol(LineReceiver):
             self.send(PROMPT)
 
     def lineReceived(self, line: bytes) -> None:
-        self.session.text(clean(line))
+        typed = decode(line)  # a nickname is checked as typed, never cleaned into another
+        self.session.text(clean_text(typed), typed)
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 
@@ -337,10 +348,3 @@ class ChatLineProtocol(LineReceiver):
 def _lines(count: int) -> str:
     return "1 line" if count == 1 else f"{count} lines"
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chatroom.commands import HELP
@@ -42,7 +42,7 @@ from chatroom.domain.events import (
     Whispered,
 )
 from chatroom.history.store import Kind, Record, line_id, row_for
-from chatroom.lines.sanitize import clean
+from chatroom.lines.sanitize import clean_text, decode
 
 ABOUT_MESSAGE = "message"
 """An ``error``'s ``about``: the frame was wrong (not JSON, not our schema, binary, too big)."""
@@ -72,9 +72,13 @@ class Nick:
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """``{"type": "say", "text": ...}``: chat, or a /command, exactly as a line would be."""
+    """``{"type": "say", "text": ...}``: chat, or a /command, exactly as a line would be.
+
+    ``text`` is sanitised; ``typed`` is as sent, for ``/nick``, whose argument is checked,
+    never cleaned (see ``Commands.run``)."""
 
     text: str
+    typed: str = field(default="", compare=False)
 
 
 ClientMessage = Nick | Say
@@ -96,7 +100,8 @@ def _no_constants(name: str) -> Any:
 
 
 def parse(payload: bytes, max_text: int) -> ClientMessage:
-    """The message in one text frame, with its string cleaned like a telnet line.
+    """The message in one text frame, its string cleaned like a telnet line (a nickname
+    is not cleaned: it is checked as sent, like a telnet user's).
 
     Raises ``BadMessage`` when the frame is not UTF-8 JSON, not one of our objects, or its
     string is longer than ``max_text`` bytes of UTF-8 (the line limit). Keys that are not
@@ -117,11 +122,11 @@ def parse(payload: bytes, max_text: int) -> ClientMessage:
     value = data.get(field)
     if not isinstance(value, str):
         raise BadMessage(f'a "{kind}" message needs a string "{field}"')
-    raw = value.encode("utf-8", "surrogatepass")  # a lone surrogate becomes U+FFFD in clean()
+    raw = value.encode("utf-8", "surrogatepass")  # a lone surrogate becomes U+FFFD
     if len(raw) > max_text:
         raise BadMessage(f"{field} too long ({max_text} bytes max)", ABOUT_TEXT)
-    text = clean(raw)
-    return Nick(text) if kind == "nick" else Say(text)
+    typed = decode(raw)
+    return Nick(typed) if kind == "nick" else Say(clean_text(typed), typed)
 
 
 # -- server to client ---------------------------------------------------------------

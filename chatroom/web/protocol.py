@@ -35,8 +35,9 @@ from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services, Session
+from chatroom.session import Services, Session, describe_loss, describe_peer
 from chatroom.web import messages, origins
+from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
 CLOSE_NORMAL = 1000
 """/quit: the page does not reconnect."""
@@ -71,12 +72,6 @@ class _Unreadable:
 
     why: str
 
-
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def max_frame(limits: Limits) -> int:
@@ -155,7 +150,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._max_frame = max_frame(factory.limits)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer_name,
                                " (web)")
-        self._inbox: deque[bytes | _Unreadable] = deque()
+        self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0
         self._binary = False
@@ -167,6 +162,12 @@ class WebChatProtocol(WebSocketServerProtocol):
     @property
     def member(self) -> Member | None:
         return self.session.member
+
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): this connection's caps follow."""
+        self._max_frame = max_frame(limits)
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
 
     # -- connection life ------------------------------------------------------------
 
@@ -213,7 +214,7 @@ class WebChatProtocol(WebSocketServerProtocol):
     def _gone(self, reason: Failure) -> None:
         self._lost = True
         self._inbox.clear()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         if self.outbox is not None:
             self.outbox.stopProducing()
         self.factory.forget(self)
@@ -240,6 +241,14 @@ class WebChatProtocol(WebSocketServerProtocol):
     def dataReceived(self, data: bytes) -> None:
         # autobahn's version formats a debug line per packet first; this is all it then does
         self._dataReceived(data)
+
+    def onPing(self, payload: bytes) -> None:
+        self._inbox.append(Ping(payload))  # flood control, then a pong via the outbox
+        self._drain()
+
+    def onPong(self, payload: bytes) -> None:
+        self._inbox.append(PONG)  # costs a token like any frame
+        self._drain()
 
     def onMessageBegin(self, isBinary: bool) -> None:
         self._binary = isBinary
@@ -301,7 +310,12 @@ class WebChatProtocol(WebSocketServerProtocol):
             self._tcp.resumeProducing()
         self._drain()
 
-    def _handle(self, item: bytes | _Unreadable) -> None:
+    def _handle(self, item: bytes | _Unreadable | Ping | Pong) -> None:
+        if isinstance(item, Ping):
+            self.send(pong_frame(item.payload))
+            return
+        if isinstance(item, Pong):
+            return
         if isinstance(item, _Unreadable):
             self.session.refuse(item.why, messages.ABOUT_MESSAGE)
             return
@@ -318,7 +332,7 @@ class WebChatProtocol(WebSocketServerProtocol):
             )
             self.show_prompt()
         else:
-            self.session.text(message.text)
+            self.session.text(message.text, message.typed)
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 
@@ -458,9 +472,9 @@ class WebChatProtocol(WebSocketServerProtocol):
 class WebChatFactory(WebSocketServerFactory):
     """The web front end's registry of connections, and the room's door for browsers.
 
-    Like the line front end's ``ChatFactory``: it admits or refuses each connection
-    (``max_clients`` and ``max_per_ip`` count web connections only), keeps every live one so
-    a shutdown reaches them all, and subscribes the room's events to its ``Fanout``.
+    Like the line front end's ``ChatFactory``: it admits or refuses each connection (by the
+    server's shared ``Admission``), keeps every live one so a shutdown reaches them all, and
+    subscribes the room's events to its ``Fanout``.
     """
 
     _log = Logger()
@@ -489,16 +503,20 @@ class WebChatFactory(WebSocketServerFactory):
         )
         self.services = services
         self.chat = services.chat
-        self.limits: Limits = services.limits
         self.clock = services.clock
         self.allowed_origins = allowed_origins
         self.warnings: RateLimitedLog = services.warnings
         # A page has no local echo: its own lines come back to it, in room order.
         self.fanout = Fanout(services.clock, messages.render, echo=True)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
-            services.limits, services.clock, kind="web "
+            services.limits, services.clock, kind="web ", admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[WebChatProtocol]:
@@ -511,14 +529,14 @@ class WebChatFactory(WebSocketServerFactory):
     def buildProtocol(self, addr: IAddress | None) -> WebChatProtocol:
         protocol = WebChatProtocol(self, addr)
         protocol.factory = self
-        why = self.registry.refusal(protocol.host)
+        seat = self.registry.seat(protocol.host)
+        why = seat.refusal
         if why is not None:
             self.warnings.warn(
                 "refused web connection from {peer}: {why}", peer=protocol.peer_name, why=why
             )
             protocol.refusal = why
-            return protocol
-        self.registry.add(protocol)
+        self.registry.add(protocol, seat)
         return protocol
 
     def forget(self, protocol: WebChatProtocol) -> None:
@@ -533,10 +551,3 @@ class WebChatFactory(WebSocketServerFactory):
         self.fanout.close()  # nobody needs to hear that everybody else left
         return self.registry.close_all()
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()

@@ -3,7 +3,10 @@
 Everything the page needs ships in this package (``static/``) and is read once at start, so
 the server never touches the file system per request and serves nothing else. Every response
 carries a strict Content-Security-Policy: scripts and styles only from this server, no inline
-script, no framing; the page puts user text in the DOM with ``textContent`` only.
+script, no framing; the page puts user text in the DOM with ``textContent`` only. Each
+connection is a ``channel.ChatChannel``: counted by the server's ``Admission`` from accept
+to close, with a deadline for each request, and no request body read that the page would
+not send.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from chatroom.limits import Limits
+from chatroom.logs import RateLimitedLog
 from chatroom.session import Services
+from chatroom.web.channel import ChatChannel, ChatRequest
 from chatroom.web.protocol import WebChatFactory
 
 WS_PATH = b"ws"
@@ -136,11 +143,15 @@ class ChatSocketResource(WebSocketResource):
             request.setHeader(b"upgrade", b"websocket")
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
             return b"this is the chat's WebSocket; open / in a browser\n"
-        channel: Any = request.channel
-        # The HTTP channel will never see this connection again. Its idle timeout is paused
-        # while a request is handled; cancel it outright, so that it can never cut the
-        # WebSocket. And the WebSocket's outbox becomes the transport's producer, not it.
-        channel.setTimeout(None)
+        channel = request.channel
+        # The HTTP channel will never see this connection again: its timers can never cut
+        # the WebSocket, and its seat in the count goes to the WebSocket (the factory gives
+        # it one in this same turn). And the WebSocket's outbox becomes the transport's
+        # producer, not the channel.
+        if isinstance(channel, ChatChannel):
+            channel.hand_over()
+        else:
+            cast(Any, channel).setTimeout(None)
         transport: Any = request.transport
         transport.unregisterProducer()
         return super().render(request)
@@ -149,11 +160,35 @@ class ChatSocketResource(WebSocketResource):
 class WebSite(Site):
     """The page and the WebSocket, with security headers on every response."""
 
+    _log = Logger()
     noisy = False
+    protocol = ChatChannel  # type: ignore[assignment]
+    requestFactory = ChatRequest
 
     def __init__(self, root: IResource, chat: WebChatFactory, clock: IReactorTime) -> None:
         super().__init__(root, reactor=clock)
         self.chat = chat
+        self.admission = chat.registry.admission  # the server's, shared by every front end
+        self.warnings = RateLimitedLog(self._log, clock)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.chat.limits
+
+    def buildProtocol(self, addr: IAddress | None) -> ChatChannel:  # type: ignore[override]
+        """Every connection takes a seat in the server's count; one over the limits is
+        answered once, then closed (see ``channel``)."""
+        seat = self.admission.enter(getattr(addr, "host", None))
+        channel = cast(ChatChannel, super().buildProtocol(addr))
+        channel.seat = seat
+        channel.max_body = self.limits.web_max_body
+        channel.header_timeout = self.limits.web_header_timeout
+        channel.warnings = self.warnings
+        if seat.refusal is not None:
+            self.warnings.warn("refused web connection from {peer}: {why}",
+                               peer=getattr(addr, "host", "unknown"), why=seat.refusal)
+        return channel
 
     def getResourceFor(self, request: Request) -> IResource:
         _security_headers(request)

@@ -148,9 +148,14 @@ async def test_events_reach_every_node_exactly_once_in_sender_order(nodes: Nodes
         a.publish(Said(ROOM, 1.0, "ma", "alice", f"a{i}"))
         b.publish(Said(ROOM, 1.0, "mb", "bob", f"b{i}"))
     await eventually(lambda: len(on_a.said()) >= 400 and len(on_b.said()) >= 400)
-    await deferLater(_reactor(), 0.1, lambda: None)  # room for a duplicate to show up
+    # A fence instead of a pause: each node's last word, said after every node has had
+    # all 400 lines, reaches each node after any copy of them that was on its way.
+    a.publish(Said(ROOM, 2.0, "ma", "alice", "end a"))
+    b.publish(Said(ROOM, 2.0, "mb", "bob", "end b"))
+    await eventually(lambda: all({"end a", "end b"} <= set(inbox.said())
+                                 for inbox in (on_a, on_b)))
     for inbox in (on_a, on_b):
-        said = inbox.said()
+        said = [t for t in inbox.said() if not t.startswith("end")]
         assert len(said) == 400
         assert [t for t in said if t[0] == "a"] == [f"a{i}" for i in range(200)]
         assert [t for t in said if t[0] == "b"] == [f"b{i}" for i in range(200)]

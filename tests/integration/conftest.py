@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,10 @@ from tests.integration.serverproc import ServerProcess
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(*args: str) -> ServerProcess:
+    def start(*args: str, **options: Any) -> ServerProcess:
         workdir = tmp_path / f"server{len(started)}"
         workdir.mkdir()
-        server = ServerProcess(workdir, *args)
+        server = ServerProcess(workdir, *args, **options)
         started.append(server)
         return server
 

@@ -175,6 +175,18 @@ class RedisServer:
             os.kill(process.pid, signal.SIGKILL)
             process.wait(5)
 
+    def restart_empty(self) -> None:
+        """SIGKILL, delete the data files, start again on the same port: a Redis without
+        persistence that restarted (every key gone, the stream included)."""
+        self.kill()
+        for name in ("appendonlydir", "dump.rdb"):
+            path = self.directory / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        self.start()
+
     def remove_socket_dir(self) -> None:
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
@@ -278,8 +290,8 @@ def run_node(argv: list[str]) -> None:
     from chatroom.hubs.local import LocalHub
     from chatroom.limits import Limits
     from chatroom.lines.factory import ChatFactory
+    from chatroom.services import InOrder, ListeningService, ShutdownService
     from chatroom.session import Services
-    from chatroom.tap import InOrder, ListeningService, ShutdownService
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", default=None, help="omit for a LocalHub (a baseline)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -12,17 +13,26 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"chatroom listening on .*port=(\d+)")
+LISTENING = re.compile(r"chatroom listening on (?!web ).*port=(\d+)")
+WEB_LISTENING = re.compile(r"chatroom listening on web .*port=(\d+)")
 
 
 class ServerProcess:
     """``twistd -n chatroom ARGS`` started from a temporary directory.
 
     Started through the installed ``twistd`` script, so the test also proves that twistd
-    finds the plugin as users start it.
+    finds the plugin as users start it. ``open_files`` sets the child's limit on open files:
+    ``(soft, hard)``, or one number for both (then the server cannot raise it), as a small
+    host would.
     """
 
-    def __init__(self, workdir: Path, *args: str, command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        command: list[str] | None = None,
+        open_files: int | tuple[int, int] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.log_path = workdir / "server.log"
         argv = command or [str(BIN / "twistd"), "--nodaemon", "--pidfile=", "chatroom"]
@@ -33,6 +43,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=None if open_files is None else lambda: _limit_open_files(open_files),
         )
         self.port = self._wait_for_port(timeout=20)
 
@@ -54,6 +65,14 @@ class ServerProcess:
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"server did not listen within {timeout} s:\n{self.log()}")
+
+    @property
+    def web_port(self) -> int:
+        """The port of ``--web``, from the log line that says where it listens."""
+        match = WEB_LISTENING.search(self.log())
+        if match is None:
+            raise AssertionError(f"no web port in the log:\n{self.log()}")
+        return int(match.group(1))
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
@@ -93,6 +112,7 @@ class LineClient:
         self.sock = sock
         self.buffer = b""
         self.lines: list[str] = []
+        self.negotiation = b""
         self.closed = False
 
     def send(self, line: str | bytes, end: bytes = b"\r\n") -> None:
@@ -119,6 +139,10 @@ class LineClient:
         self.buffer += data
         *complete, self.buffer = self.buffer.split(b"\r\n")
         for raw in complete:
+            # Telnet negotiation, for a client that sent some first, sits between lines
+            while raw[:1] == b"\xff":
+                self.negotiation += raw[:3]
+                raw = raw[3:]
             self.lines.append(raw.decode("utf-8"))  # raises if the server sent bad UTF-8
         return True
 
@@ -157,6 +181,25 @@ class LineClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def open_file_bytes(pid: int) -> int:
+    """Total size of the regular files ``pid`` holds open, deleted ones too: a request body
+    spooled to a temporary file shows here."""
+    total = 0
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            st = os.stat(entry)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) == 0o100000:
+            total += st.st_size
+    return total
+
+
+def _limit_open_files(limit: int | tuple[int, int]) -> None:
+    soft, hard = (limit, limit) if isinstance(limit, int) else limit
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def free_port() -> int:

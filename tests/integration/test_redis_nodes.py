@@ -20,6 +20,7 @@ from twisted.internet.defer import DeferredList
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
+from chatroom.domain import nicknames
 from chatroom.domain.chat import Member
 from chatroom.domain.errors import NicknameTaken
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said
@@ -64,6 +65,16 @@ class Node:
         self.room = Room(ROOM, self.hub, _reactor(), node=name, names=self.hub)
         self.events: list[Event] = []
         self.hub.subscribe(self.events.append)
+        self.passes = 0  # periodic passes (renew, then reap) finished: a condition to await
+        hub_pass = self.hub._pass
+
+        async def counted(cmd: Any) -> None:
+            try:
+                await hub_pass(cmd)
+            finally:
+                self.passes += 1
+
+        cast(Any, self.hub)._pass = counted
 
     async def start(self) -> Node:
         self.hub.startService()
@@ -89,6 +100,13 @@ class Node:
             hub._ticker.stop()
         hub.state = State.STOPPED
         hub._drop_connections()  # and, being stopped, it does not reconnect
+
+
+async def more_passes(nodes: tuple[Node, ...], count: int) -> None:
+    """Until each node's hub has finished ``count`` more periodic passes."""
+    done = {node.name: node.passes for node in nodes}
+    await eventually(lambda: all(node.passes >= done[node.name] + count for node in nodes),
+                     what=f"{count} more passes")
 
 
 class Cluster:
@@ -269,20 +287,92 @@ async def test_redis_that_lost_its_data_gets_the_claims_back(cluster: Cluster) -
     await a.room.join("alice")
     await b.room.join("bob")
     await eventually(lambda: len(a.room.members()) == len(b.room.members()) == 2)
-    server.kill()
-    for name in ("appendonlydir", "dump.rdb"):
-        path = server.directory / name
-        if path.is_dir():
-            for child in path.iterdir():
-                child.unlink()
-        elif path.exists():
-            path.unlink()
-    server.start()
+    server.restart_empty()
     await server.ready(_reactor())
     await eventually(lambda: WHOLE in a.notices() and WHOLE in b.notices(), timeout=15)
     with pytest.raises(NicknameTaken):
         await b.room.join("ALICE")  # a claimed it again when it came back
     assert sorted(a.room.members()) == sorted(b.room.members()) == ["alice", "bob"]
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_redis_restart_without_data_announces_nobody_left(cluster: Cluster) -> None:
+    """Redis restarted empty, again and again: every heartbeat went with it, which says
+    nothing about the nodes. A node slower to come back (1 s, within its 2 s heartbeat)
+    is never announced left (and so its members' nicknames are never "free" while they
+    are here); a node that really died is, once, with its nicknames freed at that moment."""
+    server = cluster.server
+    lease, rounds = 3.0, 4
+    a = await cluster.node("a", lease, retry=1.0)  # back after b and c have done a pass
+    b = await cluster.node("b", lease, retry=0.05)
+    c = await cluster.node("c", lease, retry=0.05)
+    survivors = (b, c)
+    await a.room.join("alice")
+    await a.room.join("ann")
+    await b.room.join("bob")
+    everyone = ["alice", "ann", "bob"]
+    await eventually(lambda: all(n.room.members() == everyone for n in (a, b, c)))
+    false_leaves: list[str] = []
+    taken_after_left: list[str] = []
+    for round_ in range(1, rounds + 1):
+        seen = {n.name: len(n.events) for n in survivors}
+        server.restart_empty()
+        await server.ready(_reactor())
+
+        def whole(times: int = round_) -> bool:
+            return all(n.notices().count(WHOLE) == times for n in (a, b, c))
+
+        await eventually(whole, timeout=15, what=f"whole again after restart {round_}")
+        # Passes spanning more than a heartbeat after a is back: a survivor that takes a
+        # for dead has done so by then.
+        await more_passes(survivors, 6)
+        for n in survivors:
+            for event in n.events[seen[n.name]:]:
+                if not isinstance(event, Left):
+                    continue
+                false_leaves.append(f"restart {round_}: {n.name} announced {event.nick} left")
+                try:  # announced left, so the nickname should be free now
+                    member = await n.room.join(event.nick)
+                except NicknameTaken:
+                    taken_after_left.append(f"restart {round_}: {event.nick} on {n.name}")
+                else:
+                    n.room.leave(member, "test")
+    assert not false_leaves and not taken_after_left, (
+        f"{len(false_leaves)} false leaves in {rounds} restarts: {false_leaves}; "
+        f"{len(taken_after_left)} nicknames still taken after their Left: {taken_after_left}")
+    assert all(n.room.members() == everyone for n in (a, b, c))
+    assert not [e for n in (a, b, c) for e in n.events if isinstance(e, Renamed)]
+
+    # a dies, then Redis restarts empty: its heartbeat is gone for both reasons. Its
+    # members are announced left once, and their claims are gone when that is said.
+    still_claimed: list[str] = []
+
+    def check_claims(event: Event) -> None:
+        if isinstance(event, Left):
+            held = server.command("EXISTS", a.hub.keys.nick(nicknames.key(event.nick)))
+            if held != b":0":
+                still_claimed.append(f"{event.nick}: {held!r}")
+
+    for n in survivors:
+        n.hub.subscribe(check_claims)
+    seen = {n.name: len(n.events) for n in survivors}
+    a.crash()
+    server.restart_empty()
+    await server.ready(_reactor())
+    started = _reactor().seconds()
+
+    def new_lefts(n: Node) -> list[str]:
+        return sorted(e.nick for e in n.events[seen[n.name]:] if isinstance(e, Left))
+
+    await eventually(lambda: all(new_lefts(n) == ["alice", "ann"] for n in survivors),
+                     timeout=15, what=lambda: f"b: {new_lefts(b)}, c: {new_lefts(c)}")
+    took = _reactor().seconds() - started
+    assert took <= lease + 1.0, took  # a heartbeat to settle, then the next pass
+    assert not still_claimed, still_claimed
+    assert (await c.room.join("ALICE")).nick == "ALICE"
+    assert (await b.room.join("Ann")).nick == "Ann"
+    await more_passes(survivors, 2)
+    assert all(new_lefts(n) == ["alice", "ann"] for n in survivors)  # once
 
 
 @pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
@@ -425,6 +515,17 @@ def test_redis_urls() -> None:
     for bad in ("http://x", "redis://", "redis://h/x", "redis://h:99999", "unix://"):
         with pytest.raises(ValueError):
             parse_url(bad)
+
+
+def test_a_node_waiting_for_redis_is_back_before_its_heartbeat_runs_out() -> None:
+    """After an outage too short for Redis to give everyone time to come back (under
+    ``hearing``), a node's heartbeat, renewed at most ``interval`` before the outage,
+    lives ``heartbeat - interval`` more: the default wait between attempts to reconnect
+    must bring the node back before that, at every lease the option allows."""
+    for lease in (1.0, 3.0, 15.0, 300.0):
+        hub = RedisHub("redis://127.0.0.1:1", ROOM, _reactor(), lease=lease)  # not started
+        longest = max(hub._retry(attempt) for attempt in range(1, 40) for _ in range(20))
+        assert hub.hearing + longest < hub.heartbeat - hub.interval, (lease, longest)
 
 
 # What Redis sends the hub, nested as it comes: an XREAD with two entries (one field
@@ -596,3 +697,68 @@ async def test_a_wrong_password_is_retried_quietly_until_it_is_right(tmp_path: P
         server.stop()
     assert not [e for e in events if e.get("log_failure") is not None
                 or e.get("isError")], "a traceback was logged"
+
+
+# -- rooms across nodes ---------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_rooms_members_and_topics_cross_nodes_and_reach_a_late_node(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.node("a"), await cluster.node("b")
+    alice = await a.room.join("alice")
+    bob = await b.room.join("bob")
+    a.room.chat.enter(alice, "#dev")
+    await eventually(lambda: b.room.chat.directory.find("#dev") is not None, what="#dev on b")
+    b.room.chat.enter(bob, "#DEV")  # the room as first written, whoever writes it
+    a.room.chat.set_topic(alice, "#dev", "shipping friday")
+
+    def in_dev(node: Node) -> list[str]:
+        return node.room.chat.members("#dev")
+
+    await eventually(lambda: in_dev(a) == in_dev(b) == ["alice", "bob"], what="#dev on both")
+    b_dev = b.room.chat.room("#dev")
+    await eventually(lambda: b_dev.topic == "shipping friday", what="topic on b")
+    b.room.chat.say(bob, "hello dev")
+    await eventually(lambda: "hello dev" in a.said(), what="a line of #dev on a")
+    said = next(e for e in a.events if isinstance(e, Said) and e.text == "hello dev")
+    assert said.room == "#dev"
+
+    # a node that comes later learns who is where, and the topic, without new events
+    c = await cluster.node("c")
+    await eventually(lambda: in_dev(c) == ["alice", "bob"], what="#dev on the late node")
+    await eventually(lambda: c.room.chat.room("#dev").topic == "shipping friday",
+                     what="topic on the late node")
+    assert sorted(c.room.chat.members("#lobby")) == ["alice", "bob"]
+    assert c.joins() == []  # it learnt the view: nobody was announced as joining
+
+    # nicknames are the server's: a name in another room on another node is taken
+    with pytest.raises(NicknameTaken):
+        await c.room.join("ALICE")
+
+    b.room.chat.part(bob, "#dev", "lunch")
+    await eventually(lambda: in_dev(a) == in_dev(c) == ["alice"], what="bob parted")
+    assert sorted(c.room.chat.members("#lobby")) == ["alice", "bob"]
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_dead_nodes_members_leave_every_room_they_were_in(cluster: Cluster) -> None:
+    lease = 1.5
+    a, b = await cluster.node("a", lease), await cluster.node("b", lease)
+    alice = await a.room.join("alice")
+    a.room.chat.enter(alice, "#dev")
+    a.room.chat.enter(alice, "#ops")
+    bob = await b.room.join("bob")
+    b.room.chat.enter(bob, "#dev")
+    await eventually(lambda: b.room.chat.members("#dev") == ["alice", "bob"])
+    a.crash()
+    await eventually(
+        lambda: sorted(e.room for e in b.events if isinstance(e, Left)) == [
+            "#dev", "#lobby", "#ops"],
+        timeout=3 * lease, what="alice left each of her rooms on b",
+    )
+    assert b.room.chat.members("#dev") == ["bob"]
+    assert b.room.chat.directory.find("#ops") is None  # empty: forgotten
+    again = await b.room.join("Alice")  # and her nickname is free
+    assert again.nick == "Alice"

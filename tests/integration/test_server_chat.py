@@ -131,6 +131,9 @@ def test_telnet_negotiation_split_across_packets_is_removed(server: ServerProces
         bob.send_raw(chunk)
     bob.expect("welcome, bob")
     alice.expect("bob joined")
+    # Asked to send BINARY once; SGA refused (a chat reads line by line); nothing for SB
+    assert bob.negotiation == b"\xff\xfd\x00\xff\xfc\x03"
+    assert alice.negotiation == b""
 
 
 def test_racing_for_one_nickname_exactly_one_wins(server: ServerProcess) -> None:

@@ -88,6 +88,21 @@ def parse_lines(data: bytes) -> list[str]:
     return lines
 
 
+def split_negotiation(data: bytes) -> tuple[bytes, bytes]:
+    """Server output as (its text, the telnet negotiation in it), checking that negotiation
+    is only ``IAC WILL/WONT/DO/DONT x`` and only ever sits between lines, never in one."""
+    text, negotiation, start = bytearray(), bytearray(), 0
+    while (at := data.find(b"\xff", start)) >= 0:
+        text += data[start:at]
+        command = data[at : at + 3]
+        assert len(command) == 3 and 0xFB <= command[1] <= 0xFE, f"not negotiation: {command!r}"
+        assert not text or text.endswith(CRLF), f"negotiation inside a line: {data!r}"
+        negotiation += command
+        start = at + 3
+    text += data[start:]
+    return bytes(text), bytes(negotiation)
+
+
 class Client:
     """One fake connection to the server: type into it, read what it was sent."""
 
@@ -133,6 +148,12 @@ class Client:
     def lines(self) -> list[str]:
         """The lines written since the last read, checked and cleared."""
         return parse_lines(self.take_raw())
+
+    def lines_and_negotiation(self) -> tuple[list[str], bytes]:
+        """The lines and the telnet negotiation written since the last read, checked and
+        cleared."""
+        text, negotiation = split_negotiation(self.take_raw())
+        return parse_lines(text), negotiation
 
     def clear(self) -> None:
         self.transport.clear()

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.lines.factory import prefixed
 from chatroom.lines.fanout import MAX_REST, Fanout, Recipient
 from chatroom.lines.render import render
 
@@ -372,3 +373,22 @@ def test_a_line_after_a_quiet_spell_leaves_at_once_however_long_the_last_pass() 
     fanout.deliver(said("x", "two"))
     clock.advance(0)
     assert [r.take() for r in members.values()] == [[b"x: two\r\n"]] * 4
+
+
+def test_a_room_spelt_another_way_by_another_node_is_still_the_current_one() -> None:
+    """Two nodes that made ``#dev`` at once may spell it ``#dev`` and ``#DEV``: the same
+    room, so its lines are not prefixed for a member whose current room it is."""
+    clock = Clock()
+    fanout = Fanout(clock, prefix=prefixed)
+    here, elsewhere = Recorder(), Recorder()
+    enter(fanout, "a", here, "#dev")
+    enter(fanout, "b", elsewhere, "#dev")
+    fanout.add(Member("c", "c", current="#lobby"), Recorder())
+    elsewhere_member = Member("b", "b", current="#ops")  # b talks in another room
+    fanout._people["b"] = elsewhere_member
+    clock.advance(0)
+    here.take(), elsewhere.take()
+    fanout.deliver(Said("#DEV", 0.0, "x", "x", "from the other node"))
+    clock.advance(0)
+    assert here.take() == [b"x: from the other node\r\n"]
+    assert elsewhere.take() == [b"#DEV x: from the other node\r\n"]

@@ -270,6 +270,16 @@ async def test_a_search_with_too_many_words_is_an_error(store):
         await store.search(" ".join(["word"] * (MAX_TERMS + 1)))
 
 
+@pytest.mark.parametrize("query", ["-".join(["the"] * (MAX_TERMS + 1)),
+                                   "the.the " + "-".join(["the"] * (MAX_TERMS - 1))])
+@pytest_twisted.ensureDeferred
+async def test_each_part_of_a_joined_word_counts_as_a_word(store, query):
+    # One term of many parts is a phrase of them all: as costly as as many words.
+    assert await store.search("-".join(["the"] * MAX_TERMS)) == []
+    with pytest.raises(BadQuery, match=rf"at most {MAX_TERMS} words \(a-b-c counts as 3\)"):
+        await store.search(query)
+
+
 @pytest_twisted.ensureDeferred
 async def test_retention_by_count_keeps_the_newest(open_store):
     store = await open_store(retention=parse_retention("3"))
@@ -384,14 +394,15 @@ async def test_the_history_service_records_while_running_and_closes_on_stop(stor
 
 
 class _SaysGoodbye(Service):
-    """A front end's shutdown, in miniature: its member leaves a moment after the stop."""
+    """A front end's shutdown, in miniature: its member leaves a moment after the stop (it
+    quits during the goodbyes: a leave for the server's own reason is not recorded)."""
 
     def __init__(self, room: Room, member: Member, clock: Clock) -> None:
         self.room, self.member, self.clock = room, member, clock
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        return deferLater(self.clock, 1.0, self.room.leave, self.member, "server shutdown")
+        return deferLater(self.clock, 1.0, self.room.leave, self.member, "quit")
 
 
 @pytest_twisted.ensureDeferred

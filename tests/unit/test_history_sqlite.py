@@ -1,4 +1,5 @@
-"""SqliteHistory beyond the contract: batching, the file, upgrades, and what goes wrong.
+"""SqliteHistory beyond the contract: batching, the file, upgrades, what goes wrong, and
+searches that cost too much.
 
 Every test uses a real SQLite file in ``tmp_path`` (no mock of sqlite3); a ``task.Clock``
 drives the store's timers, the real reactor carries results back from its writer thread.
@@ -19,9 +20,12 @@ import pytest
 import pytest_twisted
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.internet.task import Clock
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock, deferLater
 from twisted.logger import capturedLogs
+from twisted.python.failure import Failure
 
+import chatroom.history.sqlite as sqlite_store
 from chatroom.domain.events import Said
 from chatroom.history import (
     BadQuery,
@@ -117,6 +121,17 @@ async def test_a_new_file_is_made_with_its_directories_in_wal_mode(open_store, t
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_new_database_logs_one_line_and_a_current_one_none(open_store, tmp_path):
+    with capturedLogs() as events:
+        await open_store(tmp_path / "new.db")
+    assert [e["log_format"].format(**e) for e in events if "schema" in e["log_format"]] == [
+        f"history {tmp_path / 'new.db'}: created at schema v{SCHEMA_VERSION}"]
+    with capturedLogs() as events:
+        await open_store(tmp_path / "new.db")
+    assert [e for e in events if "schema" in e["log_format"]] == []
+
+
+@pytest_twisted.ensureDeferred
 async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_store, tmp_path):
     # A file exactly as chatroom's first history release wrote it: no full-text index.
     path = tmp_path / "old.db"
@@ -135,7 +150,7 @@ async def test_an_existing_v1_database_from_an_older_version_opens_fine(open_sto
         conn.execute("PRAGMA user_version = 1")
     with capturedLogs() as events:
         store = await open_store(path)
-    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2, 3]
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [2, 3, 4]
     store.record(said("a new pineapple"))
     assert [r.text for r in await store.search("pineapple")] == [
         "a new pineapple", "an old pineapple story"]
@@ -200,7 +215,7 @@ async def test_an_existing_v2_database_is_upgraded_and_keeps_its_index(open_stor
         conn.execute("PRAGMA user_version = 2")
     with capturedLogs() as events:
         store = await open_store(path, retention=parse_retention("30"))
-    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [3]
+    assert [e["version"] for e in events if "schema upgraded" in e["log_format"]] == [3, 4]
     assert progress(path) == (50, 50)  # what v2 indexed counts as indexed
     with raw(path) as conn:
         triggers = {r[0] for r in conn.execute(
@@ -229,9 +244,34 @@ async def test_a_v1_database_goes_through_v2_to_v3(tmp_path):
         conn.execute("PRAGMA user_version = 1")
     conn, applied, _ = connect(str(path))
     conn.close()
-    assert applied == [2, 3]
+    assert applied == [2, 3, 4]
     assert progress(path) == (1, 1)
     check_index(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_v3_database_of_the_one_room_server_becomes_the_default_rooms(
+    open_store, tmp_path
+):
+    """Before rooms the server had one, named ``lobby``: its history is ``#lobby``'s now,
+    found by a room's own index."""
+    path = tmp_path / "v3.db"
+    conn, _, _ = connect(str(path))
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("DROP INDEX events_room_id")
+    conn.executemany(
+        "INSERT INTO events (time, room, kind, nick, text) VALUES (?, ?, 'said', 'bob', ?)",
+        [(NOW - 9, "lobby", "from the one room"), (NOW - 8, "#dev", "already a room")],
+    )
+    conn.commit()
+    conn.close()
+    store = await open_store(path)
+    assert [r.text for r in await store.last(10, room="#lobby")] == ["from the one room"]
+    assert [r.text for r in await store.last(10, room="#dev")] == ["already a room"]
+    with raw(path) as conn:
+        plan = " ".join(str(row) for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM events WHERE room = '#dev' ORDER BY id DESC"))
+    assert "events_room_id" in plan
 
 
 @pytest_twisted.ensureDeferred
@@ -619,15 +659,42 @@ async def test_trimming_many_rows_works_in_chunks_and_keeps_search_right(open_st
         conn.execute("INSERT INTO events_fts (events_fts) VALUES ('integrity-check')")
 
 
+@pytest.mark.parametrize("chunks_first", [0, 1])
 @pytest_twisted.ensureDeferred
-async def test_close_during_a_trim_waits_for_it(open_store):
-    store = await open_store(retention=parse_retention("10"), batch_size=10_000)
-    for i in range(TRIM_CHUNK * 3):
+async def test_close_during_a_trim_waits_for_it(open_store, tmp_path, reactor, monkeypatch,
+                                               chunks_first):
+    path = tmp_path / "history.db"
+    store = await open_store(path, retention=parse_retention("10"), batch_size=10_000)
+    total = TRIM_CHUNK * 3
+    for i in range(total):
         store.record(said(f"line {i}"))
+    chunked: Deferred[None] = Deferred()
+    real = sqlite_store._delete_before
+
+    def one_chunk_done() -> None:
+        if not chunked.called:
+            chunked.callback(None)
+
+    def delete_before(*args: Any) -> int:
+        count = real(*args)
+        reactor.callFromThread(one_chunk_done)
+        return count
+
+    monkeypatch.setattr(sqlite_store, "_delete_before", delete_before)
     trimming = store.trim()
+    if chunks_first:
+        await chunked  # the close comes while the pass is under way
     await store.close()
-    assert await trimming >= 0
-    assert not store.trimming
+    assert not store.trimming  # the pass ended before the store closed
+    deleted = await trimming
+    # It stopped early, at a chunk's end, as the store was closing; it deleted exactly what
+    # it says, the oldest first, and everything recorded was written.
+    assert deleted in (0, TRIM_CHUNK, 2 * TRIM_CHUNK, total - 10)
+    assert (deleted > 0) == bool(chunks_first)
+    assert stored(path) == [f"line {i}" for i in range(deleted, total)]
+    store = await open_store(path, retention=parse_retention("10"))
+    assert await store.trim() == total - 10 - deleted  # the next run does the rest
+    assert stored(path) == [f"line {i}" for i in range(total - 10, total)]
 
 
 # The full-text index, off the insert path -------------------------------------------------
@@ -649,7 +716,7 @@ async def test_rows_are_indexed_after_they_are_written(open_store, tmp_path):
     for i in range(10):
         store.record(said(f"mango {i}"))
     await store.flush()
-    await store.last(1)  # the writer indexed them once it had nothing to write
+    await store._call(_nothing)  # the writer indexed them once it had nothing to write
     assert progress(path) == (10, 10) and store.unindexed == 0
     assert len(await store.search("mango")) == 10
     check_index(path)
@@ -744,7 +811,7 @@ async def test_an_emptied_store_starts_its_index_again(open_store, tmp_path, clo
     for i in range(5):
         store.record(said(f"old {i}", at=NOW - 3600))
     await store.flush()
-    await store.last(1)
+    await store._call(_nothing)  # the writer indexed them once it had nothing to write
     assert progress(path) == (5, 5)
     assert await store.trim() == 5  # all of it: ids start from 1 again
     assert progress(path) == (0, 0)
@@ -816,3 +883,228 @@ def test_memory_search_finds_what_fts5_finds(docs, query):
     conn.close()
     by_memory = {i for i, doc in enumerate(docs) if matches(terms, doc)}
     assert by_memory == by_fts
+
+
+# A search never holds history up (issue 12, point 1) ----------------------------------------
+#
+# Some tests put an endless query (a recursive CTE that counts to a billion: pure SQLite
+# work, which only SQLite's progress handler or an interrupt can stop) in place of the
+# search's query, and learn from the reader thread when it runs, so nothing depends on how
+# fast the machine is; the others run costly phrases on a small history.
+
+WAIT = 10.0
+"""Seconds before a test that waits for something gives up (it happens in milliseconds)."""
+
+ENDLESS = """WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000000)
+             SELECT count(*) FROM n"""
+
+class Endless:
+    """Puts an endless query in place of the search for ``forever``, and a wait for
+    ``release`` (in Python: no budget stops it) in place of the search for ``held``; other
+    searches run as usual. ``running`` fires, on the reactor, when a reader has started
+    one of them."""
+
+    def __init__(self, reactor: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reactor = reactor
+        self.running: Deferred[None] = Deferred()
+        self.release = threading.Event()
+        self._real = sqlite_store._select_matches
+        monkeypatch.setattr(sqlite_store, "_select_matches", self._select)
+
+    def _select(self, conn: sqlite3.Connection, *args: Any) -> Any:
+        def asked(word: str) -> bool:
+            return any(isinstance(arg, str) and f'"{word}"' in arg for arg in args)
+
+        if asked("forever"):
+            self.reactor.callFromThread(self._started)
+            conn.execute(ENDLESS).fetchone()
+            return []
+        if asked("held"):
+            self.reactor.callFromThread(self._started)
+            self.release.wait(WAIT)
+            return []
+        return self._real(conn, *args)
+
+    def _started(self) -> None:
+        if not self.running.called:
+            self.running.callback(None)
+
+
+def failure_of(d: Deferred[Any]) -> list[BaseException]:
+    """A list that receives what ``d`` fails with (and swallows it)."""
+    errors: list[BaseException] = []
+
+    def keep(failure: Failure) -> None:
+        assert failure.value is not None
+        errors.append(failure.value)
+
+    d.addErrback(keep)
+    return errors
+
+
+# Writes, other searches and closing go on ---------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_lines_reach_the_disk_while_a_search_runs(open_store, reactor, monkeypatch,
+                                                        tmp_path):
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=60_000)
+    store.record(said("before the search"))
+    searching = store.search("forever")
+    errors = failure_of(searching)
+    await endless.running.addTimeout(WAIT, reactor)
+    store.record(said("said while it runs"))
+    await store.flush().addTimeout(WAIT, reactor)
+    assert stored(tmp_path / "history.db") == ["before the search", "said while it runs"]
+    assert not searching.called  # still running: the write did not wait for it
+    await store.close().addTimeout(WAIT, reactor)
+    assert [str(e) for e in errors] == ["the history store is closed"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_another_search_is_answered_while_a_costly_one_runs(open_store, reactor,
+                                                                  monkeypatch):
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=60_000)
+    store.record(said("a ripe mango"))
+    searching = store.search("forever")
+    failure_of(searching)
+    await endless.running.addTimeout(WAIT, reactor)
+    found = await store.search("mango").addTimeout(WAIT, reactor)
+    assert [r.text for r in found] == ["a ripe mango"]
+    assert not searching.called
+
+
+@pytest_twisted.ensureDeferred
+async def test_close_stops_a_running_search_instead_of_waiting_for_it(open_store, reactor,
+                                                                      monkeypatch, tmp_path):
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=60_000, flush_ms=60_000)
+    searching = store.search("forever")
+    errors = failure_of(searching)
+    await endless.running.addTimeout(WAIT, reactor)
+    store.record(said("the last line"))
+    await store.close().addTimeout(WAIT, reactor)
+    assert [str(e) for e in errors] == ["the history store is closed"]
+    assert stored(tmp_path / "history.db") == ["the last line"]
+
+
+# Budgets --------------------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_past_its_budget_is_stopped_with_a_clear_error(open_store, reactor,
+                                                                      monkeypatch):
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=50)
+    searching = store.search("forever")
+    errors = failure_of(searching)
+    await endless.running.addTimeout(WAIT, reactor)
+    await searching.addTimeout(WAIT, reactor)
+    assert len(errors) == 1 and isinstance(errors[0], BadQuery)
+    assert str(errors[0]) == (
+        "that search took more than 50 ms and was stopped; try fewer or rarer words")
+    store.record(said("still works"))  # the reader's connection is fine afterwards
+    found = await store.search("works").addTimeout(WAIT, reactor)
+    assert [r.text for r in found] == ["still works"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_search_that_waited_past_its_budget_never_starts(open_store, reactor,
+                                                                monkeypatch):
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=50, readers=1)
+    first = store.search("held")
+    await endless.running.addTimeout(WAIT, reactor)
+    second = store.search("mango")  # waits for the one reader...
+    second_errors = failure_of(second)
+    await deferLater(reactor, 0.1, lambda: None)  # ... past its 50 ms
+    endless.release.set()
+    assert await first.addTimeout(WAIT, reactor) == []
+    await second.addTimeout(WAIT, reactor)
+    assert len(second_errors) == 1 and isinstance(second_errors[0], HistoryError)
+    assert str(second_errors[0]) == "too many searches under way; try again in a moment"
+
+
+def costly_rows(count: int = 2000, words: int = 600) -> list[Said]:
+    """Long lines of one common word between others: a phrase of many of it has to be
+    checked against every position of every line, and matches none."""
+    return [said(" ".join(["a", "c"] * (words // 2))) for _ in range(count)]
+
+
+COSTLY = "-".join(["a"] * 64)
+"""64 words, as one search term: an FTS5 phrase that takes about 0.5 s on ``costly_rows()``
+(as long, in Python, for rows not indexed yet), five times the budget the tests give it."""
+
+
+async def _writer_idle(store: SqliteHistory) -> None:
+    await store._call(lambda conn: None)  # after everything given to the writer before
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_costly_phrase_in_the_index_is_stopped_at_the_budget(open_store, reactor):
+    store = await open_store(search_ms=100, search_words=64, readers=1, batch_size=10_000)
+    for event in costly_rows():
+        store.record(event)
+    await store.flush()
+    await _writer_idle(store)  # the writer indexed them once it had nothing to write
+    assert store.unindexed == 0
+    assert await store.search("a") != []  # the reader is started and warm
+    with pytest.raises(BadQuery, match="took more than 100 ms"):
+        await store.search(COSTLY).addTimeout(WAIT, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_costly_phrase_in_the_unindexed_tail_is_stopped_at_the_budget(
+    open_store, reactor, tmp_path
+):
+    store = await open_store()
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "history.db", isolation_level=None)
+    try:  # rows a killed run left unindexed: search matches them in Python
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO events (time, room, kind, nick, text) VALUES (?, ?, 'said', 'b', ?)",
+            [(NOW, ROOM, event.text) for event in costly_rows()])
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    store = await open_store(search_ms=100, search_words=64, readers=1)
+    assert await store.last(1) != []  # the reader is started and warm
+    with pytest.raises(BadQuery, match="took more than 100 ms"):
+        await store.search(COSTLY).addTimeout(WAIT, reactor)
+
+
+@pytest_twisted.ensureDeferred
+async def test_more_words_than_allowed_are_refused_naming_the_limit(open_store):
+    store = await open_store(search_words=8)
+    assert await store.search("-".join(["a"] * 8)) == []
+    with pytest.raises(BadQuery, match=r"at most 8 words \(a-b-c counts as 3\)"):
+        await store.search("-".join(["a"] * 9))
+    with pytest.raises(BadQuery, match="at most 8 words"):
+        await store.search("a b-c d e f g h i")
+
+
+@pytest_twisted.ensureDeferred
+async def test_closing_an_unused_store_with_readers_is_quick(open_store, reactor):
+    store = await open_store()
+    assert await store.search("nothing") == []
+    await store.close().addTimeout(WAIT, reactor)
+    with pytest.raises(HistoryError, match="closed"):
+        await store.search("nothing")
+
+
+@pytest_twisted.ensureDeferred
+async def test_reading_a_rooms_replay_has_a_budget_of_its_own(open_store, reactor,
+                                                               monkeypatch):
+    # A room's replay is read from the store when someone first joins it (no user chose
+    # what it costs): a search's budget must not cut it short.
+    real = sqlite_store._select_last
+
+    def slow_last(conn: sqlite3.Connection, *args: Any) -> Any:
+        conn.execute(ENDLESS.replace("1000000000", "300000")).fetchone()  # some ms of work
+        return real(conn, *args)
+
+    monkeypatch.setattr(sqlite_store, "_select_last", slow_last)
+    store = await open_store(search_ms=1)
+    store.record(said("kept"))
+    assert [r.text for r in await store.last(5, ROOM)] == ["kept"]

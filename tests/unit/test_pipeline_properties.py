@@ -11,13 +11,20 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chatroom.domain.charclasses import (
+    BIDI_CONTROLS,
+    BLANKS,
+    INVISIBLE_FORMAT,
+    INVISIBLE_MARKS,
+    JOINERS,
+)
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
 from chatroom.lines.sanitize import clean
-from chatroom.lines.telnet import TelnetFilter
-from tests.unit.helpers import RELAXED, Server, parse_lines, serving
+from chatroom.lines.telnet import STILL_HERE, TelnetFilter
+from tests.unit.helpers import RELAXED, Server, parse_lines, serving, split_negotiation
 
 # Bytes a hostile or careless client might send, as building blocks; random binary fills in.
 PIECES = [
@@ -27,6 +34,13 @@ PIECES = [
     b"\xff\xf1", b"\xc2\x9b", b"\xc2\x85", b"\xc3", b"\x80", b"\xed\xa0\x80",
     b"\xf0\x9f\x99\x82", "é".encode(), "日本".encode(), "\u2028".encode(), "\ufeff".encode(),
     b"bob", b"hello", b"x" * 300, b"y" * 600,
+    # what Debian's telnet sends: a timing mark, AYT, BINARY, and UTF-8 whose 0x9C became BRK
+    b"\xff\xfd\x06", b"\xff\xf6", b"\xff\xfb\x00", b"\xe6\xff\xf3\xff\xfd\x06\xac",
+    # issue 12, point 6: blanks, bidi controls, invisible characters
+    b"\t\t", b" " * 40, "\u3000".encode(), "\u00a0".encode(), "\u3164".encode(),
+    "\u2800".encode(), "\u034f".encode(), "\ufe0f".encode(), "\u200b".encode(),
+    "\u200d".encode(), "\u200e".encode(), "\u202e".encode(), "\u2066".encode(),
+    "\u00ad".encode(), "\U000e0041".encode(),
 ]
 STARTS = [b"", b"", b"", b"/", b"//", b"/me ", b"/msg bob ", b"/msg BOB ", b"/msg alice ",
           b"/nick ", b"/who", b"/help", b"/x", b"/quit", b"\xff\xfd\x01/me ",
@@ -53,15 +67,19 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 cut_lists = st.lists(st.integers(min_value=0, max_value=10_000), max_size=30)
 
-FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but TAB, DEL, ESC, C1
+# C0 (TAB too), DEL, ESC, C1; bidi controls and invisible format characters
+FORBIDDEN = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI_CONTROLS}{INVISIBLE_FORMAT}]")
+# Three blanks in a row: the sanitiser leaves at most one, the "NICK: " before it another.
+BLANK_RUN = re.compile(f"[{BLANKS}](?:[{INVISIBLE_MARKS}{JOINERS}]*[{BLANKS}]){{2}}")
 
 
 def _check_safe(data: bytes) -> list[str]:
-    """Every line ends in CRLF, is UTF-8, and holds no control but TAB."""
+    """Every line ends in CRLF, is UTF-8, and holds no control, no bidi control, no
+    invisible format character and no run of blanks."""
     lines = parse_lines(data)
     for line in lines:
         assert not FORBIDDEN.search(line), repr(line)
-        assert "\x1b" not in line
+        assert not BLANK_RUN.search(line), repr(line)
     return lines
 
 
@@ -91,7 +109,10 @@ def test_whatever_a_member_sends_others_receive_only_clean_lines(
 ) -> None:
     with serving(max_line=512) as server:
         mine, to_bob, to_carol = _run(_split(data, cuts), server)
-        parse_lines(mine)  # even the sender's own replies are well-formed
+        text, negotiation = split_negotiation(mine)
+        parse_lines(text)  # even the sender's own replies are well-formed
+        if b"\xff" not in data:
+            assert not negotiation  # only a client that negotiated first gets negotiation
         for received in (to_bob, to_carol):
             for line in _check_safe(received):
                 assert line.startswith(("*** ", "* ", "[private] ")) or ": " in line, line
@@ -103,9 +124,16 @@ def test_what_others_receive_does_not_depend_on_how_input_is_split(
     data: bytes, cuts: list[int]
 ) -> None:
     with serving(max_line=512) as whole:
-        expected = _run([data] if data else [], whole)
+        expected = _settled(*_run([data] if data else [], whole))
     with serving(max_line=512) as split:
-        assert _run(_split(data, cuts), split) == expected
+        assert _settled(*_run(_split(data, cuts), split)) == expected
+
+
+def _settled(mine: bytes, to_bob: bytes, to_carol: bytes) -> tuple[bytes, ...]:
+    """What does not depend on when each read came: telnet answers go out as each read is
+    handled (so where they sit among the sender's lines does), the rest must not."""
+    text, negotiation = split_negotiation(mine)
+    return text.replace(STILL_HERE, b""), negotiation, to_bob, to_carol
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,6 +149,27 @@ def test_flood_control_delays_but_never_drops_or_reorders(
         assert _run(_split(data, cuts), slowed) == expected
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(streams, streams, cut_lists)
+def test_telnet_ctrl_c_is_quit_after_the_lines_before_it(
+    before: bytes, after: bytes, cuts: list[int]
+) -> None:
+    """Ctrl-C in Debian's telnet (``IAC IP IAC DO TIMING-MARK``, sent between lines) does
+    what a ``/quit`` line there would; whatever follows it is not handled."""
+    before += b"\n"
+    telnet = TelnetFilter()
+    telnet.feed(before)
+    assume(telnet.feed(b"x") == b"x")  # no telnet command left open: Ctrl-C comes on its own
+    with serving(max_line=512) as quit_line:
+        mine, *others = _run([before + b"/quit\n"], quit_line)
+        expected = split_negotiation(mine)[0].replace(STILL_HERE, b""), *others
+    with serving(max_line=512) as interrupted:
+        mine, *others = _run(_split(before + b"\xff\xf4\xff\xfd\x06" + after, cuts), interrupted)
+        text, negotiation = split_negotiation(mine)
+        assert (text.replace(STILL_HERE, b""), *others) == expected
+        assert b"\xff\xfb\x06" in negotiation  # the timing mark, answered
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams)
 def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
@@ -129,7 +178,7 @@ def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
         client = server.connect()
         client.feed(data.replace(b"\n", b"") + b"\r\n")  # one line: a nickname attempt
         server.flush()
-        parse_lines(client.take_raw())
+        parse_lines(split_negotiation(client.take_raw())[0])
         for line in _check_safe(watcher.take_raw()):
             assert line.startswith("*** ")  # only joined / renamed / left notices
         if client.nick is not None:
@@ -145,9 +194,14 @@ def test_nickname_choice_from_any_bytes_is_safe(data: bytes) -> None:
 def test_telnet_filter_output_does_not_depend_on_splitting(
     data: bytes, cuts: list[int]
 ) -> None:
-    whole = TelnetFilter().feed(data)
+    assert _filtered(_split(data, cuts)) == _filtered([data])
+
+
+def _filtered(pieces: list[bytes]) -> tuple[bytes, bytes, object]:
+    """The data, the answers (but AYT's, one per read) and the command."""
     telnet = TelnetFilter()
-    assert b"".join(telnet.feed(piece) for piece in _split(data, cuts)) == whole
+    data = b"".join(telnet.feed(piece) for piece in pieces)
+    return data, telnet.take_answer().replace(STILL_HERE, b""), telnet.next_command()
 
 
 @settings(max_examples=200, deadline=None)
@@ -195,6 +249,7 @@ def test_line_buffer_returns_every_short_line(lines: list[bytes]) -> None:
 def test_clean_removes_every_control_and_is_idempotent(data: bytes) -> None:
     text = clean(data)
     assert not FORBIDDEN.search(text)
+    assert not BLANK_RUN.search(text)
     assert clean(text.encode("utf-8")) == text
 
 

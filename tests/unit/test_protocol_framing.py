@@ -10,7 +10,7 @@ from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer
 from chatroom.lines.sanitize import clean
 from chatroom.lines.telnet import TelnetFilter
-from tests.unit.helpers import Client, Server, serving
+from tests.unit.helpers import Client, Server, serving, split_negotiation
 
 IAC, SB, SE = b"\xff", b"\xfa", b"\xf0"
 WILL, WONT, DO, DONT = b"\xfb", b"\xfc", b"\xfd", b"\xfe"
@@ -115,7 +115,8 @@ def test_telnet_negotiation_is_removed(
 ) -> None:
     alice, bob = pair
     assert said(server, alice, bob, b"he" + sequence + b"llo\r\n") == ["alice: hello"]
-    assert alice.lines() == []  # never echoed, never answered
+    lines, _ = alice.lines_and_negotiation()  # answered, perhaps, but never echoed
+    assert lines == []
 
 
 @pytest.mark.parametrize("sequence", NEGOTIATIONS)
@@ -136,7 +137,7 @@ def test_telnet_negotiation_byte_by_byte_through_a_connection(
     alice.feed_bytewise(b"".join(NEGOTIATIONS) + b"hi" + b"".join(NEGOTIATIONS) + b"\r\n")
     server.flush()
     assert bob.lines() == ["alice: hi"]
-    assert alice.lines() == []
+    assert alice.lines_and_negotiation()[0] == []
 
 
 def test_telnet_negotiation_alone_on_a_line_is_an_empty_line(
@@ -144,7 +145,7 @@ def test_telnet_negotiation_alone_on_a_line_is_an_empty_line(
 ) -> None:
     alice, bob = pair
     assert said(server, alice, bob, b"".join(NEGOTIATIONS) + b"\r\n") == []
-    assert alice.lines() == []
+    assert alice.lines_and_negotiation()[0] == []
 
 
 def test_telnet_negotiation_before_the_nickname(server: Server) -> None:
@@ -190,9 +191,9 @@ def test_c0_controls_and_del_are_removed(
     assert said(server, alice, bob, b"a" + control + "é\r\n".encode()) == ["alice: aé"]
 
 
-def test_tab_is_kept(server: Server, pair: tuple[Client, Client]) -> None:
+def test_tab_becomes_a_space(server: Server, pair: tuple[Client, Client]) -> None:
     alice, bob = pair
-    assert said(server, alice, bob, b"a\tb\r\n") == ["alice: a\tb"]
+    assert said(server, alice, bob, b"a\tb\r\n") == ["alice: a b"]
 
 
 @pytest.mark.parametrize("c1", [chr(c) for c in range(0x80, 0xA0)], ids=lambda c: f"{ord(c):x}")
@@ -257,6 +258,81 @@ def test_escapes_in_private_messages_and_actions_are_removed(
     assert bob.lines() == ["[private] alice: psst", "* alice waves"]
 
 
+# -- blanks, bidi and invisible characters (issue 12, point 6) ---------------------------------
+
+FORGERIES = [
+    b"ok" + b" " * 70 + b"*** bob left",  # on an 80-column terminal: a line of its own
+    b"ok" + b"\t" * 10 + b"*** bob left",
+    b"ok" + "\u3000".encode() * 35 + b"*** bob left",  # ideographic spaces, two columns each
+    b"ok" + "\u00a0".encode() * 70 + b"*** bob left",
+    b"ok" + "\u2003".encode() * 70 + b"*** bob left",  # em spaces
+    b"ok" + "\u2800".encode() * 70 + b"*** bob left",  # the blank Braille pattern
+    b"ok" + "\u3164".encode() * 70 + b"*** bob left",  # Hangul fillers
+    b"ok" + " \u034f".encode() * 70 + b"*** bob left",  # space, CGJ: no two spaces in a row
+    b"ok" + " \u200b".encode() * 70 + b"*** bob left",  # space, zero width space
+    b"ok" + " \ufe0f".encode() * 70 + b"*** bob left",  # space, variation selector
+    b"ok" + b" \x1b[0m" * 70 + b"*** bob left",  # space, an escape that is removed
+    b"ok \t \xc2\xa0 \xe3\x80\x80 \xe2\x80\x8b \t*** bob left",  # a mix
+]
+
+
+@pytest.mark.parametrize("data", FORGERIES, ids=range(len(FORGERIES)))
+def test_no_run_of_blanks_can_push_text_onto_a_line_of_its_own(
+    server: Server, pair: tuple[Client, Client], data: bytes
+) -> None:
+    alice, bob = pair
+    assert said(server, alice, bob, data + b"\r\n") == ["alice: ok *** bob left"]
+
+
+@pytest.mark.parametrize(
+    "mark",
+    ["\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+     "\u2066", "\u2067", "\u2068", "\u2069"],
+    ids=lambda c: f"{ord(c):x}",
+)
+def test_bidi_controls_are_removed(server: Server, pair: tuple[Client, Client], mark: str) -> None:
+    alice, bob = pair
+    assert said(server, alice, bob, f"a{mark}b\r\n".encode()) == ["alice: ab"]
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u00ad", "\u2060", "\ufeff", "\u200b", "\u180e", "\u2061", "\u2064", "\u206a",
+     "\ufff9", "\ufffb", "\U0001bca0", "\U0001d173", "\U000e0001", "\U000e0041"],
+    ids=lambda c: f"{ord(c):x}",
+)
+def test_invisible_format_characters_are_removed(
+    server: Server, pair: tuple[Client, Client], invisible: str
+) -> None:
+    alice, bob = pair
+    assert said(server, alice, bob, f"a{invisible}b\r\n".encode()) == ["alice: ab"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "family \U0001f468\u200d\U0001f469\u200d\U0001f467 here",  # ZWJ sequence
+        "love \u2764\ufe0f",  # a variation selector picks the emoji form
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f flag",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian needs ZWNJ
+        "\u0915\u094d\u200d\u0937",  # Devanagari half form with ZWJ
+        "Bonjour\u202f! 50\u00a0km, \u65e5\u672c\u3000\u8a9e",  # single spaces of any kind
+        "one space between words, Zo\u00eb",
+    ],
+)
+def test_text_that_needs_its_invisible_characters_keeps_them(
+    server: Server, pair: tuple[Client, Client], text: str
+) -> None:
+    alice, bob = pair
+    assert said(server, alice, bob, text.encode() + b"\r\n") == [f"alice: {text}"]
+
+
+def test_a_line_of_only_blanks_is_not_said(server: Server, pair: tuple[Client, Client]) -> None:
+    alice, bob = pair
+    alice.send_lines(["\t\t", " \u3000 ", "\u3164"])
+    assert said(server, alice, bob, b"next\r\n") == ["alice: next"]
+
+
 # -- UTF-8 ------------------------------------------------------------------------------------
 
 
@@ -301,7 +377,9 @@ def test_every_output_line_ends_in_crlf_and_is_utf8(
         alice.feed(data)
     server.flush()
     for client in (alice, bob):
-        raw = client.take_raw()
+        # alice's IAC DONT LF made her a telnet: she alone may get negotiation, between lines
+        raw, negotiation = split_negotiation(client.take_raw())
+        assert bool(negotiation) == (client is alice)
         assert raw.endswith(b"\r\n")
         assert raw.count(b"\n") == raw.count(b"\r\n")
         raw.decode("utf-8")
@@ -342,4 +420,4 @@ def test_telnet_filter_passes_text_untouched() -> None:
 
 
 def test_clean_keeps_printable_text() -> None:
-    assert clean("Zoë says hi 日本 🙂\t!".encode()) == "Zoë says hi 日本 🙂\t!"
+    assert clean("Zoë says hi 日本 🙂 !".encode()) == "Zoë says hi 日本 🙂 !"

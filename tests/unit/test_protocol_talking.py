@@ -55,16 +55,20 @@ def test_chat_line_reaches_others_exactly_and_is_not_echoed(
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["hello world", "  leading spaces", "trailing  ", "tab\there", "ünïcödé 日本語 🙂",
-     "* not an action", "*** not a notice", "! not an error", "[private] x: not private",
-     "a: b: c", "x" * 500],
+    ("text", "seen"),
+    [(text, text) for text in [
+        "hello world", " leading space", "trailing ", "ünïcödé 日本語 🙂", "* not an action",
+        "*** not a notice", "! not an error", "[private] x: not private", "a: b: c", "x" * 500,
+    ]] + [  # a TAB is a space, a run of blanks one space (issue 12: no forged lines)
+        ("  leading spaces", " leading spaces"), ("trailing  ", "trailing "),
+        ("tab\there", "tab here"), ("a \t b", "a b"),
+    ],
 )
-def test_chat_text_is_kept_as_typed(server: Server, text: str) -> None:
+def test_chat_text_is_kept_as_typed(server: Server, text: str, seen: str) -> None:
     alice, bob = server.members("alice", "bob")
     alice.send(text)
     server.flush()
-    assert bob.lines() == [f"alice: {text}"]
+    assert bob.lines() == [f"alice: {seen}"]
 
 
 @pytest.mark.parametrize("line", ["", " ", "   ", "\t", " \t \t", "\x00", "\x1b[31m", "\x07"])
@@ -104,9 +108,9 @@ def test_me_is_an_action_for_others_only(
 
 def test_me_keeps_the_rest_of_the_line(server: Server) -> None:
     alice, bob = server.members("alice", "bob")
-    alice.send("/me waves at   everyone")
+    alice.send("/me waves at   everyone: /who")
     server.flush()
-    assert bob.lines() == ["* alice waves at   everyone"]
+    assert bob.lines() == ["* alice waves at everyone: /who"]  # a run of blanks is one
 
 
 def test_me_without_text_is_an_error_to_sender_only(server: Server) -> None:
@@ -470,7 +474,7 @@ def test_msg_to_oneself_is_delivered_to_oneself_only(server: Server) -> None:
 
 def test_msg_text_keeps_slashes_and_inner_spaces(server: Server) -> None:
     alice, bob = server.members("alice", "bob")
-    alice.send("/msg bob /quit   now")
+    alice.send("/msg bob /quit   now and then")
     server.flush()
-    assert bob.lines() == ["[private] alice: /quit   now"]
+    assert bob.lines() == ["[private] alice: /quit now and then"]  # a run of blanks is one
     assert not alice.closing

@@ -32,7 +32,7 @@ HOST = "chat.example:8081"
 ORIGIN = "http://chat.example:8081"
 MASK = b"\x37\xfa\x21\x3d"
 
-OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING = 0x1, 0x2, 0x8, 0x9
+OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 def make_site(

@@ -65,7 +65,7 @@ def test_text_is_limited_in_utf8_bytes_like_a_line():
 
 def test_text_is_cleaned_like_a_telnet_line():
     text = "a\x1b[31mred\x1b[0m \x07bell\x00 \x1b]0;title\x07done\x7f\u0085\ttab"
-    assert parse({"type": "say", "text": text}) == Say("ared bell done\ttab")
+    assert parse({"type": "say", "text": text}) == Say("ared bell done tab")
 
 
 def test_a_lone_surrogate_becomes_replacement_characters():
@@ -239,3 +239,10 @@ def test_help_lists_every_command_as_notices():
     texts = [json.loads(p)["text"] for _, p in server_frames(messages.help_notices(0.0))]
     for command in ("/who", "/msg", "/me", "/nick", "/history", "/search", "/help", "/quit", "//"):
         assert any(t.startswith(command) for t in texts)
+
+
+def test_a_nickname_is_not_cleaned_but_kept_as_sent_for_the_rules_to_check():
+    assert parse({"type": "nick", "nick": "ctl\x01x"}) == Nick("ctl\x01x")
+    said = parse({"type": "say", "text": "/nick esc\x1b[31mred"})
+    assert said == Say("/nick escred")
+    assert isinstance(said, Say) and said.typed == "/nick esc\x1b[31mred"

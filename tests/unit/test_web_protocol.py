@@ -20,6 +20,8 @@ from chatroom.web.protocol import max_frame
 from tests.unit.test_web_harness import (
     OP_BINARY,
     OP_CLOSE,
+    OP_PING,
+    OP_PONG,
     OP_TEXT,
     FakeBrowser,
     client_frame,
@@ -353,16 +355,71 @@ def test_a_flooder_is_slowed_by_not_reading_and_loses_nothing(clock):
     assert alice.transport.producerState == "producing"
 
 
-def test_while_one_floods_the_others_are_served_at_once(clock):
-    site = make_site(clock, Limits(rate=1.0, burst=2))
+def rested_pair(clock, limits):
+    """alice and bob, joined, their flood allowances full again and nothing left unread."""
+    site = make_site(clock, limits)
     alice = joined(site, clock, "alice", 1)
     bob = joined(site, clock, "bob", 2)
     clock.advance(10)
-    bob.received()
+    alice.frames()
+    bob.frames()
+    return alice, bob
+
+
+def test_while_one_floods_the_others_are_served_at_once(clock):
+    alice, bob = rested_pair(clock, Limits(rate=1.0, burst=2))
     alice.feed(b"".join(client_frame(b'{"type":"say","text":"x"}') for _ in range(50)))
     bob.say("me too")
     clock.advance(0)
     assert "me too" in texts(bob.received())
+
+
+def test_pings_count_against_flood_control_and_past_it_reading_stops(clock):
+    site = make_site(clock, Limits(rate=5.0, burst=10))
+    alice = joined(site, clock, "alice", 1)  # the nickname took one token
+    alice.feed(b"".join(client_frame(b"%03d" % i, OP_PING) for i in range(40)))
+    pongs = alice.frames()
+    assert pongs == [(OP_PONG, b"%03d" % i) for i in range(9)]
+    assert alice.transport.producerState == "paused"
+    for _ in range(100):
+        clock.advance(0.2)
+        pongs += alice.frames()
+        if len(pongs) == 40:
+            break
+    assert pongs == [(OP_PONG, b"%03d" % i) for i in range(40)]  # each answered, in order
+    assert alice.transport.producerState == "producing"
+    assert clock.seconds() >= (40 - 9) / 5 - 0.2
+
+
+def test_pongs_and_messages_share_one_allowance(clock):
+    alice, bob = rested_pair(clock, Limits(rate=1.0, burst=3))
+    alice.feed(client_frame(b"a", OP_PING) + client_frame(b"b", OP_PONG)
+               + client_frame(b'{"type":"say","text":"x"}') + client_frame(b"c", OP_PING))
+    clock.advance(0)
+    assert texts(bob.received()) == ["x"]  # the third frame took the last token
+    assert [f for f in alice.frames() if f[0] == OP_PONG] == [(OP_PONG, b"a")]
+    assert alice.transport.producerState == "paused"
+    clock.advance(1)
+    assert alice.frames() == [(OP_PONG, b"c")]
+
+
+def stop_reading(browser):
+    """What the socket does when the browser's receive buffer is full: its outbox waits."""
+    assert browser.ws is not None and browser.ws.outbox is not None
+    browser.ws.outbox.pauseProducing()
+
+
+def test_a_client_that_pings_and_never_reads_is_dropped_as_a_slow_reader(clock):
+    site = make_site(clock, Limits(max_out=4096, rate=1000.0, burst=1000))
+    bob = joined(site, clock, "bob", 1)
+    pinger = joined(site, clock, "pinger", 2)
+    stop_reading(pinger)  # it does not read its pongs
+    pinger.feed(b"".join(client_frame(b"p" * 125, OP_PING) for _ in range(600)))
+    assert pinger.transport.value() == b""  # not one pong past the outbox
+    assert pinger.transport.disconnected  # 600 pongs are 16 times max_out: cut at once
+    pinger.lose()
+    clock.advance(0)
+    assert [m["nick"] for m in bob.received() if m["type"] == "left"] == ["pinger"]
 
 
 # -- slow readers -----------------------------------------------------------------------
@@ -374,8 +431,7 @@ def test_a_browser_that_stops_reading_is_dropped_and_announced_as_left(clock):
     bob = joined(site, clock, "bob", 2)
     clock.advance(0)
     alice.received()
-    assert bob.ws is not None and bob.ws.outbox is not None
-    bob.ws.outbox.pauseProducing()  # what the socket does when bob's buffer is full
+    stop_reading(bob)
     for i in range(40):
         alice.say(f"{i:03d} " + "z" * 200)
         clock.advance(0)

@@ -1,0 +1,129 @@
+"""Joins and leaves in a replay, made short so that it favours what was said (issue 12).
+
+A quiet room's history is mostly people coming and going; a replay of twenty lines of
+``*** X joined`` says little. ``--history-joins`` picks how the replay on joining a room and
+``/history`` show them:
+
+- ``fold`` (the server's default): each run of joins and leaves with nothing said between
+  them becomes one notice, ``*** alice, bob and 3 others joined; carol left``. A run of one
+  stays the line it was.
+- ``show``: every join and leave as it was shown live.
+- ``hide``: none of them.
+
+``/search`` never finds joins or leaves, so it is not concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from enum import StrEnum
+
+from chatroom.history.store import Kind, Record
+
+PRESENCE = frozenset({Kind.JOINED, Kind.LEFT})
+"""The kinds a run is made of; anything else (a line, an action, a rename, a topic) ends it."""
+
+
+class Joins(StrEnum):
+    """How a replay shows joins and leaves (``--history-joins``)."""
+
+    FOLD = "fold"
+    SHOW = "show"
+    HIDE = "hide"
+
+
+def parse_joins(value: str) -> Joins:
+    """A ``--history-joins`` value; raises ``ValueError`` with a sentence."""
+    try:
+        return Joins(value.strip().lower())
+    except ValueError:
+        raise ValueError(f"{value!r}: use fold, show or hide") from None
+
+
+parse_joins.coerceDoc = "fold, show or hide."  # type: ignore[attr-defined]
+
+
+def newest_lines(newest_first: Iterable[Record], n: int, joins: Joins) -> list[Record]:
+    """The records of the newest ``n`` replay lines, oldest first, shown as ``joins`` says.
+
+    ``newest_first`` gives records from the newest back. Under ``fold`` a run of joins and
+    leaves is one line however long, and it is taken whole (back to the line before it),
+    so its notice counts everyone in it."""
+    if n <= 0:
+        return []
+    picked: list[Record] = []
+    lines = 0
+    in_run = False
+    for record in newest_first:
+        presence = record.kind in PRESENCE
+        if presence and joins is Joins.HIDE:
+            continue
+        if joins is Joins.FOLD and presence and in_run:
+            picked.append(record)  # the same line as the record after it
+            continue
+        if lines == n:
+            break
+        picked.append(record)
+        lines += 1
+        in_run = presence
+    picked.reverse()
+    return fold(picked) if joins is Joins.FOLD else picked
+
+
+def fold(records: Sequence[Record]) -> list[Record]:
+    """``records`` (oldest first) with each run of two or more joins and leaves made one
+    notice (``Kind.NOTICE``, at the time of the run's last event, standing for it:
+    ``same_as`` is that event's line id, so a page that showed it live knows the notice)."""
+    folded: list[Record] = []
+    run: list[Record] = []
+    for record in _with_end(records):
+        if record is not None and record.kind in PRESENCE:
+            run.append(record)
+            continue
+        if len(run) == 1:
+            folded.append(run[0])
+        elif run:
+            last = run[-1]
+            folded.append(Record(0, last.time, last.room, Kind.NOTICE, "", summary(run),
+                                 same_as=last.line_id))
+        run = []
+        if record is not None:
+            folded.append(record)
+    return folded
+
+
+def _with_end(records: Sequence[Record]) -> Iterator[Record | None]:
+    yield from records
+    yield None
+
+
+def summary(run: Sequence[Record]) -> str:
+    """What a run of joins and leaves came to, for each person in it, from the first of
+    their events in the run to the last: ``joined``, ``left``, ``came and went`` (joined,
+    then left) or ``left and came back``; groups in that order, names in order of first
+    appearance."""
+    first: dict[str, Kind] = {}
+    last: dict[str, Kind] = {}
+    shown: dict[str, str] = {}
+    for record in run:
+        key = record.nick.casefold()
+        first.setdefault(key, record.kind)
+        last[key] = record.kind
+        shown[key] = record.nick
+    groups: dict[str, list[str]] = {
+        "joined": [], "left": [], "came and went": [], "left and came back": []}
+    for key, began in first.items():
+        ended = last[key]
+        if began is ended:
+            what = "joined" if began is Kind.JOINED else "left"
+        else:
+            what = "came and went" if began is Kind.JOINED else "left and came back"
+        groups[what].append(shown[key])
+    return "; ".join(f"{names(nicks)} {what}" for what, nicks in groups.items() if nicks)
+
+
+def names(nicks: Sequence[str]) -> str:
+    """``alice``, ``alice and bob``, ``alice, bob and carol``, ``alice, bob and 3 others``."""
+    if len(nicks) <= 3:
+        return nicks[0] if len(nicks) == 1 else f"{', '.join(nicks[:-1])} and {nicks[-1]}"
+    return f"{nicks[0]}, {nicks[1]} and {len(nicks) - 2} others"
