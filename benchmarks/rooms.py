@@ -36,13 +36,15 @@ SETUP_S = 300.0
 
 
 def measure(bench: Bench, rooms: int = ROOMS, members: int = MEMBERS,
-            rates: list[float] | None = None, with_memory: bool = True) -> dict[str, Any]:
-    """The many-rooms ramp, the one-room ramps up to where it ended, the memory figures."""
+            rates: list[float] | None = None, with_memory: bool = True,
+            kind: str = "chatroom") -> dict[str, Any]:
+    """The many-rooms ramp, the one-room ramps up to where it ended, the memory figures;
+    ``kind`` is the server, as run.py names it (chatroom, chatroom+PATCH, chatroom@TREE)."""
     rates = rates or (QUICK_RATES if bench.quick else RATES)
     found: dict[str, Any] = {"rooms": rooms, "members": members}
     secs = bench.step_s
     bench.note(f"--- rooms: {rooms} rooms of {members}, {rooms} senders, per room {rates}")
-    with bench.server("chatroom") as server:
+    with bench.server(kind) as server:
         hs, found["many"] = bench.loadgen(
             server, rooms * members, rooms, [(r * rooms, secs) for r in rates],
             ramp=2, rooms=rooms, hs_timeout=SETUP_S, tag="rooms-many")
@@ -50,27 +52,27 @@ def measure(bench: Bench, rooms: int = ROOMS, members: int = MEMBERS,
     reached = max((s["rate"] / rooms for s in found["many"]), default=rates[0])
     rates = [r for r in rates if r <= reached]
     bench.note(f"--- rooms: 1 room of {members}, 1 sender, per-room rates {rates}")
-    with bench.server("chatroom") as server:
+    with bench.server(kind) as server:
         _, found["one"] = bench.loadgen(server, members, 1, [(r, 2 * secs) for r in rates],
                                         ramp=2, rooms=1, tag="rooms-one")
     bench.note(f"--- rooms: 1 room of {members}, 1 sender, {rooms} x those rates")
-    with bench.server("chatroom") as server:
+    with bench.server(kind) as server:
         _, found["one_total"] = bench.loadgen(
             server, members, 1, [(r * rooms, secs) for r in rates], ramp=2, rooms=1,
             tag="rooms-one-total")
     if with_memory:
-        found["memory"] = memory(bench, rooms, members)
+        found["memory"] = memory(bench, rooms, members, kind)
     return found
 
 
-def memory(bench: Bench, rooms: int, members: int) -> dict[str, Any]:
+def memory(bench: Bench, rooms: int, members: int, kind: str = "chatroom") -> dict[str, Any]:
     """RSS with every member idle in 1 room, then (fresh server) in 2; and 10 members."""
     found: dict[str, Any] = {}
     for label, clients, n_rooms, each in (("few", 10, 10, 1), ("one_each", rooms * members,
                                                                 rooms, 1),
                                           ("two_each", rooms * members, rooms, 2)):
         bench.note(f"--- rooms: memory, {clients} members in {each} room(s) each")
-        with bench.server("chatroom") as server:
+        with bench.server(kind) as server:
             hs, _ = bench.loadgen(server, clients, 1, [], settle=2.0, rooms=n_rooms,
                                   rooms_each=each, hs_timeout=SETUP_S, tag=f"rooms-mem-{label}")
         found[label] = hs

@@ -860,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
     rooms.add_argument("--rooms", type=int, default=200)
     rooms.add_argument("--members", type=int, default=50, help="per room")
     rooms.add_argument("--rates", default="", help="per-room lines/s, e.g. 1,5,20")
+    rooms.add_argument("--server", default="chatroom",
+                       help="chatroom, chatroom+PATCH (variants.py) or chatroom@TREE")
     rooms.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                        help="also RSS per (member, room) pair (three more servers)")
     burst = sub.add_parser("burst", help="100 members burst 39 lines at once, default limits")
@@ -920,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rates = [float(r) for r in args.rates.split(",") if r]
         found = rooms_bench.measure(bench, args.rooms, args.members, rates or None,
-                                    with_memory=args.memory)
+                                    with_memory=args.memory, kind=args.server)
         (OUT / "rooms.json").write_text(json.dumps(found, indent=1))
         text = rooms_bench.table(found)
         (OUT / "rooms.md").write_text(text + "\n")

@@ -13,6 +13,9 @@ N%", measured, not guessed. Patches:
   the reactor's share of history's cost (recorder, replay buffer) without the writer's.
 - ``rest=X``: ``Fanout``'s pause between passes is X times the last pass (``fanout.REST``;
   ``rest=0`` starts the next pass at once).
+- ``outbox``: the line fan-out writes to each member's outbox, as on 88097cf, instead of
+  through ``ChatLineProtocol.send`` and ``Fanout.reply`` (two calls per member per pass
+  that only matter for replies queued behind a pass).
 """
 
 from __future__ import annotations
@@ -51,11 +54,32 @@ def patch_rest(value: str) -> None:
     from chatroom.lines import fanout
 
     fanout.REST = float(value)
-    fanout.Fanout.__init__.__defaults__ = (fanout.render, False, float(value))
+    original = fanout.Fanout.__init__
+
+    def __init__(self: fanout.Fanout, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("rest", float(value))
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    fanout.Fanout.__init__ = __init__  # type: ignore[method-assign]
+
+
+def patch_outbox() -> None:
+    from chatroom.domain.chat import Member
+    from chatroom.lines.fanout import Fanout, Recipient
+    from chatroom.lines.protocol import ChatLineProtocol
+
+    original = Fanout.add
+
+    def add(self: Fanout, member: Member, recipient: Recipient) -> None:
+        if isinstance(recipient, ChatLineProtocol) and recipient.outbox is not None:
+            recipient = recipient.outbox
+        original(self, member, recipient)
+
+    Fanout.add = add  # type: ignore[method-assign]
 
 
 PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "queued": patch_queued,
-                                      "nostore": patch_nostore}
+                                      "nostore": patch_nostore, "outbox": patch_outbox}
 
 
 def main() -> None:
