@@ -31,6 +31,7 @@ from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
 from chatroom.logs import RateLimitedLog
+from chatroom.metrics import ServerCollector
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
 from chatroom.services import (
@@ -56,6 +57,7 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     top = InOrder()
     hub: IHub
     names: INicknames
+    redis_hub = None
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
 
@@ -100,12 +102,14 @@ def build_service(options: Options, reactor: Any) -> MultiService:
                   max_clients=limits.max_clients, soft=soft, cap=admission.describe())
     else:
         _log.info("serving {cap}", cap=admission.describe())
+    metrics = ServerCollector(reactor, chat, admission, history, redis_hub)
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
+    metrics.add_front_end("line", factory.registry, factory.fanout)
     listeners: list[tuple[str, IProtocolFactory]] = [
         (description, factory) for description in options["endpoints"]
     ]
@@ -114,12 +118,23 @@ def build_service(options: Options, reactor: Any) -> MultiService:
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
+        metrics.add_front_end("web", site.chat.registry, site.chat.fanout)
         listeners.append((f"web {options['web-endpoint']}", site))
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     for description, front_end in listeners:
         endpoint = serverFromString(reactor, description.removeprefix("web "))
         ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
+    if options["metrics-endpoint"] is not None:  # the last: stopped first
+        from chatroom.health import Readiness, build_metrics_site, readiness_checks
+        from chatroom.metrics import build_registry
+
+        where = options["metrics-endpoint"]
+        metrics_site = build_metrics_site(
+            build_registry(metrics),
+            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
+        ListeningService(f"metrics {where}", serverFromString(reactor, where),
+                         metrics_site).setServiceParent(top)
     return top
 
 
