@@ -168,7 +168,8 @@ class ServerCollector:
             labels=label)
         deliveries = CounterMetricFamily(
             "chatroom_deliveries",
-            "Room events and replies handed to members' connections, one per member each.",
+            "Room events, private lines and notices handed to members' connections, one "
+            "per member each (with the replies that waited behind them).",
             labels=label)
         sent = CounterMetricFamily(
             "chatroom_bytes_out", "Bytes of those deliveries, by front end.", labels=label)

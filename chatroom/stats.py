@@ -23,7 +23,9 @@ class Tally:
         self.lines_in = 0
         """Lines (web: messages) the sessions handled: chat, commands, nicknames."""
         self.deliveries = 0
-        """Room events and replies handed to members' connections, one per member each."""
+        """What the fan-out's passes handed to members' connections, one per member each:
+        room events, private lines, notices, and replies that waited behind them (a reply
+        sent at once is not counted)."""
         self.bytes_out = 0
         """The bytes of those deliveries."""
         self.slow_readers = 0

@@ -44,6 +44,7 @@ class Recorder:
 
 
 MEMBERS = ["m0", "m1", "m2", "m3"]
+REPLY = b"*** a reply\r\n"
 ROOMS = ["#a", "#b"]
 
 script = st.lists(
@@ -82,8 +83,9 @@ def test_the_tally_counts_every_line_and_byte_the_members_were_handed(
     actions: list[tuple[str, ...]], echo: bool, through_replies: bool
 ) -> None:
     """Whatever the mix (the one-line fast path, batches, members of two rooms getting the
-    prefixed form, whispers, renames, notices, replies, late joiners), the fan-out's
-    deliveries are the lines its members got and its bytes the bytes they got."""
+    prefixed form, whispers, renames, notices, replies queued behind them, late joiners),
+    the fan-out's deliveries are the lines its members got from its passes, and its bytes
+    the bytes they got; even when every write of a pass goes through ``reply``."""
     clock = Clock()
     fanout = Fanout(clock, echo=echo, prefix=prefixed)
     recorders = {m: Recorder() for m in MEMBERS}
@@ -91,6 +93,7 @@ def test_the_tally_counts_every_line_and_byte_the_members_were_handed(
         m: ThroughReplies(fanout, m, r) if through_replies else r for m, r in recorders.items()
     }
     rooms: dict[str, set[str]] = {m: set() for m in MEMBERS}
+    uncounted = 0
     for action in actions:
         kind, who = action[0], action[1] if len(action) > 1 else ""
         event: Event | None = None
@@ -114,15 +117,17 @@ def test_the_tally_counts_every_line_and_byte_the_members_were_handed(
         elif kind == "notice":
             event = Notice("", 0.0, "", "", "server news")
         elif kind == "reply" and who in fanout._members:
-            fanout.reply(who, recorders[who], b"*** a reply\r\n")
+            if not fanout._pending:
+                uncounted += len(REPLY)  # goes out at once: not one of the passes' writes
+            fanout.reply(who, recorders[who], REPLY)
         elif kind == "flush":
             clock.advance(0)
         if event is not None:
             fanout.deliver(event)
     clock.advance(0)
     received = b"".join(b"".join(r.writes) for r in recorders.values())
-    assert fanout.tally.bytes_out == len(received)
-    assert fanout.tally.deliveries == received.count(b"\r\n")
+    assert fanout.tally.bytes_out == len(received) - uncounted
+    assert fanout.tally.deliveries == received.count(b"\r\n") - uncounted // len(REPLY)
 
 
 # -- what the sessions count ----------------------------------------------------------------
