@@ -56,7 +56,8 @@ def eventually(ask: Callable[[], T], good: Callable[[T], bool], timeout: float =
 
 
 def test_metrics_follow_members_joining_talking_and_leaving(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, *METRICS, "--history", "history.sqlite3")
+    server = ServerProcess(tmp_path, *METRICS, "--history", "history.sqlite3",
+                           "--web", "tcp:0:interface=127.0.0.1")
     try:
         port = server.metrics_port
         assert get(port, "/healthz") == (200, "ok\n")
@@ -86,6 +87,8 @@ def test_metrics_follow_members_joining_talking_and_leaving(tmp_path: Path) -> N
                      reason="too_long") == 1
         assert value(busy, "chatroom_input_refused_total", front_end="line",
                      reason="nickname") == 0
+        assert value(busy, "chatroom_members", front_end="web") == 0  # each under its name
+        assert value(busy, "chatroom_deliveries_total", front_end="web") == 0
 
         # The history store writes every 200 ms: two joins and three lines.
         stored = eventually(lambda: scrape(port),
