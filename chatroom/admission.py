@@ -75,6 +75,7 @@ class Admission:
         self.limits = limits
         self.open = 0  # accepted sockets not yet closed: admitted or being refused
         self.clients = 0  # admitted ones
+        self.refused: Counter[str] = Counter()  # sockets refused since start, by refusal
         self._per_host: Counter[str] = Counter()
         self._ports: list[Any] = []
         self.paused = False
@@ -129,6 +130,8 @@ class Admission:
             self.clients += 1
             if host is not None:
                 self._per_host[host] += 1
+        else:
+            self.refused[seat.refusal or ""] += 1
         self._check_descriptors()
         return seat
 

@@ -77,6 +77,16 @@ def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
 
 
+def _endpoint(name: str, value: str | None, interface: str, extra: str = "") -> str | None:
+    """An endpoint option's value: a bare port listens on ``--interface``."""
+    if value is None or not value.isdigit():
+        return value
+    try:
+        return f"tcp:{_port(value)}:interface={interface}{extra}"
+    except ValueError as e:
+        raise usage.UsageError(f"--{name} {value}: {e}") from None
+
+
 class Options(CommandOptions):
     """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
 
@@ -194,6 +204,10 @@ class Options(CommandOptions):
         ["log-level", None, "info",
          "The least important events logged: debug, info, warn, error or critical",
          parse_level],
+        ["metrics", None, None,
+         "Serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on "
+         "this endpoint: a port (9100, on --interface) or an endpoint string "
+         "(tcp:9100:interface=10.0.0.5). Off unless given."],
     ]
     repeatable = frozenset({"listen"})
     """Options a config file may give as a list, as the command line may repeat them."""
@@ -228,10 +242,8 @@ class Options(CommandOptions):
             # the server speaks first and a client whose SYN was dropped would just wait.
             endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
         self["endpoints"] = endpoints
-        web = self["web"]
-        if web is not None and web.isdigit():
-            web = f"tcp:{_port(web)}:interface={interface}:backlog=1024"
-        self["web-endpoint"] = web
+        self["web-endpoint"] = _endpoint("web", self["web"], interface, ":backlog=1024")
+        self["metrics-endpoint"] = _endpoint("metrics", self["metrics"], interface)
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:

@@ -139,6 +139,7 @@ class Session:
         self.services = services
         self.port = port
         self.fanout = fanout
+        self.tally = fanout.tally  # this front end's counts (chatroom.stats)
         self.recipient = recipient
         self.peer = peer
         self.kind = kind  # " (web)" in log lines of the web front end
@@ -188,6 +189,7 @@ class Session:
     def overflowed(self, queued: int) -> None:
         """More output is waiting than ``max_out``: this client stopped reading."""
         self.leave_reason = "slow reader"
+        self.tally.slow_readers += 1
         self._log.warn(
             "dropping {peer}: {queued} bytes of output unread (max {cap})",
             peer=self.peer, queued=queued, cap=self.services.limits.max_out,
@@ -224,6 +226,7 @@ class Session:
         """A line the person typed, decoded and sanitised; ``typed`` is the same before
         sanitising, where it may differ: a nickname is checked as typed (to join, or in
         ``/nick``), never cleaned into another."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
             if text.startswith("/"):
@@ -249,6 +252,7 @@ class Session:
 
     def nick(self, raw: str) -> None:
         """An explicit nickname request (the web's ``nick`` message)."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
             self.choose(raw)
@@ -322,13 +326,17 @@ class Session:
         self.gate.wait_for(result, self.bug)
 
     def _flooding(self, rate: float) -> None:
+        self.tally.refused["flood"] += 1
         self.services.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer,
                                     rate=rate)
 
     # -- output and leaving -----------------------------------------------------------
 
     def refuse(self, why: str, what: str) -> None:
-        """Tell the sender what was wrong, and the log (at a bounded rate)."""
+        """Tell the sender what was wrong, and the log (at a bounded rate). ``what`` is
+        what was refused (``line``, ``nick``, ``command``...), from code, never from input:
+        it names a metric's label."""
+        self.tally.refused[what] += 1
         self.port.show_error(why, what)
         self.services.warnings.warn(
             "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -34,6 +35,7 @@ from chatroom.lines.factory import ChatFactory
 from chatroom.listeners import Listeners, label, listener_specs
 from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
+from chatroom.metrics import ServerCollector, reloaded
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
 from chatroom.reload import HangupService, Reloader
@@ -62,6 +64,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
     top = InOrder()
     hub: IHub
     names: INicknames
+    redis_hub = None
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
 
@@ -106,6 +109,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
                   max_clients=limits.max_clients, soft=soft, cap=admission.describe())
     else:
         _log.info("serving {cap}", cap=admission.describe())
+    metrics = ServerCollector(reactor, chat, admission, history, redis_hub)
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
@@ -113,12 +117,14 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     factories: dict[str, IProtocolFactory] = {"line": factory}
+    metrics.add_front_end("line", factory.registry, factory.fanout)
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
         factories["web"] = site
+        metrics.add_front_end("web", site.chat.registry, site.chat.fanout)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     listeners = Listeners(top, reactor, factories, admission)
@@ -126,6 +132,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         options, services, listeners,
         lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call), log_output,
     )
+    services.reloader.observers.append(lambda outcome: reloaded() if outcome.applied else None)
     HangupService(services.reloader, reactor).setServiceParent(top)
     for spec in listener_specs(options):
         try:
@@ -133,6 +140,16 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         except Exception as e:  # a certificate that cannot be read, a bad endpoint
             raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
         listener.setServiceParent(top)
+    if options["metrics-endpoint"] is not None:  # the last: stopped first
+        from chatroom.health import Readiness, build_metrics_site, readiness_checks
+        from chatroom.metrics import build_registry
+
+        where = options["metrics-endpoint"]
+        metrics_site = build_metrics_site(
+            build_registry(metrics),
+            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
+        ListeningService(f"metrics {where}", serverFromString(reactor, where),
+                         metrics_site).setServiceParent(top)
     return top
 
 

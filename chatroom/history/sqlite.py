@@ -76,6 +76,7 @@ from chatroom.history.store import (
     row_for,
 )
 from chatroom.logs import RateLimitedLog
+from chatroom.stats import Latency
 
 T = TypeVar("T")
 
@@ -378,6 +379,13 @@ def _index_some(conn: sqlite3.Connection, chunk: int) -> int:
     return left
 
 
+def _probe(conn: sqlite3.Connection) -> None:
+    """Take the write lock and let it go: the file can be written to, as far as can be
+    known without writing (a full disk shows only when a write fails)."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ROLLBACK")
+
+
 def _records(cursor: sqlite3.Cursor) -> list[Record]:
     return [
         Record(id, time, room, Kind(kind), nick, text, new_nick)
@@ -609,6 +617,11 @@ class SqliteHistory:
         """Events stored since the store was opened."""
         self.batches = 0
         """Batches handed to the writer thread since the store was opened."""
+        self.write_latency = Latency()
+        """How long each batch took from being handed to the writer thread to being
+        stored (waiting behind an index chunk or a trim included)."""
+        self.last_error: str | None = None
+        """Why the last write failed, while writes fail; ``None`` once one works."""
         self.unindexed = 0
         """Stored rows not in the full-text index yet, as far as the store knows (rows
         left unindexed by an earlier run count once the indexer has looked)."""
@@ -619,6 +632,7 @@ class SqliteHistory:
         self._pending: list[Row] = []
         self._queued = 0  # pending plus in the write under way: what max_pending bounds
         self._writing: Deferred[None] | None = None
+        self._write_started = 0.0
         self._timer: IDelayedCall | None = None
         self._failures = 0
         self._waiters: list[Deferred[None]] = []
@@ -707,6 +721,7 @@ class SqliteHistory:
                 waiter.callback(None)
             return
         self.batches += 1
+        self._write_started = self._clock.seconds()
         writing = self._submit(_insert, rows)
         self._writing = writing
         writing.addCallbacks(
@@ -716,6 +731,7 @@ class SqliteHistory:
 
     def _written(self, _: object, rows: list[Row], waiters: list[Deferred[None]]) -> None:
         self._writing = None
+        self.write_latency.observe(max(0.0, self._clock.seconds() - self._write_started))
         self._queued -= len(rows)
         self.written += len(rows)
         self.unindexed += len(rows)
@@ -723,6 +739,7 @@ class SqliteHistory:
             self._log.info("history writes to {path} work again after {failures} failures",
                            path=self.path, failures=self._failures)
             self._failures = 0
+            self.last_error = None
         self._index_later()  # before the waiters: a read they start comes after it
         for waiter in waiters:
             waiter.callback(None)
@@ -735,7 +752,7 @@ class SqliteHistory:
         self._failures += 1
         self._pending[:0] = rows  # first in line for the retry, in their order
         delay = min(MAX_RETRY_DELAY, max(self._interval, 0.1) * 2 ** min(self._failures, 10))
-        why = failure.getErrorMessage()
+        why = self.last_error = failure.getErrorMessage()
         self._warnings.warn(
             "cannot write {count} history events to {path}: {error}; "
             "{queued} events waiting, retrying in {delay:.1f}s",
@@ -791,6 +808,22 @@ class SqliteHistory:
 
     async def _index_step(self) -> None:
         self._learned(await self._call(_index_some, self._index_chunk))
+
+    def problem(self) -> str | None:
+        """Why the store cannot keep what the room says now, or ``None``: for readiness
+        checks, from what the store knows without asking its thread (see ``probe``)."""
+        if self._closed:
+            return "history store closed"
+        if self._failures:
+            return f"history writes failing ({self._failures} in a row): {self.last_error}"
+        if self._queued >= self._max_pending:
+            return f"history {self._queued} events behind, dropping new ones"
+        return None
+
+    def probe(self) -> Deferred[None]:
+        """Fires once the writer thread, after the work already given to it, has taken the
+        database's write lock and let it go; fails if it could not. For readiness checks."""
+        return self._call(_probe)
 
     def flush(self) -> Deferred[None]:
         if self._shut or (not self._pending and self._writing is None):

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"chatroom listening on (?!web ).*port=(\d+)")
+LISTENING = re.compile(r"chatroom listening on (?!web |metrics ).*port=(\d+)")
 WEB_LISTENING = re.compile(r"chatroom listening on web .*port=(\d+)")
+METRICS_LISTENING = re.compile(r"chatroom listening on metrics .*port=(\d+)")
 
 
 class ServerProcess:
@@ -69,9 +70,20 @@ class ServerProcess:
     @property
     def web_port(self) -> int:
         """The port of ``--web``, from the log line that says where it listens."""
-        match = WEB_LISTENING.search(self.log())
-        if match is None:
-            raise AssertionError(f"no web port in the log:\n{self.log()}")
+        return self._logged_port(WEB_LISTENING, "web")
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of ``--metrics``, from the log line that says where it listens."""
+        return self._logged_port(METRICS_LISTENING, "metrics")
+
+    def _logged_port(self, pattern: re.Pattern[str], what: str, timeout: float = 10) -> int:
+        """(Logged at start with the line port, maybe a moment after it.)"""
+        deadline = time.monotonic() + timeout
+        while (match := pattern.search(self.log())) is None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {what} port in the log:\n{self.log()}")
+            time.sleep(0.05)
         return int(match.group(1))
 
     def terminate(self) -> None:
