@@ -115,10 +115,16 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
         listeners.append((f"web {options['web-endpoint']}", site))
+    if options["irc-endpoint"] is not None:
+        from chatroom.irc.factory import IRCFactory
+
+        irc = IRCFactory(services, options["irc-name"], options["irc-ping"])
+        front_ends.append(irc)
+        listeners.append((f"irc {options['irc-endpoint']}", irc))
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     for description, front_end in listeners:
-        endpoint = serverFromString(reactor, description.removeprefix("web "))
+        endpoint = serverFromString(reactor, description.removeprefix("web ").removeprefix("irc "))
         ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
     return top
 

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"chatroom listening on (?!web ).*port=(\d+)")
+LISTENING = re.compile(r"chatroom listening on (?!web |irc ).*port=(\d+)")
 WEB_LISTENING = re.compile(r"chatroom listening on web .*port=(\d+)")
+IRC_LISTENING = re.compile(r"chatroom listening on irc .*port=(\d+)")
 
 
 class ServerProcess:
@@ -72,6 +73,14 @@ class ServerProcess:
         match = WEB_LISTENING.search(self.log())
         if match is None:
             raise AssertionError(f"no web port in the log:\n{self.log()}")
+        return int(match.group(1))
+
+    @property
+    def irc_port(self) -> int:
+        """The port of ``--irc``, from the log line that says where it listens."""
+        match = IRC_LISTENING.search(self.log())
+        if match is None:
+            raise AssertionError(f"no IRC port in the log:\n{self.log()}")
         return int(match.group(1))
 
     def terminate(self) -> None:
