@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from chatroom.admission import Seat
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
+from chatroom.irc import chathistory
 from chatroom.irc.message import build
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.irc.render import Renderer, keep_tags, source
@@ -33,6 +34,8 @@ from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services
 
 _CLOSED = Failure(ConnectionDone())
+
+COMMANDS = (chathistory.irc_chathistory,)  # modules whose commands the protocol knows
 
 PING_INTERVAL = 120.0
 

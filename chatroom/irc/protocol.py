@@ -40,7 +40,7 @@ from chatroom.irc.message import (
     parse,
     strip_formatting,
 )
-from chatroom.irc.render import message_lines, server_time, source
+from chatroom.irc.render import message_lines, msgid, server_time, source
 from chatroom.irc.support import AWAY_LENGTH, TARGETS, VERSION
 from chatroom.lines.framing import TOO_LONG, LineBuffer
 from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
@@ -300,13 +300,24 @@ class IRCProtocol(Protocol):
             self.reply(tag + b" :" + self.server.encode() + b" ACK\r\n")
         elif len(lines) == 1:
             self.reply(_tagged(lines[0], tag) + b"\r\n")
+        elif _one_batch(lines):
+            self.reply(_tagged(lines[0], tag) + b"\r\n" + b"".join(
+                line + b"\r\n" for line in lines[1:]))
         else:
             ref = f"l{next(self._batches)}"
             inner = b"@batch=" + ref.encode()
+            depth = 0  # inside a batch of the answer's own, its lines keep their batch
+            wrapped = []
+            for line in lines:
+                starts, ends = _batch_edge(line)
+                if depth == 0:
+                    line = _tagged(line, inner)
+                depth += starts - ends
+                wrapped.append(line + b"\r\n")
             self.reply(
                 tag + b" " + build(self.server, "BATCH", "+" + ref, "labeled-response",
                                    trailing=False)
-                + b"".join(_tagged(line, inner) + b"\r\n" for line in lines)
+                + b"".join(wrapped)
                 + build(self.server, "BATCH", "-" + ref, trailing=False)
             )
 
@@ -492,16 +503,19 @@ class IRCProtocol(Protocol):
             return
         self.reply(self.history_batch("chathistory", room, records))
 
-    def history_batch(self, kind: str, target: str, records: list[Record]) -> bytes:
+    def history_batch(
+        self, kind: str, target: str, records: list[Record], batched: bool | None = None
+    ) -> bytes:
         """Stored chat and actions as PRIVMSGs with their times, in a batch if the client
-        takes batches."""
-        batched = "batch" in self.caps
+        takes batches (or if ``batched``)."""
+        if batched is None:
+            batched = "batch" in self.caps
         ref = f"h{next(self._batches)}"
         out = []
         for record in records:
             if record.kind not in (Kind.SAID, Kind.ACTED):
                 continue
-            tags = self.tags(record.time, record.line_id)
+            tags = self.tags(record.time, msgid(record.line_id, record.time))
             if batched:
                 tags = {"batch": ref, **tags}
             out.append(message_lines(tags, record.nick, "PRIVMSG", target, record.text,
@@ -609,6 +623,29 @@ class IRCProtocol(Protocol):
 
     def next_batch(self) -> str:
         return f"b{next(self._batches)}"
+
+
+def _batch_edge(line: bytes) -> tuple[int, int]:
+    """``(1, 0)`` for a line that opens a batch, ``(0, 1)`` for one that closes one."""
+    words = line.split(b" ", 4)
+    if words[0].startswith(b"@"):
+        words = words[1:]
+    if len(words) > 2 and words[1] == b"BATCH":
+        return (1, 0) if words[2].startswith(b"+") else (0, 1)
+    return (0, 0)
+
+
+def _one_batch(lines: list[bytes]) -> bool:
+    """Is the whole answer one batch (opened by its first line, closed by its last)?"""
+    if _batch_edge(lines[0]) != (1, 0) or _batch_edge(lines[-1]) != (0, 1):
+        return False
+    depth = 0
+    for line in lines[:-1]:
+        starts, ends = _batch_edge(line)
+        depth += starts - ends
+        if depth == 0:
+            return False
+    return True
 
 
 def _tagged(line: bytes, tag: bytes) -> bytes:

@@ -73,7 +73,7 @@ def message_lines(
     msgid = tags.get("msgid")
     for number, piece in enumerate(pieces, 1):
         if msgid is not None and number > 1:
-            tags = {**tags, "msgid": f"{msgid}-{number}"}
+            tags = {**tags, "msgid": f"{msgid}/{number}"}
         body = ACTION_START + piece + ACTION_END if action else piece
         out.append(build(src, command, target, body, tags=tags))
     return b"".join(out)
@@ -128,21 +128,38 @@ def quit_message(message: str) -> str:
     return f"Quit: {message}" if message else "Quit"
 
 
+def msgid(line: str, time: float) -> str:
+    """An IRC msgid: the line's history id and its exact time, so that a client naming it
+    in CHATHISTORY names a place in the history (``parse_msgid``). A long text sent as
+    several messages gives them ``/2``, ``/3``... after it."""
+    return f"{line}-{time.hex()}"
+
+
+def parse_msgid(text: str) -> tuple[str, float] | None:
+    """``(line id, time)`` of a msgid this server gave, or ``None``."""
+    line, _, time = text.split("/", 1)[0].partition("-")
+    try:
+        return line, float.fromhex(time)
+    except ValueError:
+        return None
+
+
 def event_id(event: Event) -> str:
-    """The msgid of ``event``: its history line id; a quit's leaves share one (a quit is
-    one line to IRC, however many rooms it is told in)."""
+    """The msgid of ``event``, made of its history line id; a quit's leaves share one (a
+    quit is one line to IRC, however many rooms it is told in)."""
     kind = type(event)
     if kind is Left:
         assert isinstance(event, Left)
         if event.reason != "part":
-            return line_id((event.time, "", "left", event.nick, "", None))
+            return msgid(line_id((event.time, "", "left", event.nick, "", None)), event.time)
     if kind is Whispered:
         assert isinstance(event, Whispered)
-        return line_id((event.time, "", "private", event.nick, event.text, event.target_nick))
-    row = row_for(event)
-    if row is None:
-        return line_id((event.time, event.room, type(event).__name__, event.nick, "", None))
-    return line_id(row)
+        row = (event.time, "", "private", event.nick, event.text, event.target_nick)
+        return msgid(line_id(row), event.time)
+    found = row_for(event)
+    if found is None:
+        found = (event.time, event.room, type(event).__name__, event.nick, "", None)
+    return msgid(line_id(found), event.time)
 
 
 def keep_tags(data: bytes, time: bool, msgid: bool) -> bytes:

@@ -11,10 +11,15 @@ from twisted.internet import error as net_error
 from twisted.internet.address import IPv4Address
 from twisted.python.failure import Failure
 
+from chatroom.history.memory import MemoryHistory
+from chatroom.history.recent import RecentRecords
+from chatroom.hubs.local import LocalHub
 from chatroom.irc.factory import IRCFactory
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.limits import Limits
-from tests.unit.helpers import RELAXED, Server, TCPLikeTransport, parse_lines
+from chatroom.lines.factory import ChatFactory
+from chatroom.session import Services
+from tests.unit.helpers import RELAXED, BoundedClock, Server, TCPLikeTransport, parse_lines
 
 SERVER = "irc.test"
 
@@ -68,10 +73,27 @@ class IRCClient:
 
 
 class Both(Server):
-    """A line front end (``join``) and an IRC front end (``irc``) on one chat."""
+    """A line front end (``join``) and an IRC front end (``irc``) on one chat; with
+    ``history``, a ``MemoryHistory`` behind both, and the replay buffer."""
 
-    def __init__(self, limits: Limits = RELAXED, **overrides: Any) -> None:
-        super().__init__(limits, **overrides)
+    def __init__(self, limits: Limits = RELAXED, history: bool = False) -> None:
+        self.limits = limits
+        self.clock = BoundedClock()
+        self.hub = LocalHub()
+        self.history: MemoryHistory | None = None
+        recent = None
+        if history:
+            self.history = MemoryHistory(self.clock)
+            self.hub.subscribe(self.history.record)
+            recent = RecentRecords(max(limits.history_replay, limits.history_max),
+                                   history=self.history)
+        self.services = Services.create(self.clock, limits, hub=self.hub,
+                                        history=self.history, recent=recent)
+        self.chat = self.room = self.services.chat
+        self.factory = ChatFactory(self.services)
+        self.clients = []
+        self.log = []
+        self._ports = iter(range(40000, 60000))
         self.irc_factory = IRCFactory(self.services, SERVER, ping_interval=120.0)
         self.irc_clients: list[IRCClient] = []
         self._irc_ports = iter(range(20000, 30000))
@@ -103,8 +125,8 @@ class Both(Server):
 
 
 @contextmanager
-def both(limits: Limits = RELAXED, **overrides: Any) -> Iterator[Both]:
+def both(limits: Limits = RELAXED, history: bool = False, **overrides: Any) -> Iterator[Both]:
     if overrides:
         limits = dataclasses.replace(limits, **overrides)
-    server = Both(limits)
+    server = Both(limits, history)
     yield server
