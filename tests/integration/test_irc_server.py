@@ -164,3 +164,33 @@ def test_sigterm_says_error_to_irc_clients(start_server: Callable[..., ServerPro
     assert server.wait() in (0, -signal.SIGTERM)
     error = alice.wait("error")
     assert "shutting down" in error.target
+
+
+def test_chathistory_reads_the_sqlite_history(start_server: Callable[..., ServerProcess],
+                                              tmp_path: Any) -> None:
+    server = start_server(*IRC, "--history", str(tmp_path / "history.sqlite3"))
+    bob = server.join("bob")
+    raw = LineClient(socket.create_connection(("127.0.0.1", server.irc_port), timeout=10))
+    raw.send("CAP LS 302")
+    raw.send("CAP REQ :draft/chathistory batch server-time message-tags echo-message")
+    raw.send("CAP END")
+    raw.send("NICK histo")
+    raw.send("USER h 0 * :h")
+    raw.expect(r" 005 .*CHATHISTORY=200")
+    raw.expect(r" 366 histo #lobby ")
+    for i in range(5):
+        bob.send(f"line {i}")
+    raw.expect(r"PRIVMSG #lobby :line 4$")  # said: sockets are not ordered otherwise
+    raw.send("CHATHISTORY LATEST #lobby * 3")
+    start = raw.expect(r"BATCH \+\S+ chathistory #lobby")
+    ref = start.split("+")[1].split(" ")[0]
+    got = [raw.expect(rf"^@batch={ref};") for _ in range(3)]
+    assert [line.rsplit(" :", 1)[1] for line in got] == ["line 2", "line 3", "line 4"]
+    msgid = dict(item.partition("=")[::2] for item in got[0][1:].split(" ")[0].split(";"))
+    raw.expect(rf"BATCH -{ref}")
+    raw.send(f"CHATHISTORY BEFORE #lobby msgid={msgid['msgid']} 10")
+    raw.expect(r"BATCH \+\S+ chathistory #lobby")
+    before = [raw.expect(r"PRIVMSG #lobby") for _ in range(2)]
+    assert [line.rsplit(" :", 1)[1] for line in before] == ["line 0", "line 1"]
+    raw.expect(r"BATCH -")
+    assert "Traceback" not in server.log()
