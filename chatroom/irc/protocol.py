@@ -263,8 +263,8 @@ class IRCProtocol(Protocol):
             if name in COMMANDS or not name.isdigit():
                 self._numeric(n.ERR_NOTREGISTERED, "You have not registered")
             return
-        if self.session.member is not None:
-            self.session.active()
+        if self.session.member is not None and name not in ("PING", "PONG"):
+            self.session.active()  # a keepalive is not activity: the idle timeout holds
         handler = COMMANDS.get(name)
         label = message.tags.get("label") if "labeled-response" in self.caps else None
         if label is not None:

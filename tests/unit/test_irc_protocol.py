@@ -407,3 +407,19 @@ def test_shutdown_says_error_to_every_irc_client(server: Both) -> None:
     assert alice.lines()[-1] == "ERROR :Closing link: server shutting down"
     assert unregistered.lines() == ["ERROR :Closing link: server shutting down"]
     assert alice.closing and unregistered.closing
+
+
+def test_idle_timeout_counts_messages_not_keepalives() -> None:
+    with both(idle_timeout=300.0) as server:
+        alice = server.irc("alice")
+        server.clock.advance(10)
+        alice.send("PRIVMSG #lobby :hi")
+        for _ in range(3):
+            server.clock.advance(95)
+            alice.send("PING :still here")  # at 105, 200, 295
+        server.clock.advance(14)
+        assert not alice.closing
+        server.clock.advance(1)  # 300 s after the message
+        server.flush()
+        assert alice.closing
+        assert alice.lines()[-1].startswith("ERROR :Closing link: 127.0.0.1 (idle for 300")
