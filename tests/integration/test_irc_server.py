@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.ircclient import LibClient
+from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
 
 IRC = ("--irc", "tcp:0:interface=127.0.0.1", "--irc-name", "irc.test")
@@ -194,3 +195,35 @@ def test_chathistory_reads_the_sqlite_history(start_server: Callable[..., Server
     assert [line.rsplit(" :", 1)[1] for line in before] == ["line 0", "line 1"]
     raw.expect(r"BATCH -")
     assert "Traceback" not in server.log()
+
+
+def test_irc_on_one_node_nc_on_another_through_redis(
+    start_server: Callable[..., ServerProcess], redis_server: RedisServer  # noqa: F811
+) -> None:
+    one = start_server(*IRC, "--redis", redis_server.url, "--history", "none")
+    two = start_server("--redis", redis_server.url, "--history", "none")
+    for node in (one, two):  # listening comes before being in step with the others
+        deadline = time.monotonic() + 10
+        while "in step with the room" not in node.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    bob = two.join("bob")
+    alice = irc_join(server=one, nick="alice")
+    bob.expect(r"^\*\*\* alice joined$")
+    alice.wait("endofnames")  # the NAMES of joining (node one may not know bob yet)
+    alice.connection.names(["#lobby"])
+    assert "bob" in alice.wait("namreply").arguments[2].split()
+    alice.connection.privmsg("#lobby", "across nodes")
+    bob.expect(r"^alice: across nodes$")
+    bob.send("back across")
+    assert alice.said("pubmsg", "back across").source.nick == "bob"
+    bob.send("/nick robert")
+    assert alice.wait("nick").target == "robert"
+    alice.connection.join("#dev")
+    alice.wait("join", lambda e: e.target == "#dev")
+    bob.send("/join #dev")
+    assert alice.wait("join", lambda e: e.target == "#dev").source.nick == "robert"
+    alice.connection.topic("#dev", "two nodes")
+    bob.expect(r"alice set the topic: two nodes")
+    bob.send("/quit")
+    assert alice.wait("quit").source.nick == "robert"
+    alice.connection.quit("done")
