@@ -187,6 +187,15 @@ class Options(CommandOptions):
          "Pages allowed to open the WebSocket: origins separated by commas, or *. "
          "Default: the same host and port as the page.",
          _origins],
+        ["irc", None, None,
+         "Also serve IRC clients on this endpoint: a port (6667, on --interface) or an "
+         "endpoint string (tcp6:6667, ssl:6697:privateKey=...). Off unless given."],
+        ["irc-name", None, None,
+         "The server's name in IRC replies (default: this host's name)."],
+        ["irc-ping", None, 120.0,
+         "Seconds an IRC client may stay silent before it is sent a PING; one that stays "
+         "silent as long again is disconnected (ping timeout).",
+         _ranged(float, 5, 3600, "Must be from 5 to 3600.")],
         ["redis", None, None,
          "Share the room with every server that uses this Redis (default: this process only).",
          _redis_url],
@@ -244,6 +253,7 @@ class Options(CommandOptions):
         self["endpoints"] = endpoints
         self["web-endpoint"] = _endpoint("web", self["web"], interface, ":backlog=1024")
         self["metrics-endpoint"] = _endpoint("metrics", self["metrics"], interface)
+        self["irc-endpoint"] = _endpoint("irc", self["irc"], interface, ":backlog=1024")
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:

@@ -250,6 +250,12 @@ class Session:
         except ChatError as e:
             self.refuse(str(e), "command")
 
+    def active(self) -> None:
+        """The member did something (a front end without ``text``, such as IRC, says so):
+        the idle timeout starts again."""
+        if self.services.limits.idle_timeout > 0:
+            self._last_active = self._clock.seconds()
+
     def nick(self, raw: str) -> None:
         """An explicit nickname request (the web's ``nick`` message)."""
         self.tally.lines_in += 1
@@ -348,9 +354,9 @@ class Session:
         self._cancel_timers()
         self.port.close_normally(f"goodbye, {nick}" if nick else "goodbye")
 
-    def quit(self, member: Member) -> None:
-        """``/quit``: leave, say goodbye, close."""
-        self.leave("quit")
+    def quit(self, member: Member, message: str = "") -> None:
+        """``/quit``: leave (saying ``message``, if any), say goodbye, close."""
+        self.leave("quit", message)
         self.say_goodbye(member.nick)
 
     def _close(self, why: str, reason: str) -> None:
@@ -359,15 +365,15 @@ class Session:
         self._cancel_timers()
         self.port.close_with_error(why, reason)
 
-    def leave(self, reason: str) -> None:
-        """Leave every room and the server; what is on its way to this member (answers
-        too) still reaches it."""
+    def leave(self, reason: str, message: str = "") -> None:
+        """Leave every room and the server (``message``: what the member said on leaving);
+        what is on its way to this member (answers too) still reaches it."""
         member = self.member
         if member is None or not member.present:
             return
         fanout = self.fanout
         fanout.flush()
-        self.services.chat.quit(member, reason)
+        self.services.chat.quit(member, reason, message)
         fanout.remove(member.id)
         self._log.info("{nick} left ({reason}) from {peer}{kind}", nick=member.nick,
                        reason=reason, peer=self.peer, kind=self.kind)

@@ -125,6 +125,13 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         front_ends.append(site)
         factories["web"] = site
         metrics.add_front_end("web", site.chat.registry, site.chat.fanout)
+    if options["irc-endpoint"] is not None:
+        from chatroom.irc.factory import IRCFactory
+
+        irc = IRCFactory(services, options["irc-name"], options["irc-ping"])
+        front_ends.append(irc)
+        factories["irc"] = irc
+        metrics.add_front_end("irc", irc.registry, irc.fanout)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     listeners = Listeners(top, reactor, factories, admission)

@@ -162,15 +162,15 @@ class Chat:
             await self.names.claim(new_key, new, member.id)
         return new
 
-    def quit(self, member: Member, reason: str) -> None:
-        """``member`` leaves the server: announced in each of its rooms, nickname freed at
-        once. Safe to call twice."""
+    def quit(self, member: Member, reason: str, message: str = "") -> None:
+        """``member`` leaves the server: announced in each of its rooms (with ``message``,
+        what it said on leaving, if any), nickname freed at once. Safe to call twice."""
         if not member.present:
             return
         member.present = False
         now = self._clock.seconds()
         for name in self.directory.rooms_of(member.id):
-            self.hub.publish(Left(name, now, member.id, member.nick, reason))
+            self.hub.publish(Left(name, now, member.id, member.nick, reason, message))
         member.move_to(None)
         self._members.pop(member.id, None)
         self.names.release(nicknames.key(member.nick), member.id)
@@ -253,17 +253,22 @@ class Chat:
 
     # -- talking --------------------------------------------------------------------
 
-    def say(self, member: Member, text: str) -> None:
-        room = member.current
-        if room is None:
-            raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
-        self.hub.publish(Said(room, self._clock.seconds(), member.id, member.nick, text))
+    def say(self, member: Member, text: str, room: str | None = None) -> None:
+        """``text`` to the member's current room, or to ``room`` (one it is in): a front
+        end whose every message names its room (IRC) says which."""
+        name = self._talking_in(member, room)
+        self.hub.publish(Said(name, self._clock.seconds(), member.id, member.nick, text))
 
-    def act(self, member: Member, text: str) -> None:
-        room = member.current
-        if room is None:
+    def act(self, member: Member, text: str, room: str | None = None) -> None:
+        name = self._talking_in(member, room)
+        self.hub.publish(Acted(name, self._clock.seconds(), member.id, member.nick, text))
+
+    def _talking_in(self, member: Member, room: str | None) -> str:
+        if room is not None:
+            return self._room_of(member, room)
+        if member.current is None:
             raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
-        self.hub.publish(Acted(room, self._clock.seconds(), member.id, member.nick, text))
+        return member.current
 
     def whisper(self, member: Member, target_nick: str, text: str) -> str:
         """Send ``text`` to one member only, wherever they are; return the addressee's

@@ -18,6 +18,7 @@ from chatroom.history.store import (
     SEARCHABLE,
     BadQuery,
     IHistory,
+    Position,
     Record,
     Retention,
     Row,
@@ -88,6 +89,24 @@ class MemoryHistory:
                         break
         found.reverse()
         return succeed(found)
+
+    def page(
+        self,
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        found = [
+            record for record in self._records
+            if record.room == room
+            and (after is None or (record.time, record.id) > after)
+            and (before is None or (record.time, record.id) < before)
+        ]
+        found.sort(key=lambda record: (record.time, record.id))
+        limit = max(min(limit, MAX_LAST), 0)
+        return succeed(found[max(len(found) - limit, 0):] if newest else found[:limit])
 
     def search(
         self, words: str, limit: int = 50, room: str | None = None

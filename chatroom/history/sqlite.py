@@ -66,6 +66,7 @@ from chatroom.history.store import (
     HistoryError,
     IHistory,
     Kind,
+    Position,
     Record,
     Retention,
     Row,
@@ -409,6 +410,35 @@ def _read_last(
     conn: sqlite3.Connection, over: Callable[[], bool], n: int, room: str | None
 ) -> list[Record]:
     return _select_last(conn, n, room)
+
+
+def _select_page(
+    conn: sqlite3.Connection,
+    over: Callable[[], bool],
+    room: str,
+    after: Position | None,
+    before: Position | None,
+    limit: int,
+    newest: bool,
+) -> list[Record]:
+    where: list[str] = ["room = ?"]
+    args: list[object] = [room]
+    if after is not None:
+        where.append("(time > ? OR (time = ? AND id > ?))")
+        args += [after[0], after[0], after[1]]
+    if before is not None:
+        where.append("(time < ? OR (time = ? AND id < ?))")
+        args += [before[0], before[0], before[1]]
+    order = "DESC" if newest else "ASC"
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+        f"ORDER BY time {order}, id {order} LIMIT ?",
+        (*args, limit),
+    )
+    found = _records(cursor)
+    if newest:
+        found.reverse()
+    return found
 
 
 def _select_matches(
@@ -895,6 +925,21 @@ class SqliteHistory:
         if n <= 0:
             return succeed([])
         return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET))
+
+    def page(
+        self,
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        limit = min(limit, MAX_LAST)
+        if limit <= 0:
+            return succeed([])
+        return ensureDeferred(
+            self._read(_select_page, room, after, before, limit, newest, budget=LAST_BUDGET)
+        )
 
     def last_blocking(self, n: int, room: str | None = None) -> list[Record]:
         """``last`` on this thread: for start-up only, before the reactor runs and before

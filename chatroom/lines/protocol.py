@@ -24,7 +24,7 @@ from chatroom.history.store import Record, format_record, format_replay
 from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
-from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
+from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session, describe_loss, describe_peer
@@ -105,14 +105,8 @@ class ChatLineProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        max_out, clock = self.factory.limits.max_out, self.factory.clock
-        sock = writable_socket(transport)
-        overflowed = self.session.overflowed
-        if sock is not None:
-            self.outbox = SocketOutbox(transport, sock, max_out, overflowed, clock)
-        else:
-            self.outbox = Outbox(transport, max_out, overflowed, clock)
-        transport.registerProducer(self.outbox, self.outbox.streaming)
+        self.outbox = open_outbox(transport, self.factory.limits.max_out,
+                                  self.session.overflowed, self.factory.clock)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)
         self.session.start()

@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"chatroom listening on (?!web |metrics ).*port=(\d+)")
+LISTENING = re.compile(r"chatroom listening on (?!web |metrics |irc ).*port=(\d+)")
 WEB_LISTENING = re.compile(r"chatroom listening on web .*port=(\d+)")
 METRICS_LISTENING = re.compile(r"chatroom listening on metrics .*port=(\d+)")
+IRC_LISTENING = re.compile(r"chatroom listening on irc .*port=(\d+)")
 
 
 class ServerProcess:
@@ -85,6 +86,11 @@ class ServerProcess:
                 raise AssertionError(f"no {what} port in the log:\n{self.log()}")
             time.sleep(0.05)
         return int(match.group(1))
+
+    @property
+    def irc_port(self) -> int:
+        """The port of ``--irc``, from the log line that says where it listens."""
+        return self._logged_port(IRC_LISTENING, "IRC")
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
