@@ -189,6 +189,8 @@ class Commands:
             try:
                 state, entered = self.chat.enter(member, name)
             except ChatError as e:
+                if recent is not None:
+                    recent.forget(name)  # read for a room that was not made after all
                 replies.cmd_refused(str(e), ABOUT_ROOM)
                 return
             replay: list[Record] = []

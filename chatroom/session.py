@@ -80,6 +80,8 @@ class Services:
         rules = RoomRules(limits.max_rooms, limits.max_rooms_per_member, limits.max_room_name)
         chat = Chat(hub, names, clock, default_room=default_room, rules=rules)
         if recent is not None:
+            if recent.exists is None:
+                recent.exists = chat.directory.find
             hub.subscribe(recent)
         commands = Commands(chat, limits, history, recent)
         return cls(chat, limits, clock, commands, RateLimitedLog(_log, clock), history, recent)

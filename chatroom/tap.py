@@ -96,8 +96,8 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
         recent = RecentRecords(max(limits.history_replay, limits.history_max),
-                               rooms=limits.max_rooms, history=history,
-                               joins=parse_joins(options["history-joins"]))
+                               history=history, joins=parse_joins(options["history-joins"]),
+                               exists=chat.directory.find)
         default = chat.default_room
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)
