@@ -91,7 +91,8 @@ class Options(CommandOptions):
     """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
 
     longdesc = (
-        "Serve one chat room that telnet, nc and chatroom-client users join over TCP. "
+        "Serve chat rooms that telnet, nc and chatroom-client users (and, with --web and --irc, "
+        "browsers and IRC clients) join over TCP. "
         "Every limit below is per connection unless it says otherwise."
     )
     optParameters = [
@@ -146,7 +147,7 @@ class Options(CommandOptions):
          "Seconds a member may stay silent before being disconnected (0: off).",
          _ranged(float, 0, None, "Must be at least 0.")],
         ["history", None, DEFAULT_PATH,
-         "Where to keep the room's history: an SQLite file (created with its directories), "
+         "Where to keep the rooms' history: an SQLite file (created with its directories), "
          ":memory:, or none to keep no history."],
         ["history-keep", None, DEFAULT_KEEP,
          "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
@@ -197,7 +198,7 @@ class Options(CommandOptions):
          "silent as long again is disconnected (ping timeout).",
          _ranged(float, 5, 3600, "Must be from 5 to 3600.")],
         ["redis", None, None,
-         "Share the room with every server that uses this Redis (default: this process only).",
+         "Share the rooms with every server that uses this Redis (default: this process only).",
          _redis_url],
         ["redis-lease", None, 15.0,
          "Seconds after which the members of a vanished server are announced left and "

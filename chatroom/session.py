@@ -248,6 +248,9 @@ class Session:
             elif text[:2] == "//":
                 self.services.chat.say(member, text[1:])
             else:
+                # What the room already said goes out first, shaped for the room this
+                # member talks in now: a command may change it (/join, /part).
+                self.fanout.flush()
                 self.services.commands.run(member, text, self.port, typed)
         except ChatError as e:
             self.refuse(str(e), "command")

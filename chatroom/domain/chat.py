@@ -191,7 +191,7 @@ class Chat:
             return state, False
         if len(self.directory.rooms_of(member.id)) >= self.rules.max_rooms_per_member:
             raise RoomLimit(
-                f"you are in {self.rules.max_rooms_per_member} rooms already, the most "
+                f"you are in {_rooms(self.rules.max_rooms_per_member)} already, the most "
                 "one may be in: /part one first"
             )
         if state is None and len(self.directory) >= self.rules.max_rooms:
@@ -293,3 +293,7 @@ class Chat:
         if state is None:
             return []
         return sorted(state.members.values(), key=nicknames.key)
+
+
+def _rooms(count: int) -> str:
+    return "1 room" if count == 1 else f"{count} rooms"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -28,6 +29,8 @@ from chatroom.history.store import (
     row_for,
 )
 
+SCAN_BUDGET = 0.05
+"""Seconds one search of the in-memory history may scan (it runs on the reactor thread)."""
 
 @implementer(IHistory)
 class MemoryHistory:
@@ -118,7 +121,14 @@ class MemoryHistory:
         limit = min(limit, MAX_SEARCH)
         found: list[Record] = []
         if limit > 0:
-            for record in reversed(self._records):
+            # On the reactor thread: everyone waits while this runs, so it may run only
+            # SCAN_BUDGET seconds (a few hundred thousand lines), then it stops and says so.
+            deadline = time.monotonic() + SCAN_BUDGET
+            for scanned, record in enumerate(reversed(self._records)):
+                if scanned & 2047 == 2047 and time.monotonic() > deadline:
+                    return fail(BadQuery(
+                        "that search took too long and was stopped (this server keeps its "
+                        "history in memory); try fewer or rarer words"))
                 if (
                     record.kind in SEARCHABLE
                     and (room is None or record.room == room)

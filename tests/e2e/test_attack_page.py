@@ -1,6 +1,6 @@
 """Holes in the page's rooms found by attacking main in headless Chromium (review/attack).
 
-Each is ``xfail(strict=True)`` until its cause in ``chatroom/web/static/app.js`` is fixed.
+Each failed before its fix in ``chatroom/web/static/app.js``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ def _raw(raw_clients: Callable[[int], RawClient], port: int, nick: str) -> RawCl
     return client
 
 
-@pytest.mark.xfail(strict=True, reason="app.js: the 'members' answer to /who keeps the '@' "
-                   "of operators in the member list's keys, so that member's rename and leave "
-                   "never reach the list (a ghost '@bob'), and the rename is not shown there")
 def test_who_in_a_room_with_an_operator_leaves_no_ghost_in_the_member_list(
     server: ServerProcess, browsers: Callable[..., Any],
     raw_clients: Callable[[int], RawClient],
@@ -50,9 +47,6 @@ def test_who_in_a_room_with_an_operator_leaves_no_ghost_in_the_member_list(
     pat.wait_members(["pat"])
 
 
-@pytest.mark.xfail(strict=True, reason="app.js: decodeURIComponent(location.hash) throws on "
-                   "a link with a bad percent escape, in joined() (the page never joins) and "
-                   "in show()")
 def test_a_link_with_a_bad_percent_escape_still_joins(
     server: ServerProcess, browsers: Callable[..., Any],
 ) -> None:
@@ -61,10 +55,6 @@ def test_a_link_with_a_bad_percent_escape_still_joins(
     assert page.current() == "#lobby"
 
 
-@pytest.mark.xfail(strict=True, reason="app.js joined(): after switchTo(linked) the loop that "
-                   "joins the other rooms again compares with state.current, now the linked "
-                   "room, so it sends /join #lobby last: the page (and the server's current "
-                   "room) land in #lobby and the URL changes")
 def test_after_a_restart_the_page_is_back_in_the_room_it_showed(
     tmp_path: Path, browsers: Callable[..., Any], raw_clients: Callable[[int], RawClient],
 ) -> None:

@@ -1,5 +1,5 @@
-"""Holes found by attacking main (review/attack), as unit tests where they can be: each is
-``xfail(strict=True)`` until its cause is fixed (then the mark must go)."""
+"""Holes found by attacking main (review/attack), as unit tests where they can be: each failed
+before its fix."""
 
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ def server() -> Iterator[Server]:
         yield s
 
 
-@pytest.mark.xfail(strict=True, reason="lines/fanout.py picks plain or '#room ' prefixed at "
-                   "flush time, from the member's current room then, and the switch's reply "
-                   "is queued behind the line: a #dev line said while bob talked in #lobby "
-                   "reaches him unprefixed, before '*** now talking in #dev'")
 def test_a_line_said_before_a_switch_keeps_the_shape_of_the_room_current_then(
     server: Server,
 ) -> None:

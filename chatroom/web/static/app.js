@@ -44,6 +44,17 @@
   const key = (nick) => nick.normalize("NFC").toLocaleLowerCase();
   const roomKey = (name) => key(name.startsWith("#") ? name : "#" + name);
 
+  // The room the URL names (#dev), or "" when it names none (or cannot be read).
+  function linkedRoom() {
+    let hash;
+    try {
+      hash = decodeURIComponent(window.location.hash);
+    } catch (e) {
+      return "";  // a bad percent escape: no room
+    }
+    return /^#[^#\s]+$/.test(hash) ? hash : "";
+  }
+
   // -- rooms: one message list each; the shown one has the id "messages" ---------------
 
   function room(name) {
@@ -85,9 +96,7 @@
     ui.roomTopic.textContent = r.topic;
     ui.peopleTitle.textContent = `In ${r.name}`;
     const wanted = "#" + r.name.slice(1);
-    if (decodeURIComponent(window.location.hash) !== wanted) {
-      window.history.replaceState(null, "", wanted);
-    }
+    if (linkedRoom() !== wanted) window.history.replaceState(null, "", wanted);
     drawRooms();
     drawMembers();
     r.list.scrollTop = r.list.scrollHeight;
@@ -249,7 +258,7 @@
         break;
       case "members": {
         const nicks = Array.isArray(m.nicks) ? m.nicks : [];
-        setMembers(nicks, m.room);
+        setMembers(nicks.map((n) => n.replace(/^@/, "")), m.room);
         if (state.listAfterWelcome) {
           state.listAfterWelcome = false;
         } else {
@@ -304,7 +313,7 @@
 
   function joined(m) {
     const again = state.everJoined;
-    const linked = decodeURIComponent(window.location.hash);  // a link to a room: go there
+    const linked = linkedRoom();  // a link to a room, or the room shown before a reconnect
     if (typeof m.room === "string" && m.room) show(m.room);
     state.phase = "joined";
     state.me = m.nick;
@@ -323,12 +332,15 @@
     if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
     setComposer(true);
     ui.text.focus();
-    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+    const landed = state.current;
     for (const r of state.rooms.values()) {  // after a reconnect: the other rooms again
-      if (roomKey(r.name) !== state.current && roomKey(r.name) !== roomKey(linked)) {
+      const k = roomKey(r.name);
+      if (k !== landed && (!linked || k !== roomKey(linked))) {
         sendJson({ type: "say", text: `/join ${r.name}` });
       }
     }
+    // Last, so that it is the current room: the room the link (or the page) showed.
+    if (linked && roomKey(linked) !== landed) switchTo(linked);
   }
 
   function error(m) {
@@ -424,7 +436,9 @@
     if (join) records = unseen(records, listFor(m));
     if (!records.length) return;
     const count = records.length === 1 ? "1 line" : `${records.length} lines`;
-    let title = state.everJoined ? "while you were away" : "earlier messages";
+    // A rejoin's replay comes before its welcome (the page is not "joined" yet then).
+    const away = state.everJoined && state.phase !== "joined";
+    let title = away ? "while you were away" : "earlier messages";
     let end = null;
     if (m.context === "history") {
       title = `last ${count}`;
@@ -659,8 +673,8 @@
   });
 
   window.addEventListener("hashchange", () => {
-    const linked = decodeURIComponent(window.location.hash);
-    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+    const linked = linkedRoom();
+    if (linked && roomKey(linked) !== state.current) switchTo(linked);
   });
 
   ui.peopleToggle.addEventListener("click", () => {
