@@ -638,6 +638,7 @@ class SqliteHistory:
         self._pool = pool
         self._retention = retention
         self._interval = flush_ms / 1000.0
+        self._pending_since = 0.0  # when the oldest row in _pending came
         self._batch_size = max(1, batch_size)
         self._max_pending = max(1, max_pending)
         self._warnings = RateLimitedLog(self._log, clock, rate=1 / 30, burst=5)
@@ -724,6 +725,8 @@ class SqliteHistory:
                 queued=self._queued, dropped=self.dropped, path=self.path,
             )
             return
+        if not self._pending:
+            self._pending_since = self._clock.seconds()
         self._pending.append(row)
         self._queued += 1
         if self._writing is not None:
@@ -802,7 +805,13 @@ class SqliteHistory:
         if self._waiters or len(self._pending) >= self._batch_size:
             self._write()
         elif self._pending and self._timer is None:
-            self._timer = self._clock.callLater(self._interval, self._tick)
+            # The flush window counts from the oldest waiting row, not from the end of the
+            # write it waited behind: a SIGKILL loses at most the window and one write.
+            waited = self._clock.seconds() - self._pending_since
+            if waited >= self._interval:
+                self._write()
+            else:
+                self._timer = self._clock.callLater(self._interval - waited, self._tick)
 
     # Indexing ---------------------------------------------------------------------------
 

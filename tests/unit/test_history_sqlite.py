@@ -482,6 +482,25 @@ async def test_events_are_written_when_the_flush_window_ends(open_store, tmp_pat
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_line_that_waited_behind_a_slow_write_is_written_when_it_ends(
+    open_store, clock
+):
+    """The flush window counts from when a line came, not from the end of the write it
+    waited behind: a SIGKILL loses at most the window and one write (review/attack)."""
+    store = await open_store(flush_ms=200)
+    store.record(said("first"))
+    clock.advance(0.201)  # the window ends: the first write starts
+    assert store.batches == 1
+    writing = store._writing
+    assert writing is not None
+    store.record(said("during the write"))
+    clock.advance(0.3)  # a slow write, as the clock tells it
+    await writing
+    assert store.batches == 2  # at once: that line has waited its window already
+    await store.flush()
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_flush_window_is_an_option(open_store, clock):
     store = await open_store(flush_ms=1000)
     store.record(said("x"))
