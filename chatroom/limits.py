@@ -59,6 +59,9 @@ class Limits:
     max_room_name: int = 32
     """Characters a room's name may have after its ``#`` (1 to 32)."""
 
+    max_bans: int = 100
+    """Bans one room may hold, and as many mutes; the server as many server bans."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

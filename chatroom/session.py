@@ -23,6 +23,8 @@ from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import Abandoned, ChatError
+from chatroom.domain.moderation import Moderation
+from chatroom.domain.moderation import Rules as ModerationRules
 from chatroom.gate import InputGate
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory, Record
@@ -30,6 +32,7 @@ from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout, Recipient
 from chatroom.logs import RateLimitedLog
+from chatroom.moderation_commands import ModerationCommands
 from chatroom.ports import IHub, INicknames
 
 
@@ -47,10 +50,17 @@ class Services:
     admission: Admission | None = None
     """Every front end's connections, counted once; without one, these services count
     their own (front ends tested alone)."""
+    moderation: Moderation | None = None
+    """Operators, bans, mutes, modes: made here unless given, its commands added."""
 
     def __post_init__(self) -> None:
         if self.admission is None:
             self.admission = Admission(self.limits, self.clock)
+        if self.moderation is None:
+            rules = ModerationRules(max_bans=self.limits.max_bans)
+            self.moderation = Moderation(self.chat, self.clock, rules)
+            ModerationCommands(self.moderation).install(self.commands)
+        self.admission.screen = self.moderation.server_refusal
 
     @classmethod
     def create(
@@ -122,12 +132,14 @@ class Session:
         recipient: Recipient,
         peer: str,
         kind: str = "",
+        host: str | None = None,
     ) -> None:
         self.services = services
         self.port = port
         self.fanout = fanout
         self.recipient = recipient
         self.peer = peer
+        self.host = host  # the peer's address, for bans
         self.kind = kind  # " (web)" in log lines of the web front end
         self.member: Member | None = None
         self.leave_reason: str | None = None
@@ -259,8 +271,19 @@ class Session:
             chat.quit(member, "closed while joining")
             return
         self._cancel_timers()
+        member.host = self.host
         self.fanout.add(member, self.recipient)
-        room, _ = chat.enter(member, chat.default_room)
+        try:
+            room, _ = chat.enter(member, chat.default_room)
+        except ChatError as e:  # banned from the default room: as if the nickname were
+            self.fanout.remove(member.id)
+            chat.quit(member, "refused")
+            self.refuse(str(e), "nick")
+            self.port.show_prompt()
+            return
+        moderation = self.services.moderation
+        if moderation is not None:
+            moderation.attach(member, self.evict)
         replay = self.replay(room.name, member)
         self.port.show_welcome(member, room, replay)
         self._log.info("{nick} joined from {peer}{kind}", nick=member.nick, peer=self.peer,
@@ -331,10 +354,17 @@ class Session:
             return
         fanout = self.fanout
         fanout.flush()
+        if self.services.moderation is not None:
+            self.services.moderation.detach(member)
         self.services.chat.quit(member, reason)
         fanout.remove(member.id)
         self._log.info("{nick} left ({reason}) from {peer}{kind}", nick=member.nick,
                        reason=reason, peer=self.peer, kind=self.kind)
+
+    def evict(self, why: str, reason: str) -> None:
+        """Moderation closes this connection (``/kill``, a server ban): ``why`` is told."""
+        self._close(why, reason)
+        self.leave(reason)
 
     def _nick_timed_out(self) -> None:
         self._timer = None

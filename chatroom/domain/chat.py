@@ -12,6 +12,7 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -26,6 +27,7 @@ from chatroom.domain.errors import (
     NoSuchMember,
     NoSuchRoom,
     NotInRoom,
+    NotOperator,
     RoomLimit,
 )
 from chatroom.domain.events import (
@@ -53,6 +55,12 @@ class Member:
     present: bool = True
     current: str | None = None
     current_key: str | None = None
+    host: str | None = None
+    """The address it connects from, for bans by address (``None``: unknown)."""
+    account: str | None = None
+    """The account it signed in to (``/register``, a password), for bans by account."""
+    oper: str | None = None
+    """The server operator it signed in as (``/oper``): an operator of every room."""
 
     def __post_init__(self) -> None:
         if self.current is not None and self.current_key is None:
@@ -73,8 +81,33 @@ class RoomRules:
     max_topic: int = 390
 
 
+class Guard(Protocol):
+    """Who may enter a room, talk in it and run it: the chat asks, moderation answers
+    (``chatroom.domain.moderation``). Each check raises a ``ChatError`` saying why not."""
+
+    def may_enter(self, member: Member, state: RoomState, key: str) -> None: ...
+    def may_speak(self, member: Member, state: RoomState) -> None: ...
+    def is_operator(self, member: Member, state: RoomState) -> bool: ...
+
+
+class OpenDoors:
+    """The guard of a chat without moderation: anyone enters and talks; a room is run by
+    its own operators."""
+
+    def may_enter(self, member: Member, state: RoomState, key: str) -> None:
+        pass
+
+    def may_speak(self, member: Member, state: RoomState) -> None:
+        pass
+
+    def is_operator(self, member: Member, state: RoomState) -> bool:
+        return member.id in state.operators
+
+
 class Chat:
     """Everyone on the server, spread over whatever the hub reaches."""
+
+    guard: Guard = OpenDoors()
 
     def __init__(
         self,
@@ -177,9 +210,10 @@ class Chat:
 
     # -- rooms ----------------------------------------------------------------------
 
-    def enter(self, member: Member, raw_room: str) -> tuple[RoomState, bool]:
+    def enter(self, member: Member, raw_room: str, key: str = "") -> tuple[RoomState, bool]:
         """Put ``member`` in a room (creating it) and make it current; ``(room, entered)``,
-        ``entered`` false if they were in it already (then it only becomes current)."""
+        ``entered`` false if they were in it already (then it only becomes current).
+        ``key`` is the one a room with mode ``k`` asks for."""
         name = roomnames.normalize(raw_room)
         state = self.directory.find(name)
         if state is not None:
@@ -196,6 +230,8 @@ class Chat:
             )
         if state is None and len(self.directory) >= self.rules.max_rooms:
             raise RoomLimit(f"the server has {self.rules.max_rooms} rooms, the most it allows")
+        if state is not None:
+            self.guard.may_enter(member, state, key)
         self.hub.publish(Joined(name, self._clock.seconds(), member.id, member.nick))
         state = self.directory.find(name)
         assert state is not None
@@ -221,8 +257,8 @@ class Chat:
         name = self._room_of(member, raw_room)
         state = self.directory.find(name)
         assert state is not None
-        if "t" in state.modes and member.id not in state.operators:
-            raise ChatError(f"you are not an operator of {state.name}")
+        if "t" in state.modes and not self.guard.is_operator(member, state):
+            raise NotOperator(state.name)
         if len(text) > self.rules.max_topic:
             raise ChatError(f"a topic has at most {self.rules.max_topic} characters")
         self.hub.publish(TopicSet(name, self._clock.seconds(), member.id, member.nick, text))
@@ -254,16 +290,24 @@ class Chat:
     # -- talking --------------------------------------------------------------------
 
     def say(self, member: Member, text: str) -> None:
-        room = member.current
-        if room is None:
-            raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
+        room = self._talking_in(member)
         self.hub.publish(Said(room, self._clock.seconds(), member.id, member.nick, text))
 
     def act(self, member: Member, text: str) -> None:
+        room = self._talking_in(member)
+        self.hub.publish(Acted(room, self._clock.seconds(), member.id, member.nick, text))
+
+    def _talking_in(self, member: Member) -> str:
+        """The room ``member`` talks in, if it may talk there."""
         room = member.current
         if room is None:
             raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
-        self.hub.publish(Acted(room, self._clock.seconds(), member.id, member.nick, text))
+        guard = self.guard
+        if type(guard) is not OpenDoors:
+            state = self.directory.find(room)
+            if state is not None:
+                guard.may_speak(member, state)
+        return room
 
     def whisper(self, member: Member, target_nick: str, text: str) -> str:
         """Send ``text`` to one member only, wherever they are; return the addressee's
@@ -280,6 +324,10 @@ class Chat:
     def notice(self, text: str, room: str = "") -> None:
         """A message from the server to everyone in ``room`` (everyone, without one)."""
         self.hub.publish(Notice(room, self._clock.seconds(), "", "", text))
+
+    def local(self, member_id: str) -> Member | None:
+        """The member by that id if it is on this node (signed in here, still present)."""
+        return self._members.get(member_id)
 
     def members(self, raw_room: str | None = None) -> list[str]:
         """Every nickname in a room (the default room unless named), sorted the way people

@@ -82,7 +82,8 @@ class ChatLineProtocol(LineReceiver):
         self._transport: StreamTransport | None = None
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
-        self.session = Session(factory.services, self, factory.fanout, self, self.peer)
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer,
+                               host=self.host)
         self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False

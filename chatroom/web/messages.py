@@ -12,6 +12,7 @@ Server to client, one JSON object per WebSocket text message, always with ``type
 ``time`` (seconds since the epoch, a float)::
 
     prompt welcome members history joined left renamed said acted private notice error
+    mode role mask invited (moderation; a ``left`` with ``by`` is a kick or a ban)
 
 A room's public event (live, or a record in a ``history``) also has an ``id``, the same
 for the same line wherever it is seen again, so a page that reconnects can tell which
@@ -33,15 +34,20 @@ from chatroom.commands import HELP
 from chatroom.domain.events import (
     Acted,
     Event,
+    Invited,
     Joined,
     Left,
+    MaskSet,
+    ModeSet,
     Notice,
     Renamed,
+    RoleSet,
     Said,
     TopicSet,
     Whispered,
 )
 from chatroom.history.store import Kind, Record, line_id, row_for
+from chatroom.lines.render import moderation_text
 from chatroom.lines.sanitize import clean_text, decode
 
 ABOUT_MESSAGE = "message"
@@ -178,6 +184,9 @@ def _event_fields(event: Event) -> dict[str, Any]:
         left = {"type": "left", "time": event.time, "nick": event.nick}
         if event.message:
             left["text"] = event.message
+        if event.by:  # kicked or banned by an operator
+            left["by"] = event.by
+            left["how"] = "banned" if event.reason == "banned" else "kicked"
         return left
     if kind is TopicSet:
         assert isinstance(event, TopicSet)
@@ -196,6 +205,23 @@ def _event_fields(event: Event) -> dict[str, Any]:
     if kind is Notice:
         assert isinstance(event, Notice)
         return {"type": "notice", "time": event.time, "text": event.text}
+    if kind is ModeSet:
+        assert isinstance(event, ModeSet)
+        return {"type": "mode", "time": event.time, "nick": event.nick, "change": event.change,
+                "text": moderation_text(event)}
+    if kind is RoleSet:
+        assert isinstance(event, RoleSet)
+        return {"type": "role", "time": event.time, "nick": event.nick,
+                "target": event.target_nick, "change": event.change,
+                "text": moderation_text(event)}
+    if kind is MaskSet:
+        assert isinstance(event, MaskSet)
+        return {"type": "mask", "time": event.time, "nick": event.nick, "change": event.change,
+                "mask": event.mask, "reason": event.reason, "text": moderation_text(event)}
+    if kind is Invited:
+        assert isinstance(event, Invited)
+        return {"type": "invited", "time": event.time, "nick": event.nick,
+                "to": event.target_nick, "text": moderation_text(event)}
     raise TypeError(f"no message for {event!r}")
 
 

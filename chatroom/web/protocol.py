@@ -143,6 +143,7 @@ class WebChatProtocol(WebSocketServerProtocol):
     """A person in a browser: negotiates a nickname, then chats, over JSON messages."""
 
     _log = Logger()
+    echoes_own_events = True  # the page gets its own events: no confirmations needed
 
     def __init__(self, factory: WebChatFactory, address: IAddress | None) -> None:
         super().__init__()
@@ -155,7 +156,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._clock = factory.clock
         self._max_frame = max_frame(factory.limits)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer_name,
-                               " (web)")
+                               " (web)", host=self.host)
         self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0

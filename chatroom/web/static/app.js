@@ -290,9 +290,34 @@
       case "error":
         error(m);
         break;
+      case "invited":  // for the invitee, who is not in the room (yet)
+        system(m.nick === state.me ? `you invited ${m.to} to ${m.room}` : m.text, "notice",
+          m.time);
+        break;
+      case "left":
+        if (m.by && m.nick === state.me && m.room) {
+          removed(m);
+          break;
+        }
+        known(event(m, false), m);
+        break;
       default:
         known(event(m, false), m);
     }
+  }
+
+  // We were kicked or banned from a room: it goes, and we talk where the server put us.
+  function removed(m) {
+    const was = state.current === roomKey(m.room);
+    forget(m.room);
+    if (was) {
+      const next = [...state.rooms.values()].pop();
+      if (next) show(next.name);
+      else ui.roomTitle.textContent = "no room";
+    }
+    const how = m.how === "banned" ? "banned" : "kicked";
+    system(`you were ${how} from ${m.room} by ${m.by}${m.text ? ` (${m.text})` : ""}`,
+      "error", m.time);
   }
 
   // A room line the page shows: marked with its id, so a replay does not show it again.
@@ -373,8 +398,17 @@
         return line("joined", m.time, [["nick", m.nick], ["sep", " joined"]], old);
       case "left":
         if (!old) removeMember(m.nick, m.room);
+        if (m.by) {
+          return line("left", m.time, [["nick", m.nick],
+            ["sep", m.how === "banned" ? " was banned by " : " was kicked by "],
+            ["nick", m.by], ["sep", m.text ? ` (${m.text})` : ""]], old);
+        }
         return line("left", m.time,
           [["nick", m.nick], ["sep", m.text ? ` left (${m.text})` : " left"]], old);
+      case "mode":
+      case "role":
+      case "mask":  // moderation: the server words it
+        return system(m.text, "notice", m.time, old);
       case "topic":
         if (m.query) {
           return system(m.text ? `topic of ${m.room}: ${m.text}` : `${m.room} has no topic`,

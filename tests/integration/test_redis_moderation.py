@@ -1,0 +1,75 @@
+"""Moderation across Redis nodes: real ``twistd chatroom --redis`` processes sharing one
+real ``redis-server``. A ban, a mute or a mode set on one node holds on the others at
+once, and on a node that starts later."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.integration.serverproc import LineClient, ServerProcess
+
+
+def until_answer(client: LineClient, line: str, pattern: str, timeout: float = 10) -> str:
+    """Send ``line`` until the answer matches ``pattern`` (a late node is learning the
+    room from the others' views meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client.send(line)
+        answer = client.expect(r"^(\*\*\*|!) ", timeout=5)
+        if re.search(pattern, answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+def test_a_ban_a_mute_and_a_mode_set_on_one_node_hold_on_the_others(
+    start_server: Callable[..., ServerProcess], redis_server: RedisServer,  # noqa: F811
+) -> None:
+    one = start_server("--redis", redis_server.url, "--history", "none")
+    two = start_server("--redis", redis_server.url, "--history", "none")
+    alice = one.join("alice")
+    bob = two.join("bob")
+    carol = two.join("carol")
+    alice.send("/join #dev")
+    alice.expect("you joined #dev")
+    for client in (bob, carol):
+        client.send("/join #dev")
+        client.expect("you joined #dev")
+    alice.expect(r"^\*\*\* carol joined")
+
+    alice.send("/ban bob spam")
+    alice.expect("you set a ban")
+    assert bob.expect("banned by") == "#dev *** bob was banned by alice (spam)"
+    assert alice.expect("banned by") == "*** bob was banned by alice (spam)"
+    bob.send("/join #dev")
+    assert bob.expect("^!") == "! you are banned from #dev"
+
+    alice.send("/mute carol")
+    alice.expect("you muted carol")
+    carol.expect("alice muted carol")
+    carol.send("can you hear me?")
+    assert carol.expect("^!") == "! you are muted in #dev"
+
+    alice.send("/mode +i")
+    carol.expect("alice set mode")
+    dora = two.join("dora")
+    dora.send("/join #dev")
+    assert dora.expect("^!") == "! #dev is invite-only: an operator of it can /invite you"
+    assert not [line for line in alice.quiet() if "hear me" in line]  # carol's: nowhere
+
+    # A node that starts now learns the rules from the others, as it learns who is where.
+    bob.send("/quit")
+    bob.wait_closed()
+    three = start_server("--redis", redis_server.url, "--history", "none")
+    bob = three.join("bob")
+    assert until_answer(bob, "/who #dev", "@alice") == "*** 2 in #dev: @alice, carol"
+    assert until_answer(bob, "/mode #dev", r"\+it") == "*** modes of #dev: +it"
+    bob.send("/join #dev")
+    assert bob.expect("^!") == "! you are banned from #dev"
+    bob.send("/bans #dev")
+    bob.expect("1 ban in #dev")
+    assert bob.expect("by alice").startswith("*** bob (by alice, ")
+    for server in (one, two, three):
+        assert "Traceback" not in server.log()
