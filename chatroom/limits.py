@@ -62,6 +62,10 @@ class Limits:
     max_bans: int = 100
     """Bans one room may hold, and as many mutes; the server as many server bans."""
 
+    max_guess_delay: float = 60.0
+    """Seconds a password guess waits at most: each wrong password for an account (or an
+    operator name), or from an address, doubles the wait of the next, from 1 second."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

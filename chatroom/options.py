@@ -8,6 +8,8 @@ from typing import Any
 
 from twisted.python import usage
 
+from chatroom.accounts.opers import OperatorsFileError, load_operators
+from chatroom.accounts.passwords import DEFAULT_COST, Cost
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -93,6 +95,19 @@ class Options(CommandOptions):
         ["max-bans", None, DEFAULTS.max_bans,
          "Bans one room may hold (and as many mutes); the server as many server bans.",
          _ranged(int, 1, 100000, "Must be from 1 to 100000.")],
+        ["max-guess-delay", None, DEFAULTS.max_guess_delay,
+         "Seconds a password guess waits at most: each wrong password for a name, or from "
+         "an address, doubles the next one's wait, from 1 second.",
+         _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["opers", None, None,
+         "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
+         "hash), read at start. None unless given."],
+        ["password-time-cost", None, DEFAULT_COST.time_cost,
+         "Argon2id passes for new password hashes.",
+         _ranged(int, 1, 100, "Must be from 1 to 100.")],
+        ["password-memory-kib", None, DEFAULT_COST.memory_kib,
+         "Argon2id memory for new password hashes, in KiB (each check holds that much).",
+         _ranged(int, 64, 4 * 1024 * 1024, "Must be from 64 to 4194304.")],
         ["max-line", None, DEFAULTS.max_line,
          "Longest line a client may send, in bytes.",
          _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
@@ -209,6 +224,14 @@ class Options(CommandOptions):
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
+        self["operators"] = {}
+        if self["opers"] is not None:
+            try:
+                self["operators"] = load_operators(self["opers"])
+            except OperatorsFileError as e:
+                raise usage.UsageError(f"--opers: {e}") from None
+        self["password-cost"] = Cost(self["password-time-cost"], self["password-memory-kib"],
+                                     DEFAULT_COST.parallelism)
         self["limits"] = Limits(
             history_replay=self["history-replay"],
             max_line=self["max-line"],
@@ -223,6 +246,7 @@ class Options(CommandOptions):
             max_rooms_per_member=self["max-rooms-per-member"],
             max_room_name=self["max-room-name"],
             max_bans=self["max-bans"],
+            max_guess_delay=self["max-guess-delay"],
             fd_reserve=self["fd-reserve"],
             web_header_timeout=self["web-header-timeout"],
             web_max_body=self["web-max-body"],

@@ -10,7 +10,8 @@ holds on every front end at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from twisted.internet.defer import Deferred, succeed
@@ -18,13 +19,15 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.accounts.passwords import DEFAULT_COST, Cost
+from chatroom.accounts.service import Accounts
+from chatroom.accounts.setup import equip
 from chatroom.admission import Admission
 from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.moderation import Moderation
-from chatroom.domain.moderation import Rules as ModerationRules
 from chatroom.gate import InputGate
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory, Record
@@ -32,7 +35,6 @@ from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout, Recipient
 from chatroom.logs import RateLimitedLog
-from chatroom.moderation_commands import ModerationCommands
 from chatroom.ports import IHub, INicknames
 
 
@@ -51,16 +53,22 @@ class Services:
     """Every front end's connections, counted once; without one, these services count
     their own (front ends tested alone)."""
     moderation: Moderation | None = None
-    """Operators, bans, mutes, modes: made here unless given, its commands added."""
+    """Operators, bans, mutes, modes: made here (``accounts.setup``), commands added."""
+    accounts: Accounts | None = None
+    """Password sign-ins (``/oper``), made with ``moderation``."""
+    operators: dict[str, str] = field(default_factory=dict)
+    """The server operators (``--opers``): name -> Argon2id hash."""
+    password_cost: Cost = DEFAULT_COST
 
     def __post_init__(self) -> None:
         if self.admission is None:
             self.admission = Admission(self.limits, self.clock)
         if self.moderation is None:
-            rules = ModerationRules(max_bans=self.limits.max_bans)
-            self.moderation = Moderation(self.chat, self.clock, rules)
-            ModerationCommands(self.moderation).install(self.commands)
-        self.admission.screen = self.moderation.server_refusal
+            self.moderation, self.accounts = equip(self)
+
+    def admission_screen(self, screen: Callable[[str | None], str | None]) -> None:
+        assert self.admission is not None
+        self.admission.screen = screen
 
     @classmethod
     def create(

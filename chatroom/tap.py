@@ -103,7 +103,11 @@ def build_service(options: Options, reactor: Any) -> MultiService:
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
+        operators=options["operators"], password_cost=options["password-cost"],
     )
+    if options["operators"]:
+        _log.info("{count} server operators from {path}", count=len(options["operators"]),
+                  path=options["opers"])
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     listeners: list[tuple[str, IProtocolFactory]] = [

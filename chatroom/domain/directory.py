@@ -51,6 +51,7 @@ class RoomState:
     bans: dict[str, Entry] = field(default_factory=dict)
     mutes: dict[str, Entry] = field(default_factory=dict)
     changed: float = 0.0
+    creator: str = ""  # the member whose join made the room here ("": none, or not known)
 
     def nicks(self) -> list[str]:
         return list(self.members.values())
@@ -108,7 +109,16 @@ class Directory:
             if key not in self.permanent:
                 # Whoever creates a room runs it; a permanent room has no owner.
                 state.operators.add(event.member)
+                state.creator = event.member
                 state.modes = "t"
+        elif state.creator and not state.changed and (event.time, event.member) < (
+            state.created, state.creator
+        ):
+            # Two nodes made the room at once, each first hearing its own member's join:
+            # the earlier join made it, so that every node agrees on who runs it.
+            state.operators.discard(state.creator)
+            state.operators.add(event.member)
+            state.creator, state.created = event.member, event.time
         state.members[event.member] = event.nick
         state.invited.discard(event.member)
         self._by_member.setdefault(event.member, {})[key] = None

@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from argon2 import PasswordHasher
 
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
@@ -14,14 +17,27 @@ from tests.integration.serverproc import LineClient, ServerProcess
 
 def until_answer(client: LineClient, line: str, pattern: str, timeout: float = 10) -> str:
     """Send ``line`` until the answer matches ``pattern`` (a late node is learning the
-    room from the others' views meanwhile)."""
+    room from the others' views meanwhile): each answer is read before the next try."""
     deadline = time.monotonic() + timeout
     while True:
         client.send(line)
         answer = client.expect(r"^(\*\*\*|!) ", timeout=5)
         if re.search(pattern, answer) or time.monotonic() > deadline:
             return answer
-        time.sleep(0.1)
+        time.sleep(0.3)
+
+
+def until_accepted(server: ServerProcess, source: str, timeout: float = 10) -> str:
+    """Connect from ``source`` until the server says more than that it is banned (the
+    lifting of a server ban is on its way from another node meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = server.connect(source=source)
+        first = client.read_line() or ""
+        client.close()
+        if "banned" not in first or time.monotonic() > deadline:
+            return first
+        time.sleep(0.2)
 
 
 def test_a_ban_a_mute_and_a_mode_set_on_one_node_hold_on_the_others(
@@ -73,3 +89,35 @@ def test_a_ban_a_mute_and_a_mode_set_on_one_node_hold_on_the_others(
     assert bob.expect("by alice").startswith("*** bob (by alice, ")
     for server in (one, two, three):
         assert "Traceback" not in server.log()
+
+
+def test_a_server_operator_on_one_node_kills_and_bans_from_the_server_on_another(
+    tmp_path: Path, start_server: Callable[..., ServerProcess],
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    opers = tmp_path / "opers.txt"
+    opers.write_text(f"root {PasswordHasher(1, 64, 1).hash('pw')}\n")
+    one = start_server("--redis", redis_server.url, "--history", "none", "--opers", str(opers))
+    two = start_server("--redis", redis_server.url, "--history", "none")
+    alice = one.join("alice")
+    bob = two.join("bob")
+    eve = two.join("eve", source="127.0.0.2")
+    alice.expect(r"^\*\*\* eve joined")
+    alice.send("/oper root pw")
+    alice.expect("you are now a server operator")
+
+    alice.send("/kill bob bye")
+    assert bob.expect("^!") == "! you were disconnected by alice: bye"
+    assert bob.wait_closed()
+    assert alice.expect("bob left") == "*** bob left"
+
+    alice.send("/gban 127.0.0.0/24 10m")
+    assert alice.expect("^!") == "! 127.0.0.0/24 names your own address: you would be banned too"
+    alice.send("/gban 127.0.0.2 10m")
+    assert eve.expect("^!") == "! you are banned from this server"
+    assert alice.expect("eve left") == "*** eve left"
+    refused = two.connect(source="127.0.0.2")
+    assert refused.read_line() == "! you are banned from this server"
+    alice.send("/ungban 127.0.0.2")
+    alice.expect("no longer banned")
+    assert until_accepted(two, "127.0.0.2") == "Choose a nickname:"

@@ -4,26 +4,14 @@ Moderation section, command by command."""
 from __future__ import annotations
 
 import re
-import socket
 
 from tests.integration.serverproc import LineClient, ServerProcess
-
-
-def join_from(server: ServerProcess, nick: str, source: str) -> LineClient:
-    """A member connecting from ``source`` (another loopback address: 127.0.0.2)."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5,
-                                    source_address=(source, 0))
-    client = LineClient(sock)
-    client.expect("nickname")
-    client.send(nick)
-    client.expect(rf"welcome.*\b{re.escape(nick)}\b")
-    return client
 
 
 def dev(server: ServerProcess) -> tuple[LineClient, LineClient, LineClient]:
     """alice makes #dev; bob (from 127.0.0.2) and carol join it."""
     alice = server.join("alice")
-    bob = join_from(server, "bob", "127.0.0.2")
+    bob = server.join("bob", source="127.0.0.2")
     carol = server.join("carol")
     alice.send("/join #dev")
     alice.expect("you joined")
