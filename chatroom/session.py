@@ -110,6 +110,12 @@ class Port(Replies, Protocol):
 
     def show_prompt(self) -> None: ...
 
+    def show_password_prompt(self, nick: str) -> None:
+        """``nick`` is registered: ask for its password (a telnet's echo off)."""
+
+    def password_given(self) -> None:
+        """The password has been read (a telnet's echo back on)."""
+
     def show_error(self, why: str, about: str) -> None: ...
 
     def show_welcome(self, member: Member, room: RoomState, replay: list[Record]) -> None:
@@ -161,6 +167,7 @@ class Session:
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
         self._gone = False
+        self._asking: str | None = None  # the registered nickname whose password is asked
 
     @property
     def joined(self) -> bool:
@@ -218,7 +225,9 @@ class Session:
         ``/nick``), never cleaned into another."""
         member = self.member
         if member is None:
-            if text.startswith("/"):
+            if self._asking is not None:
+                self.password(text if typed is None else typed)
+            elif text.startswith("/"):
                 self._before_joining(text)
             else:
                 self.choose(text if typed is None else typed)
@@ -261,8 +270,33 @@ class Session:
             self.port.show_prompt()
 
     def choose(self, raw: str) -> None:
+        accounts = self.services.accounts
+        self._asking = accounts.asks_password(raw) if accounts is not None else None
+        if self._asking is not None:
+            self.port.show_password_prompt(self._asking)
+            return
         signing_in = self.services.chat.sign_in(raw, self.still_here)
         self.wait_for(signing_in.addCallbacks(self._signed_in, self._nickname_refused))
+
+    def password(self, password: str) -> None:
+        """The password of the registered nickname just chosen (the line after the
+        prompt); wrong, it is a new nickname prompt."""
+        name, self._asking = self._asking, None
+        self.port.password_given()
+        accounts = self.services.accounts
+        if name is None or accounts is None:
+            return
+        checking = accounts.check(name, password, self.host)
+        checking.addCallback(self._password_checked, name)
+        self.wait_for(checking.addErrback(self._nickname_refused))
+
+    def _password_checked(self, account: str | None, name: str) -> Deferred[None] | None:
+        if account is None:
+            self.refuse(f"wrong password for {name}", "nick")
+            self.port.show_prompt()
+            return None
+        signing_in = self.services.chat.sign_in(name, self.still_here, account)
+        return signing_in.addCallbacks(self._signed_in, self._nickname_refused)
 
     def _signed_in(self, member: Member) -> Deferred[None]:
         if not self.still_here():

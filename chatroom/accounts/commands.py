@@ -1,4 +1,5 @@
-"""The slash commands that take a password: ``/oper`` (and the account commands).
+"""The slash commands that take a password: ``/oper``, ``/register``, ``/password``,
+``/unregister``.
 
 A password is never logged nor echoed back; the line that carried it is not kept.
 """
@@ -23,6 +24,48 @@ class AccountCommands:
 
     def install(self, commands: Commands) -> None:
         commands.add("oper", self._oper)
+        commands.add("register", self._register)
+        commands.add("password", self._password)
+        commands.add("unregister", self._unregister)
+
+    def _register(self, member: Member, rest: str, replies: Replies) -> None:
+        if not rest or " " in rest:
+            raise ChatError("usage: /register PASSWORD (one word, 8 characters or more)")
+        registering = self.accounts.register(member, rest)
+
+        def done(name: str) -> None:
+            replies.cmd_notice(f"{name} is registered to you: from now on, whoever chooses it "
+                               "must give this password")
+
+        replies.wait_for(registering.addCallbacks(done, _refused, errbackArgs=(replies,)))
+
+    def _password(self, member: Member, rest: str, replies: Replies) -> None:
+        old, _, new = rest.partition(" ")
+        if not old or not new or " " in new.strip():
+            raise ChatError("usage: /password OLD NEW")
+        changing = self.accounts.change_password(member, old, new.strip())
+
+        def done(right: bool) -> None:
+            if right:
+                replies.cmd_notice("your password is changed")
+            else:
+                replies.cmd_refused("wrong password", ABOUT_COMMAND)
+
+        replies.wait_for(changing.addCallbacks(done, _refused, errbackArgs=(replies,)))
+
+    def _unregister(self, member: Member, rest: str, replies: Replies) -> None:
+        if not rest:
+            raise ChatError("usage: /unregister PASSWORD")
+        name = member.account
+        leaving = self.accounts.unregister(member, rest)
+
+        def done(right: bool) -> None:
+            if right:
+                replies.cmd_notice(f"{name} is no longer registered: anyone may choose it")
+            else:
+                replies.cmd_refused("wrong password", ABOUT_COMMAND)
+
+        replies.wait_for(leaving.addCallbacks(done, _refused, errbackArgs=(replies,)))
 
     def _oper(self, member: Member, rest: str, replies: Replies) -> None:
         name, _, password = rest.partition(" ")

@@ -89,6 +89,9 @@ class Guard(Protocol):
     def may_speak(self, member: Member, state: RoomState) -> None: ...
     def is_operator(self, member: Member, state: RoomState) -> bool: ...
 
+    def may_use(self, nick: str, account: str | None) -> None:
+        """Someone signed in to ``account`` (``None``: to none) wants ``nick``."""
+
 
 class OpenDoors:
     """The guard of a chat without moderation: anyone enters and talks; a room is run by
@@ -102,6 +105,9 @@ class OpenDoors:
 
     def is_operator(self, member: Member, state: RoomState) -> bool:
         return member.id in state.operators
+
+    def may_use(self, nick: str, account: str | None) -> None:
+        pass
 
 
 class Chat:
@@ -150,18 +156,22 @@ class Chat:
     # -- people ---------------------------------------------------------------------
 
     def sign_in(
-        self, raw_nick: str, still_wanted: Callable[[], bool] | None = None
+        self, raw_nick: str, still_wanted: Callable[[], bool] | None = None,
+        account: str | None = None,
     ) -> Deferred[Member]:
         """Claim ``raw_nick`` server-wide; fails with ``NicknameInvalid`` or
-        ``NicknameTaken``. The member is in no room yet: ``enter`` puts them in one.
+        ``NicknameTaken`` (a registered nickname too, unless ``account`` is the account
+        its owner proved to be). The member is in no room yet: ``enter`` puts them in one.
 
         ``still_wanted`` is asked once the (possibly remote) claim succeeds: a client that
         went away meanwhile is never admitted, and fails with ``Abandoned``."""
-        return ensureDeferred(self._sign_in(raw_nick, still_wanted))
+        return ensureDeferred(self._sign_in(raw_nick, still_wanted, account))
 
-    async def _sign_in(self, raw_nick: str, still_wanted: Callable[[], bool] | None) -> Member:
+    async def _sign_in(self, raw_nick: str, still_wanted: Callable[[], bool] | None,
+                       account: str | None = None) -> Member:
         nick = nicknames.normalize(raw_nick)
-        member = Member(f"{self._node}.{next(self._ids)}", nick)
+        self.guard.may_use(nick, account)
+        member = Member(f"{self._node}.{next(self._ids)}", nick, account=account)
         key = nicknames.key(nick)
         if not await self.names.claim(key, nick, member.id):
             raise NicknameTaken(nick)
@@ -181,6 +191,8 @@ class Chat:
         if new == old:
             raise NicknameInvalid(f"you are already known as {new}")
         old_key, new_key = nicknames.key(old), nicknames.key(new)
+        if new_key != old_key:
+            self.guard.may_use(new, member.account)
         if new_key != old_key and not await self.names.claim(new_key, new, member.id):
             raise NicknameTaken(new)
         if not member.present:  # left while the claim was in flight

@@ -131,3 +131,13 @@ class MemberNotInRoom(NoSuchMember):
         ChatError.__init__(self, f"{nick} is not in {room}")
         self.nick = nick
         self.room = room
+
+
+class NicknameRegistered(NicknameTaken):
+    """The nickname is registered to an account: only its owner, who gives its password,
+    may use it."""
+
+    def __init__(self, nick: str) -> None:
+        ChatError.__init__(self, f"nickname {nick} is registered: only its owner may use it, "
+                                 "by choosing it when connecting and giving its password")
+        self.nick = nick

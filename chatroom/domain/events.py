@@ -194,12 +194,22 @@ class RoomKnown(Event):
     invited: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountSet(Event):
+    """Not news, a view: the nickname ``name`` is registered with the password hash
+    ``hash`` (empty: no longer registered). Every node keeps its accounts from these, so
+    a registered nickname is reserved on every node."""
+
+    name: str
+    hash: str
+
+
 MODERATION_EVENTS = (ModeSet, RoleSet, MaskSet, Invited, Opered, ServerBanSet, RoomKnown)
 """Events that change moderation state: the directory applies them."""
 
 PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice, TopicSet)
 
-VIEW_EVENTS = (Present, TopicKnown, RoomKnown, Opered, ServerBanSet, Killed)
+VIEW_EVENTS = (Present, TopicKnown, RoomKnown, Opered, ServerBanSet, Killed, AccountSet)
 """Events no front end shows and history does not keep: those that only bring a view up to
 date, and ``Killed``, an order to the node that holds a member (what everyone sees of it is
 that member's leave)."""

@@ -34,6 +34,8 @@ from chatroom.domain.errors import (
     InviteOnly,
     MemberNotInRoom,
     Muted,
+    NicknameRegistered,
+    NicknameTaken,
     NoSuchMember,
     NoSuchRoom,
     NotInRoom,
@@ -112,7 +114,7 @@ class Moderation:
         """``member`` proved it is the server operator ``name`` (``/oper``)."""
         member.oper = name
         self._publish(Opered("", self._now(), member.id, member.nick, name))
-        self._audit(member, "became server operator", name, "", "")
+        self.audit(member, "became server operator", name, "", "")
 
     # -- the chat's guard ---------------------------------------------------------------
 
@@ -148,6 +150,17 @@ class Moderation:
     def is_operator(self, member: Member, state: RoomState) -> bool:
         return member.id in state.operators or member.oper is not None
 
+    reserved: Callable[[str], str | None] = staticmethod(lambda nick: None)
+    """The account that owns the nickname ``nick``, if it is registered (set by accounts)."""
+
+    def may_use(self, nick: str, account: str | None) -> None:
+        owner = self.reserved(nick)
+        if owner is not None and (account is None
+                                  or nicknames.key(account) != nicknames.key(owner)):
+            if self.chat.names.lookup(nicknames.key(nick)) is not None:
+                raise NicknameTaken(nick)  # its owner is here: taken like any other
+            raise NicknameRegistered(nick)
+
     def is_muted(self, member: Member, state: RoomState) -> bool:
         return self._muted(member, state.mutes.values())
 
@@ -161,7 +174,7 @@ class Moderation:
         self._not_a_server_operator(actor, target, shown, "kick")
         self._publish(Left(state.name, self._now(), target, shown, "kicked", reason,
                            actor.nick))
-        self._audit(actor, "kicked", shown, reason, state.name)
+        self.audit(actor, "kicked", shown, reason, state.name)
         return shown
 
     def ban(self, actor: Member, room: str | None, raw: str, reason: str = "") -> masks.Mask:
@@ -175,7 +188,7 @@ class Moderation:
         target = self._named(state, mask)
         self._publish(MaskSet(state.name, self._now(), actor.id, actor.nick, "+b", mask.text,
                               target, reason))
-        self._audit(actor, "banned", mask.text, reason, state.name)
+        self.audit(actor, "banned", mask.text, reason, state.name)
         return mask
 
     def unban(self, actor: Member, room: str | None, raw: str) -> masks.Mask:
@@ -186,7 +199,7 @@ class Moderation:
             raise ChatError(f"{mask.text} is not banned from {state.name} (/bans lists them)")
         self._publish(MaskSet(state.name, self._now(), actor.id, actor.nick, "-b",
                               entry.mask.text))
-        self._audit(actor, "unbanned", entry.mask.text, "", state.name)
+        self.audit(actor, "unbanned", entry.mask.text, "", state.name)
         return entry.mask
 
     def bans(self, actor: Member, room: str | None) -> tuple[RoomState, list[Entry]]:
@@ -206,7 +219,7 @@ class Moderation:
         self._room_for_more(state.mutes, f"{state.name} has {self.rules.max_bans} mutes")
         self._publish(MaskSet(state.name, self._now(), actor.id, actor.nick, "+q", mask.text,
                               target, reason))
-        self._audit(actor, "muted", mask.text, reason, state.name)
+        self.audit(actor, "muted", mask.text, reason, state.name)
         return mask.text
 
     def unmute(self, actor: Member, room: str | None, raw: str) -> str:
@@ -217,7 +230,7 @@ class Moderation:
             raise ChatError(f"{mask.text} is not muted in {state.name}")
         self._publish(MaskSet(state.name, self._now(), actor.id, actor.nick, "-q", mask.text,
                               target))
-        self._audit(actor, "unmuted", mask.text, "", state.name)
+        self.audit(actor, "unmuted", mask.text, "", state.name)
         return mask.text
 
     def mutes(self, actor: Member, room: str | None) -> tuple[RoomState, list[Entry]]:
@@ -250,7 +263,7 @@ class Moderation:
                               change))
         action = {"+o": "gave operator status to", "-o": "took operator status from",
                   "+v": "gave voice to", "-v": "took voice from"}[change]
-        self._audit(actor, action, shown, "", state.name)
+        self.audit(actor, action, shown, "", state.name)
         return shown
 
     def invite(self, actor: Member, room: str | None, nick: str) -> str:
@@ -263,7 +276,7 @@ class Moderation:
         if target in state.members:
             raise ChatError(f"{shown} is in {state.name} already")
         self._publish(Invited(state.name, self._now(), actor.id, actor.nick, target, shown))
-        self._audit(actor, "invited", shown, "", state.name)
+        self.audit(actor, "invited", shown, "", state.name)
         return shown
 
     def modes(self, actor: Member, room: str | None) -> tuple[RoomState, str]:
@@ -299,7 +312,7 @@ class Moderation:
                     continue
                 self._publish(ModeSet(state.name, self._now(), actor.id, actor.nick, change))
                 shown = change if flag != "k" or sign == "-" else "+k"
-                self._audit(actor, "set mode", shown, "", state.name)
+                self.audit(actor, "set mode", shown, "", state.name)
                 done.append(change)
                 continue
             done.append(f"{sign}{flag} {argument}")
@@ -356,7 +369,7 @@ class Moderation:
             raise NoSuchMember(nick.strip())
         shown, target = holder
         self._publish(Killed("", self._now(), actor.id, actor.nick, target, shown, reason))
-        self._audit(actor, "killed", shown, reason, "")
+        self.audit(actor, "killed", shown, reason, "")
         return shown
 
     def gban(self, actor: Member, raw: str, duration: float | None = None,
@@ -375,7 +388,7 @@ class Moderation:
         until = now + duration if duration else 0.0
         self._publish(ServerBanSet("", now, actor.id, actor.nick, "+", mask.text, until,
                                    reason))
-        self._audit(actor, "banned from the server", mask.text, reason, "",
+        self.audit(actor, "banned from the server", mask.text, reason, "",
                     until=until)
         return mask
 
@@ -387,7 +400,7 @@ class Moderation:
             raise ChatError(f"{mask.text} is not banned from the server")
         self._publish(ServerBanSet("", self._now(), actor.id, actor.nick, "-", ban.mask.text,
                                    0.0))
-        self._audit(actor, "lifted the server ban on", ban.mask.text, "", "")
+        self.audit(actor, "lifted the server ban on", ban.mask.text, "", "")
         return ban.mask
 
     def gbans(self, actor: Member) -> list[ServerBan]:
@@ -572,7 +585,7 @@ class Moderation:
     def _publish(self, event: Event) -> None:
         self.chat.hub.publish(event)
 
-    def _audit(self, actor: Member, action: str, target: str, reason: str, room: str,
+    def audit(self, actor: Member, action: str, target: str, reason: str, room: str,
                **extra: object) -> None:
         """One log line per moderation action, its fields structured for a log reader."""
         where = f" in {room}" if room else ""

@@ -34,6 +34,7 @@ from typing import Any
 
 from chatroom.domain.events import (
     MODERATION_EVENTS,
+    AccountSet,
     Acted,
     Event,
     Joined,
@@ -51,7 +52,7 @@ from chatroom.domain.events import (
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Joined, Left, Renamed, Said, Acted, Whispered, Notice, TopicSet, Present,
-                TopicKnown, Killed, *MODERATION_EVENTS)
+                TopicKnown, Killed, AccountSet, *MODERATION_EVENTS)
 }
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
@@ -66,7 +67,8 @@ _REQUIRED: dict[type[Event], int] = {
 """Fields an entry must have: one written by an older node may lack later ones that have
 defaults (``Left.by``)."""
 _STRING_FIELDS = frozenset({"room", "member", "nick", "reason", "new_nick", "text", "target",
-                            "target_nick", "message", "by", "change", "mask", "modes", "key"})
+                            "target_nick", "message", "by", "change", "mask", "modes", "key",
+                            "name", "hash"})
 _NUMBER_FIELDS = frozenset({"time", "until", "limit"})
 _ROOMS_FIELDS = frozenset({"rooms", "operator_of", "operators", "voiced", "bans", "mutes",
                            "invited"})

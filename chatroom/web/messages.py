@@ -7,11 +7,12 @@ Client to server, one JSON object per WebSocket text message::
 
     {"type": "nick", "nick": "alice"}     choose a nickname, or change it once joined
     {"type": "say", "text": "hello"}      chat; a leading / makes it a command (/me, /msg, ...)
+    {"type": "password", "password": "…"} the password of a registered nickname, when asked
 
 Server to client, one JSON object per WebSocket text message, always with ``type`` and
 ``time`` (seconds since the epoch, a float)::
 
-    prompt welcome members history joined left renamed said acted private notice error
+    prompt password welcome members history joined left renamed said acted private notice error
     mode role mask invited (moderation; a ``left`` with ``by`` is a kick or a ban)
 
 A room's public event (live, or a record in a ``history``) also has an ``id``, the same
@@ -87,7 +88,15 @@ class Say:
     typed: str = field(default="", compare=False)
 
 
-ClientMessage = Nick | Say
+@dataclass(frozen=True, slots=True)
+class Password:
+    """``{"type": "password", "password": ...}``: the password of the registered nickname
+    just chosen, after a ``password`` message asked for it. Never cleaned, never logged."""
+
+    password: str = field(repr=False)
+
+
+ClientMessage = Nick | Say | Password
 
 
 class BadMessage(ValueError):
@@ -98,7 +107,7 @@ class BadMessage(ValueError):
         self.about = about
 
 
-_FIELDS: dict[str, str] = {"nick": "nick", "say": "text"}
+_FIELDS: dict[str, str] = {"nick": "nick", "say": "text", "password": "password"}
 
 
 def _no_constants(name: str) -> Any:
@@ -123,7 +132,7 @@ def parse(payload: bytes, max_text: int) -> ClientMessage:
         raise BadMessage('expected a JSON object such as {"type": "say", "text": "hi"}')
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise BadMessage('"type" must be "nick" or "say"')
+        raise BadMessage('"type" must be "nick", "say" or "password"')
     field = _FIELDS[kind]
     value = data.get(field)
     if not isinstance(value, str):
@@ -132,6 +141,8 @@ def parse(payload: bytes, max_text: int) -> ClientMessage:
     if len(raw) > max_text:
         raise BadMessage(f"{field} too long ({max_text} bytes max)", ABOUT_TEXT)
     typed = decode(raw)
+    if kind == "password":
+        return Password(typed)
     return Nick(typed) if kind == "nick" else Say(clean_text(typed), typed)
 
 
@@ -232,6 +243,12 @@ def render(event: Event) -> bytes:
 
 def prompt(time: float) -> bytes:
     return frame({"type": "prompt", "time": time, "text": "Choose a nickname"})
+
+
+def password_prompt(time: float, nick: str) -> bytes:
+    """``nick`` is registered: the page asks for its password, then sends a ``password``."""
+    return frame({"type": "password", "time": time, "nick": nick,
+                  "text": f"{nick} is a registered nickname: type its password"})
 
 
 def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -> bytes:

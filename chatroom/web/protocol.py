@@ -325,7 +325,9 @@ class WebChatProtocol(WebSocketServerProtocol):
         except messages.BadMessage as e:
             self.session.refuse(str(e), e.about)
             return
-        if isinstance(message, messages.Nick):
+        if isinstance(message, messages.Password):
+            self.session.password(message.password)
+        elif isinstance(message, messages.Nick):
             self.session.nick(message.nick)
         elif self.session.member is None and not message.text.startswith("/"):
             self.session.refuse(
@@ -339,6 +341,12 @@ class WebChatProtocol(WebSocketServerProtocol):
 
     def show_prompt(self) -> None:
         self._reply(messages.prompt(self._clock.seconds()))
+
+    def show_password_prompt(self, nick: str) -> None:
+        self._reply(messages.password_prompt(self._clock.seconds(), nick))
+
+    def password_given(self) -> None:
+        pass
 
     def show_error(self, why: str, about: str) -> None:
         self._reply(messages.error(self._clock.seconds(), why, about))

@@ -19,12 +19,12 @@
     roomTitle: $("room-title"), roomTopic: $("room-topic"), peopleTitle: $("people-title"),
     join: $("join"), joinForm: $("join-form"), joinTitle: $("join-title"),
     joinNote: $("join-note"), nick: $("nick"), nickError: $("nick-error"),
-    joinButton: $("join-button"),
+    joinButton: $("join-button"), passwordField: $("password-field"), password: $("password"),
   };
 
   const state = {
     ws: null,
-    phase: "idle",      // idle | connecting | choosing | joined | left
+    phase: "idle",      // idle | connecting | choosing | password | joined | left
     me: null,           // our nickname once joined
     wanted: null,       // the nickname to (re)join with
     maxText: 0,         // bytes per message, from the welcome
@@ -243,6 +243,15 @@
         } else {
           showJoin(null, null);
         }
+        break;
+      case "password":  // the nickname is registered: its password, please
+        state.phase = "password";
+        showJoin(null, m.text);
+        ui.nick.value = m.nick;
+        ui.nick.disabled = true;
+        ui.passwordField.hidden = false;
+        ui.password.value = "";
+        ui.password.focus();
         break;
       case "welcome":
         joined(m);
@@ -607,12 +616,15 @@
     ui.join.hidden = false;
     ui.joinButton.disabled = false;
     ui.nick.disabled = false;
+    if (state.phase !== "password") ui.passwordField.hidden = true;
     if (!ui.nick.value && state.wanted) ui.nick.value = state.wanted;
     ui.nick.focus();
   }
 
   function hideJoin() {
     ui.join.hidden = true;
+    ui.passwordField.hidden = true;
+    ui.password.value = "";
     ui.nickError.hidden = true;
     ui.joinNote.hidden = true;
   }
@@ -631,6 +643,15 @@
 
   ui.joinForm.addEventListener("submit", (e) => {
     e.preventDefault();
+    if (state.phase === "password") {  // never kept: sent once, the field cleared
+      const password = ui.password.value;
+      ui.password.value = "";
+      ui.passwordField.hidden = true;
+      ui.joinButton.disabled = true;
+      state.phase = "choosing";
+      sendJson({ type: "password", password });
+      return;
+    }
     const nick = ui.nick.value.trim();
     ui.nick.removeAttribute("aria-invalid");
     ui.nickError.hidden = true;
