@@ -39,6 +39,7 @@ HELP: list[tuple[str, str]] = [
     ("/voice NICK", "let NICK talk in a moderated room (operators); /devoice NICK"),
     ("/invite NICK", "let NICK into the room, even if invite-only (operators)"),
     ("/mode [+-]FLAGS ARGS", "room modes m i k t l s (operators); /mode alone shows them"),
+    ("/register-room", "keep the room, its modes, bans and operators (an operator's account)"),
     ("/register PASSWORD", "reserve your nickname: choosing it will ask for PASSWORD"),
     ("/password OLD NEW", "change your account's password"),
     ("/unregister PASSWORD", "give your nickname up to anyone"),

@@ -85,6 +85,7 @@ class ModerationCommands:
     def install(self, commands: Commands) -> None:
         table: dict[str, Handler] = {
             "kick": self._kick, "bans": self._bans, "invite": self._invite, "mode": self._mode,
+            "register-room": self._register_room,
             "kill": self._kill, "gban": self._gban, "ungban": self._ungban,
             "gbans": self._gbans,
         }
@@ -156,6 +157,12 @@ class ModerationCommands:
             replies.cmd_notice(f"modes of {where} unchanged")
             return
         self._confirm(replies, f"you set mode {' '.join(done)} on {where}")
+
+    def _register_room(self, member: Member, rest: str, replies: Replies) -> None:
+        room, _ = _room_first(rest)
+        state = self.moderation.register_room(member, room)
+        replies.cmd_notice(f"{state.name} is registered: it keeps its topic, modes, bans and "
+                           "operators across restarts and when empty")
 
     def _kill(self, member: Member, rest: str, replies: Replies) -> None:
         nick, reason = _word(rest, "/kill NICK [WHY]")

@@ -10,6 +10,7 @@ from twisted.python import usage
 
 from chatroom.accounts.opers import OperatorsFileError, load_operators
 from chatroom.accounts.passwords import DEFAULT_COST, Cost
+from chatroom.accounts.statedb import default_state
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -99,6 +100,11 @@ class Options(CommandOptions):
          "Seconds a password guess waits at most: each wrong password for a name, or from "
          "an address, doubles the next one's wait, from 1 second.",
          _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["state", None, None,
+         "Where to keep accounts, registered rooms and server bans: an SQLite file "
+         "(created with its directories), :memory:, or none to keep nothing. Default: "
+         "chatroom-state.sqlite3 beside the --history file (in memory if --history is "
+         "none or :memory:)."],
         ["opers", None, None,
          "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
          "hash), read at start. None unless given."],
@@ -224,6 +230,8 @@ class Options(CommandOptions):
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
+        if self["state"] is None:
+            self["state"] = default_state(self["history"])
         self["operators"] = {}
         if self["opers"] is not None:
             try:

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from chatroom.accounts.passwords import DEFAULT_COST, Cost
 from chatroom.accounts.service import Accounts
 from chatroom.accounts.setup import equip
+from chatroom.accounts.statedb import StateStore
 from chatroom.admission import Admission
 from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
@@ -59,6 +60,8 @@ class Services:
     operators: dict[str, str] = field(default_factory=dict)
     """The server operators (``--opers``): name -> Argon2id hash."""
     password_cost: Cost = DEFAULT_COST
+    state: StateStore | None = None
+    """Where accounts, registered rooms and server bans outlive the process (``--state``)."""
 
     def __post_init__(self) -> None:
         if self.admission is None:

@@ -14,6 +14,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.logger import Logger
 
+from chatroom.accounts.statedb import StateError, StateStore
 from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
@@ -104,6 +105,7 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
         operators=options["operators"], password_cost=options["password-cost"],
+        state=_open_state(options["state"], reactor),
     )
     if options["operators"]:
         _log.info("{count} server operators from {path}", count=len(options["operators"]),
@@ -125,6 +127,20 @@ def build_service(options: Options, reactor: Any) -> MultiService:
         endpoint = serverFromString(reactor, description.removeprefix("web "))
         ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
     return top
+
+
+def _open_state(spec: str, reactor: Any) -> StateStore | None:
+    """The state file, read before the reactor runs; ``none``: nothing kept."""
+    if spec.lower() == "none":
+        return None
+    try:
+        store = StateStore(spec, reactor)
+    except StateError as e:
+        raise SystemExit(f"chatroom: cannot start: {e}") from None
+    _log.info("state in {spec}: {accounts} accounts, {rooms} registered rooms, {bans} server "
+              "bans", spec=spec, accounts=len(store.accounts), rooms=len(store.rooms),
+              bans=len(store.server_bans))
+    return store
 
 
 def _blocking_last(history: IHistory, n: int, room: str, reactor: Any) -> list[Record]:

@@ -52,6 +52,8 @@ class RoomState:
     mutes: dict[str, Entry] = field(default_factory=dict)
     changed: float = 0.0
     creator: str = ""  # the member whose join made the room here ("": none, or not known)
+    registered: bool = False
+    operator_accounts: set[str] = field(default_factory=set)  # of a registered room
 
     def nicks(self) -> list[str]:
         return list(self.members.values())

@@ -182,7 +182,8 @@ class Killed(Event):
 class RoomKnown(Event):
     """Not news, a view: the room's moderation state as of ``time``, for a node that came
     later. ``bans`` and ``mutes`` hold one entry each, its fields joined by TABs (mask, by,
-    time, reason, and for a mute the ids of the members it stays on, by commas)."""
+    time, reason, and for a mute the ids of the members it stays on, by commas); a
+    ``registered`` room has operator ``accounts``."""
 
     modes: str
     key: str
@@ -192,6 +193,17 @@ class RoomKnown(Event):
     bans: tuple[str, ...]
     mutes: tuple[str, ...]
     invited: tuple[str, ...]
+    registered: int = 0
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRegistered(Event):
+    """Not news, a view: the room is registered (``/register-room``): it is kept when
+    empty and across restarts, and a member signed in to one of ``accounts`` is made one
+    of its operators on joining."""
+
+    accounts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +216,14 @@ class AccountSet(Event):
     hash: str
 
 
-MODERATION_EVENTS = (ModeSet, RoleSet, MaskSet, Invited, Opered, ServerBanSet, RoomKnown)
+MODERATION_EVENTS = (ModeSet, RoleSet, MaskSet, Invited, Opered, ServerBanSet, RoomKnown,
+                     RoomRegistered)
 """Events that change moderation state: the directory applies them."""
 
 PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice, TopicSet)
 
-VIEW_EVENTS = (Present, TopicKnown, RoomKnown, Opered, ServerBanSet, Killed, AccountSet)
+VIEW_EVENTS = (Present, TopicKnown, RoomKnown, Opered, ServerBanSet, Killed, AccountSet,
+               RoomRegistered)
 """Events no front end shows and history does not keep: those that only bring a view up to
 date, and ``Killed``, an order to the node that holds a member (what everyone sees of it is
 that member's leave)."""

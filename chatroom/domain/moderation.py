@@ -53,6 +53,7 @@ from chatroom.domain.events import (
     ModeSet,
     Opered,
     RoleSet,
+    RoomRegistered,
     ServerBanSet,
 )
 from chatroom.domain.roommodes import FLAGS, WITH_ARGUMENT, Entry, ServerBan, shown_modes, snapshot
@@ -359,6 +360,20 @@ class Moderation:
             return None if on and state.limit == int(argument) else f"+l {int(argument)}"
         return None if on else f"+{flag}"
 
+    def register_room(self, actor: Member, room: str | None) -> RoomState:
+        """Keep the room (its topic, modes, bans, mutes) across restarts and when empty;
+        the actor's account, and those of operators made later, are its operators'."""
+        state = self._run(actor, room)
+        if actor.account is None:
+            raise ChatError("only a member signed in to an account may register a room: "
+                            "/register PASSWORD first")
+        if state.registered:
+            raise ChatError(f"{state.name} is registered already")
+        accounts = (*sorted(state.operator_accounts), actor.account)
+        self._publish(RoomRegistered(state.name, self._now(), actor.id, actor.nick, accounts))
+        self.audit(actor, "registered the room", state.name, "", state.name)
+        return state
+
     # -- server operators' actions ----------------------------------------------------
 
     def kill(self, actor: Member, nick: str, reason: str = "") -> str:
@@ -439,11 +454,38 @@ class Moderation:
             assert isinstance(event, Killed)
             if self.chat.local(event.target) is not None:
                 self._later(self._killed, event)
-        elif kind is Joined and event.member not in self.directory.server_operators:
+        elif kind is Joined:
             member = self.chat.local(event.member)
-            if member is not None and member.oper is not None:
+            if member is None:
+                return
+            if member.oper is not None and member.id not in self.directory.server_operators:
                 # The other nodes forgot it when it left its last room.
                 self._publish(Opered("", self._now(), member.id, member.nick, member.oper))
+            state = self.directory.find(event.room)
+            if (state is not None and member.account in state.operator_accounts
+                    and member.id not in state.operators):
+                # An operator account of a registered room: an operator on joining.
+                self._later(self._publish, RoleSet(state.name, self._now(), "", "", member.id,
+                                                   member.nick, "+o"))
+        elif kind is RoleSet:
+            assert isinstance(event, RoleSet)
+            self._kept_operators(event)
+
+    def _kept_operators(self, event: RoleSet) -> None:
+        """A member of this node made (or unmade) an operator of a registered room: its
+        account is (or is no longer) one of the room's operator accounts."""
+        member = self.chat.local(event.target)
+        state = self.directory.find(event.room)
+        if member is None or member.account is None or state is None or not state.registered:
+            return
+        accounts = set(state.operator_accounts)
+        if event.change == "+o":
+            accounts.add(member.account)
+        elif event.change == "-o":
+            accounts.discard(member.account)
+        if accounts != state.operator_accounts:
+            self._publish(RoomRegistered(state.name, self._now(), member.id, member.nick,
+                                         tuple(sorted(accounts))))
 
     def _later(self, call: Callable[..., None], *args: object) -> None:
         self._clock.callLater(0, call, *args)

@@ -13,7 +13,7 @@ limit, ``s`` secret (not in ``/rooms`` for outsiders).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from chatroom.domain import masks
 from chatroom.domain.errors import BadMask
@@ -25,6 +25,7 @@ from chatroom.domain.events import (
     Opered,
     RoleSet,
     RoomKnown,
+    RoomRegistered,
     ServerBanSet,
 )
 
@@ -108,8 +109,17 @@ def apply(directory: Directory, event: Event) -> None:
         directory.server_operators[event.member] = event.nick
         return
     state = directory.find(event.room)
+    if state is None and (kind is RoomRegistered or (
+            kind is RoomKnown and cast(RoomKnown, event).registered)):
+        state = directory.ensure(event.room, event.time)  # kept, even with nobody in it
     if state is None:
         return  # a room this node no longer has: nobody is in it to be ruled
+    if kind is RoomRegistered:
+        assert isinstance(event, RoomRegistered)
+        directory.ensure(state.name, state.created)
+        state.registered = True
+        state.operator_accounts = set(event.accounts)
+        return
     if kind is RoomKnown:
         assert isinstance(event, RoomKnown)
         if event.time >= state.changed:
@@ -200,7 +210,8 @@ def snapshot(state: RoomState, room: str) -> RoomKnown:
         tuple(sorted(state.operators)), tuple(sorted(state.voiced)),
         tuple(entry.encode() for entry in state.bans.values()),
         tuple(entry.encode() for entry in state.mutes.values()),
-        tuple(sorted(state.invited)),
+        tuple(sorted(state.invited)), int(state.registered),
+        tuple(sorted(state.operator_accounts)),
     )
 
 
@@ -210,6 +221,9 @@ def _known(state: RoomState, event: RoomKnown) -> None:
     state.operators = set(event.operators)
     state.voiced = set(event.voiced)
     state.invited = set(event.invited)
+    if event.registered:
+        state.registered = True
+        state.operator_accounts = set(event.accounts)
     for entries, encoded in ((state.bans, event.bans), (state.mutes, event.mutes)):
         entries.clear()
         for text in encoded:

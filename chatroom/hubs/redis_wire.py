@@ -69,9 +69,9 @@ defaults (``Left.by``)."""
 _STRING_FIELDS = frozenset({"room", "member", "nick", "reason", "new_nick", "text", "target",
                             "target_nick", "message", "by", "change", "mask", "modes", "key",
                             "name", "hash"})
-_NUMBER_FIELDS = frozenset({"time", "until", "limit"})
+_NUMBER_FIELDS = frozenset({"time", "until", "limit", "registered"})
 _ROOMS_FIELDS = frozenset({"rooms", "operator_of", "operators", "voiced", "bans", "mutes",
-                           "invited"})
+                           "invited", "accounts"})
 
 HELLO = b'["Hello"]'
 """The payload of a node that just came: the others answer with ``Present`` and

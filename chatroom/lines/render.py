@@ -94,6 +94,8 @@ def moderation_text(event: Event) -> str:
         return f"{event.nick} set mode {event.change}"
     if kind is RoleSet:
         assert isinstance(event, RoleSet)
+        if not event.nick:  # the room's own doing: an operator account of a registered room
+            return f"{event.target_nick} is an operator here, by account"
         done = _ROLES.get(event.change, event.change + " {target}")
         return f"{event.nick} " + done.format(target=event.target_nick)
     if kind is MaskSet:

@@ -15,6 +15,15 @@ from tests.integration.redis_server import RedisServer, redis_server  # noqa: F4
 from tests.integration.serverproc import LineClient, ServerProcess
 
 
+def in_step(*servers: ServerProcess, timeout: float = 20) -> None:
+    """Until each server's hub is in step with the room through Redis (a member who joins
+    before that is announced to the others only once it is)."""
+    deadline = time.monotonic() + timeout
+    while not all("in step with the room" in server.log() for server in servers):
+        assert time.monotonic() < deadline, "a node never got in step with Redis"
+        time.sleep(0.05)
+
+
 def until_answer(client: LineClient, line: str, pattern: str, timeout: float = 10) -> str:
     """Send ``line`` until the answer matches ``pattern`` (a late node is learning the
     room from the others' views meanwhile): each answer is read before the next try."""
@@ -45,6 +54,7 @@ def test_a_ban_a_mute_and_a_mode_set_on_one_node_hold_on_the_others(
 ) -> None:
     one = start_server("--redis", redis_server.url, "--history", "none")
     two = start_server("--redis", redis_server.url, "--history", "none")
+    in_step(one, two)
     alice = one.join("alice")
     bob = two.join("bob")
     carol = two.join("carol")
@@ -79,6 +89,7 @@ def test_a_ban_a_mute_and_a_mode_set_on_one_node_hold_on_the_others(
     bob.send("/quit")
     bob.wait_closed()
     three = start_server("--redis", redis_server.url, "--history", "none")
+    in_step(three)
     bob = three.join("bob")
     assert until_answer(bob, "/who #dev", "@alice") == "*** 2 in #dev: @alice, carol"
     assert until_answer(bob, "/mode #dev", r"\+it") == "*** modes of #dev: +it"
@@ -99,6 +110,7 @@ def test_a_server_operator_on_one_node_kills_and_bans_from_the_server_on_another
     opers.write_text(f"root {PasswordHasher(1, 64, 1).hash('pw')}\n")
     one = start_server("--redis", redis_server.url, "--history", "none", "--opers", str(opers))
     two = start_server("--redis", redis_server.url, "--history", "none")
+    in_step(one, two)
     alice = one.join("alice")
     bob = two.join("bob")
     eve = two.join("eve", source="127.0.0.2")

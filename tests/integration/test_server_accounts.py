@@ -4,10 +4,15 @@ nickname registered on one is reserved on the other."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
+
+from argon2 import PasswordHasher
 
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
+from tests.integration.test_redis_moderation import in_step
 
 CHEAP = ("--password-time-cost", "1", "--password-memory-kib", "64")
 PROMPT = "alice is a registered nickname: type its password"
@@ -65,6 +70,7 @@ def test_a_nickname_registered_on_one_node_is_reserved_on_the_other(
 ) -> None:
     one = start_server("--redis", redis_server.url, "--history", "none", *CHEAP)
     two = start_server("--redis", redis_server.url, "--history", "none", *CHEAP)
+    in_step(one, two)
     watcher = two.join("watcher")
     alice = one.join("alice")
     watcher.expect(r"^\*\*\* alice joined")
@@ -76,3 +82,62 @@ def test_a_nickname_registered_on_one_node_is_reserved_on_the_other(
     assert there.expect("password|welcome") == PROMPT
     there.send("across-nodes")
     there.expect("welcome, alice!")
+
+
+def test_accounts_registered_rooms_and_server_bans_survive_a_restart(tmp_path: Path) -> None:
+    opers = tmp_path / "opers.txt"
+    opers.write_text(f"root {PasswordHasher(1, 64, 1).hash('root-pass')}\n")
+    args = (*CHEAP, "--opers", str(opers))
+    server = ServerProcess(tmp_path, *args)
+    try:
+        alice = server.join("alice")
+        alice.send("/register alice-pass")
+        alice.expect("registered to you")
+        alice.send("/join #dev")
+        alice.expect("you joined")
+        alice.send("/topic kept across restarts")
+        alice.send("/mode +k sesame")
+        alice.expect("you set mode")
+        alice.send("/ban 127.0.0.2 not welcome")
+        alice.expect("set a ban")
+        alice.send("/register-room")
+        assert alice.expect("is registered:") == (
+            "*** #dev is registered: it keeps its topic, modes, bans and operators across "
+            "restarts and when empty")
+        alice.send("/oper root root-pass")
+        alice.expect("server operator")
+        alice.send("/gban 127.0.0.3")
+        alice.expect("banned from the server")
+        alice.send("/part #dev")
+        alice.expect("you left")
+        alice.send("/rooms")
+        assert alice.expect("#dev") == "*** #dev (0) kept across restarts"  # kept, empty
+    finally:
+        server.terminate()
+        assert server.wait() in (0, -signal.SIGTERM)
+
+    again = ServerProcess(tmp_path, *args)
+    try:
+        assert "state in var/chatroom-state.sqlite3: 1 accounts, 1 registered rooms, 1 " \
+               "server bans" in again.log()
+        alice = again.connect()
+        alice.expect("nickname")
+        alice.send("alice")
+        alice.expect("password")
+        alice.send("alice-pass")
+        alice.expect("welcome, alice!")
+        alice.send("/join #dev")
+        assert alice.expect("^!") == "! #dev needs its key: /join #dev KEY"
+        alice.send("/join #dev sesame")
+        assert alice.expect("topic of") == "*** topic of #dev: kept across restarts"
+        alice.expect("you joined")
+        alice.send("/who")
+        assert alice.expect("in the room") == "*** 1 in the room: @alice"  # by account
+        eve = again.join("eve", source="127.0.0.2")
+        eve.send("/join #dev sesame")
+        assert eve.expect("^!") == "! you are banned from #dev"
+        refused = again.connect(source="127.0.0.3")
+        assert refused.read_line() == "! you are banned from this server"
+    finally:
+        again.terminate()
+        again.wait()

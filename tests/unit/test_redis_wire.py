@@ -23,7 +23,7 @@ def example(kind: type[Event]) -> Event:
     for field in dataclasses.fields(kind):
         if field.name in ("time", "until"):
             values[field.name] = 1.5
-        elif field.name == "limit":
+        elif field.name in ("limit", "registered"):
             values[field.name] = 7
         elif field.type == "tuple[str, ...]":
             values[field.name] = (f"{field.name}1", f"{field.name}\t2")

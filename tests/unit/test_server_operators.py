@@ -11,13 +11,13 @@ import pytest
 from argon2 import PasswordHasher
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
 from chatroom import passwd
 from chatroom.accounts.guesses import Guesses
 from chatroom.accounts.opers import OperatorsFileError, parse_operators
 from chatroom.accounts.passwords import Cost, Passwords, PasswordsBusy, check_hash, here
 from tests.unit.helpers import Server, serving
+from tests.unit.test_moderation import value
 
 CHEAP = Cost(time_cost=1, memory_kib=64, parallelism=1)
 
@@ -25,14 +25,6 @@ CHEAP = Cost(time_cost=1, memory_kib=64, parallelism=1)
 def cheap_hash(password: str) -> str:
     return PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(password)
 
-
-def value(d: Deferred[Any]) -> Any:
-    results: list[Any] = []
-    d.addBoth(results.append)
-    assert results, "not fired"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
 
 
 # -- the operators file ------------------------------------------------------------------
