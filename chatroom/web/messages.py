@@ -263,17 +263,33 @@ def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -
     return frame(message)
 
 
-def members(time: float, nicks: Sequence[str], room: str = "") -> bytes:
+Roles = tuple[Sequence[str], Sequence[str]]
+"""``(operators, voiced)``: the nicknames of a room's operators and voiced members."""
+
+
+def members(time: float, nicks: Sequence[str], room: str = "",
+            roles: Roles | None = None) -> bytes:
     message: dict[str, Any] = {"type": "members", "time": time, "nicks": list(nicks)}
     if room:
         message["room"] = room
+    _add_roles(message, roles)
     return frame(message)
 
 
-def room(time: float, name: str, topic: str, nicks: Sequence[str], entered: bool) -> bytes:
-    """The member is in ``name`` and it is now current (``entered``: newly joined)."""
-    return frame({"type": "room", "time": time, "room": name, "topic": topic,
-                  "nicks": list(nicks), "entered": entered})
+def _add_roles(message: dict[str, Any], roles: Roles | None) -> None:
+    """``ops`` and ``voiced``, where the room has any (none: both left out)."""
+    if roles is not None and (roles[0] or roles[1]):
+        message["ops"], message["voiced"] = list(roles[0]), list(roles[1])
+
+
+def room(time: float, name: str, topic: str, nicks: Sequence[str], entered: bool,
+         roles: Roles | None = None) -> bytes:
+    """The member is in ``name`` and it is now current (``entered``: newly joined);
+    ``ops`` and ``voiced`` say who runs it and who may talk when it is moderated."""
+    message: dict[str, Any] = {"type": "room", "time": time, "room": name, "topic": topic,
+                               "nicks": list(nicks), "entered": entered}
+    _add_roles(message, roles)
+    return frame(message)
 
 
 def parted(time: float, name: str, current: str | None) -> bytes:

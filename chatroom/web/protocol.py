@@ -361,8 +361,15 @@ class WebChatProtocol(WebSocketServerProtocol):
             (messages.history(now, replay, "join", room=room.name) if replay else b"")
             + messages.welcome(now, member.nick, len(names), self.factory.limits.max_line,
                                room.name)
-            + messages.members(now, names, room.name)
+            + messages.members(now, names, room.name, self._roles(room))
         )
+
+    def _roles(self, room: RoomState) -> messages.Roles:
+        """The room's operators (server operators in it too) and voiced members."""
+        opers = self.factory.chat.directory.server_operators
+        ops = [nick for member, nick in room.members.items()
+               if member in room.operators or member in opers]
+        return ops, [nick for member, nick in room.members.items() if member in room.voiced]
 
     def cmd_refused(self, why: str, about: str) -> None:
         self.session.refuse(why, about)
@@ -396,7 +403,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         names = self.factory.chat.members(room.name)
         self._reply(
             (messages.history(now, replay, "join", room=room.name) if replay else b"")
-            + messages.room(now, room.name, room.topic, names, entered)
+            + messages.room(now, room.name, room.topic, names, entered, self._roles(room))
         )
 
     def cmd_parted(self, room: str, current: str | None) -> None:

@@ -52,7 +52,7 @@
     if (!r) {
       const list = document.createElement("ol");
       list.className = "messages";
-      r = { name, list, members: new Map(), unread: 0, topic: "" };
+      r = { name, list, members: new Map(), roles: new Map(), unread: 0, topic: "" };
       state.rooms.set(k, r);
       drawRooms();
     }
@@ -258,7 +258,7 @@
         break;
       case "members": {
         const nicks = Array.isArray(m.nicks) ? m.nicks : [];
-        setMembers(nicks, m.room);
+        setMembers(nicks, m.room, m.ops, m.voiced);
         if (state.listAfterWelcome) {
           state.listAfterWelcome = false;
         } else {
@@ -272,8 +272,7 @@
       case "room": {
         const r = room(m.room);
         r.topic = m.topic || "";
-        setMembers(Array.isArray(m.nicks) ? m.nicks.map((n) => n.replace(/^@/, "")) : [],
-          m.room);
+        setMembers(Array.isArray(m.nicks) ? m.nicks : [], m.room, m.ops, m.voiced);
         show(m.room);
         if (m.entered) system(`you joined ${m.room}`, "info", m.time);
         if (r.topic) system(`topic: ${r.topic}`, "info", m.time);
@@ -414,8 +413,10 @@
         }
         return line("left", m.time,
           [["nick", m.nick], ["sep", m.text ? ` left (${m.text})` : " left"]], old);
-      case "mode":
       case "role":
+        if (!old && m.room) setRole(m);
+        return system(m.text, "notice", m.time, old);
+      case "mode":
       case "mask":  // moderation: the server words it
         return system(m.text, "notice", m.time, old);
       case "topic":
@@ -441,6 +442,9 @@
             if (!r.members.has(key(m.nick))) continue;
             r.members.delete(key(m.nick));
             r.members.set(key(m.new_nick), m.new_nick);
+            const role = r.roles.get(key(m.nick));
+            r.roles.delete(key(m.nick));
+            if (role) r.roles.set(key(m.new_nick), role);
             target = { room: r.name };
             shown = mine
               ? line("renamed own", m.time, [["sep", "you are now known as "], ["nick", m.new_nick]])
@@ -560,10 +564,26 @@
     return r ? r.members : new Map();
   }
 
-  function setMembers(nicks, name) {
+  function rolesOf(name) {
+    const r = name ? room(name) : currentRoom();
+    return r ? r.roles : new Map();
+  }
+
+  // A room's members; /who marks operators "@" and voiced members "+", and the room and
+  // welcome messages list them in "ops" and "voiced".
+  function setMembers(nicks, name, ops, voiced) {
     const members = membersOf(name);
+    const roles = rolesOf(name);
     members.clear();
-    for (const nick of nicks) members.set(key(nick), nick);
+    roles.clear();
+    for (const marked of nicks) {
+      const mark = /^[@+]/.test(marked) ? marked[0] : "";
+      const nick = marked.slice(mark.length);
+      members.set(key(nick), nick);
+      if (mark) roles.set(key(nick), mark);
+    }
+    for (const nick of Array.isArray(voiced) ? voiced : []) roles.set(key(nick), "+");
+    for (const nick of Array.isArray(ops) ? ops : []) roles.set(key(nick), "@");
     drawMembers();
   }
 
@@ -574,20 +594,74 @@
 
   function removeMember(nick, name) {
     membersOf(name).delete(key(nick));
+    rolesOf(name).delete(key(nick));
     drawMembers();
   }
 
+  // An operator made someone an operator or voiced them, or took it back.
+  function setRole(m) {
+    const roles = rolesOf(m.room);
+    const k = key(m.target);
+    if (m.change === "+o") roles.set(k, "@");
+    else if (m.change === "+v" && roles.get(k) !== "@") roles.set(k, "+");
+    else if (m.change === "-o" || m.change === "-v") {
+      if (roles.get(k) === (m.change === "-o" ? "@" : "+")) roles.delete(k);
+    }
+    drawMembers();
+  }
+
+  const ACTIONS = [  // [label, command, shown for a member with this role or not]
+    ["op", "op", (role) => role !== "@"], ["deop", "deop", (role) => role === "@"],
+    ["voice", "voice", (role) => !role], ["devoice", "devoice", (role) => role === "+"],
+    ["mute", "mute", () => true], ["kick", "kick", () => true], ["ban", "ban", () => true],
+  ];
+
   function drawMembers() {
+    const r = currentRoom();
+    const roles = rolesOf(null);
+    const mine = state.me !== null && roles.get(key(state.me)) === "@";
     const nicks = [...membersOf(null).values()].sort(
       (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
     const items = nicks.map((nick) => {
       const item = document.createElement("li");
-      item.textContent = nick;
-      if (nick === state.me) item.className = "self";
+      const role = roles.get(key(nick)) || "";
+      if (role) {
+        const mark = document.createElement("span");
+        mark.className = "role";
+        mark.textContent = role;
+        mark.title = role === "@" ? "operator" : "voiced";
+        item.appendChild(mark);
+        item.classList.add(role === "@" ? "op" : "voiced");
+      }
+      const name = document.createElement("span");
+      name.className = "nick";
+      name.textContent = nick;
+      item.appendChild(name);
+      if (nick === state.me) item.classList.add("self");
+      if (mine && r && nick !== state.me) item.appendChild(actions(r.name, nick, role));
       return item;
     });
     ui.members.replaceChildren(...items);
     ui.peopleCount.textContent = String(nicks.length);
+  }
+
+  // What an operator of the room may do to a member: a command, as if typed.
+  function actions(roomName, nick, role) {
+    const box = document.createElement("span");
+    box.className = "actions";
+    for (const [label, command, shown] of ACTIONS) {
+      if (!shown(role)) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "action action-" + command;
+      button.textContent = label;
+      button.title = `/${command} ${nick} in ${roomName}`;
+      button.addEventListener("click", () => {
+        sendJson({ type: "say", text: `/${command} ${roomName} ${nick}` });
+      });
+      box.appendChild(button);
+    }
+    return box;
   }
 
   // -- the controls ------------------------------------------------------------------
