@@ -789,6 +789,12 @@ class RedisHub(Service):
     def _apply(self, event: Event, node: str) -> None:
         """Another node's presence event, into this node's view of the roster."""
         kind = type(event)
+        if kind is Left and event.member in self._present:
+            # One of this node's members taken out of a room by another node's operator
+            # (a kick): out of the rooms this node tells others and late nodes about too.
+            _track(self._present, event)
+            _track(self._announced, event)
+            return
         _track(self._remote, event)
         if kind is Joined or kind is Present:
             key = nicknames.key(event.nick)

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest_twisted
 from argon2 import PasswordHasher
 
+from chatroom.domain.moderation import Moderation
 from tests.integration.redis_server import RedisServer, redis_server  # noqa: F401
 from tests.integration.serverproc import LineClient, ServerProcess
+from tests.integration.test_redis_nodes import Cluster, cluster, eventually, pause  # noqa: F401
 
 
 def in_step(*servers: ServerProcess, timeout: float = 20) -> None:
@@ -133,3 +136,25 @@ def test_a_server_operator_on_one_node_kills_and_bans_from_the_server_on_another
     alice.send("/ungban 127.0.0.2")
     alice.expect("no longer banned")
     assert until_accepted(two, "127.0.0.2") == "Choose a nickname:"
+
+
+@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]
+async def test_a_member_kicked_from_another_node_is_out_of_the_room_for_a_late_node(
+    cluster: Cluster,  # noqa: F811
+) -> None:
+    a, b = await cluster.node("a"), await cluster.node("b")
+    moderation = Moderation(a.room.chat, a.hub.clock)
+    Moderation(b.room.chat, b.hub.clock)
+    alice = await a.room.join("alice")
+    a.room.chat.enter(alice, "#dev")
+    await eventually(lambda: b.room.chat.directory.find("#dev") is not None)
+    bob = await b.room.join("bob")
+    b.room.chat.enter(bob, "#dev")
+    await eventually(lambda: a.room.chat.members("#dev") == ["alice", "bob"])
+    moderation.kick(alice, "#dev", "bob", "out")
+    await eventually(lambda: b.room.chat.members("#dev") == ["alice"], what="kicked on b")
+    assert b.hub._present[bob.id][1] == ("#lobby",)  # its own node knows he is out
+    c = await cluster.node("c")
+    await eventually(lambda: c.room.chat.members("#lobby") == ["alice", "bob"])
+    await pause(0.3)
+    assert c.room.chat.members("#dev") == ["alice"]  # nobody told it bob is in #dev
