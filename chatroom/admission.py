@@ -76,18 +76,31 @@ class Admission:
         self.limits = limits
         self.open = 0  # accepted sockets not yet closed: admitted or being refused
         self.clients = 0  # admitted ones
+        self.refused: Counter[str] = Counter()  # sockets refused since start, by refusal
         self._per_host: Counter[str] = Counter()
         self._ports: list[Any] = []
         self.paused = False
         self.warnings = RateLimitedLog(self._log, clock, rate=1.0, burst=5)
         self.screen: Callable[[str | None], str | None] | None = None
         """Why an address may not connect at all, whatever the count (a server ban)."""
+        self._spare = None if open_files is None else open_files - in_use
         self.max_clients = limits.max_clients
         self.pause_at: int | None = None
-        if open_files is not None:
-            spare = open_files - in_use
+        self._size(limits)
+
+    def _size(self, limits: Limits) -> None:
+        self.limits = limits
+        self.max_clients = limits.max_clients
+        spare = self._spare
+        if spare is not None:
             self.max_clients = max(0, min(limits.max_clients, spare - limits.fd_reserve))
             self.pause_at = max(1, spare - limits.fd_reserve // 2)
+
+    def update(self, limits: Limits) -> None:
+        """New limits (a reload): nobody is dropped, new connections are judged by them,
+        and accepting pauses or resumes by the new reserve."""
+        self._size(limits)
+        self._check_descriptors()
 
     def describe(self) -> str:
         """The effective limits, for the log at start."""
@@ -124,6 +137,8 @@ class Admission:
             self.clients += 1
             if host is not None:
                 self._per_host[host] += 1
+        else:
+            self.refused[seat.refusal or ""] += 1
         self._check_descriptors()
         return seat
 

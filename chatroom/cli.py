@@ -59,6 +59,19 @@ class _NamedCoerce(usage.CoerceParameter):
             self.options.opts[parameterName] = self.coerce(value)
         except ValueError as e:
             raise usage.UsageError(f"--{parameterName} {value}: {e}") from None
+        given: set[str] | None = getattr(self.options, "given", None)
+        if given is not None:
+            given.add(parameterName)
+
+
+def _noting(given: set[str], handler: Any) -> Any:
+    """``handler`` (an ``opt_`` method or flag), noting that its option was given."""
+
+    def dispatch(name: str, value: str | None) -> None:
+        handler(name, value)
+        given.add(name)
+
+    return dispatch
 
 
 class CommandOptions(usage.Options):
@@ -66,6 +79,11 @@ class CommandOptions(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
+        self.given: set[str] = set()
+        """The options given so far (by their long names): a config file sets only the
+        others, so the command line overrides it."""
+        self.argv: list[str] = []
+        """The arguments parsed: a reload parses them again, with the file as it is then."""
         dispatch: dict[str, Any] = self._dispatch
         for name, handler in dispatch.items():
             if isinstance(handler, usage.CoerceParameter):
@@ -73,8 +91,11 @@ class CommandOptions(usage.Options):
                 if handler.doc:
                     # --help joins the help and the coercer's doc with ". ": no "..".
                     self.docs[name] = self.docs[name].rstrip().rstrip(".")
+            else:
+                dispatch[name] = _noting(self.given, handler)
 
     def parseOptions(self, options: list[str] | None = None) -> None:
+        self.argv = list(sys.argv[1:] if options is None else options)
         try:
             super().parseOptions(options)
         except usage.UsageError as e:

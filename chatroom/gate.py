@@ -43,6 +43,11 @@ class InputGate:
         self._timer: IDelayedCall | None = None
         self.closed = False
 
+    def set_rate(self, rate: float, burst: int) -> None:
+        """New flood limits (a reload): they count from the next line on."""
+        self._bucket.rate = rate
+        self._bucket.burst = burst
+
     @property
     def held(self) -> bool:
         return bool(self._holds)

@@ -66,6 +66,14 @@ class Limits:
     """Seconds a password guess waits at most: each wrong password for an account (or an
     operator name), or from an address, doubles the wait of the next, from 1 second."""
 
+    storm_members: int = 200
+    """Members of a room (on one front end) from which a storm of joins and leaves is told
+    as one line a second instead of a line each."""
+
+    storm_rate: int = 20
+    """Joins and leaves in a second of one room past which the rest of that second's are
+    told as one summary line (0: never)."""
+
     shutdown_grace: float = 2.0
     """Seconds to let clients read the shutdown line before their connections are cut."""
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.python import usage
 
-from chatroom.accounts.opers import OperatorsFileError, load_operators
+from chatroom import config
 from chatroom.accounts.passwords import DEFAULT_COST, Cost
 from chatroom.accounts.statedb import default_state
 from chatroom.cli import CommandOptions
@@ -18,6 +18,7 @@ from chatroom.history.fold import parse_joins
 from chatroom.history.readers import READERS, SEARCH_MS
 from chatroom.history.store import MAX_TERMS
 from chatroom.limits import DEFAULTS, MAX_LINE, MIN_LINE, Limits
+from chatroom.logconfig import parse_format, parse_level
 
 
 def _ranged(kind: Callable[[str], Any], low: float, high: float | None, doc: str) -> Any:
@@ -69,8 +70,23 @@ def _room(value: str) -> str:
 _room.coerceDoc = "A name such as #lobby (the # may be left out)."  # type: ignore[attr-defined]
 
 
+def _keep(value: str) -> str:
+    parse_retention(value)  # raises ValueError with a sentence; postOptions parses it again
+    return value
+
+
 def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
+
+
+def _endpoint(name: str, value: str | None, interface: str, extra: str = "") -> str | None:
+    """An endpoint option's value: a bare port listens on ``--interface``."""
+    if value is None or not value.isdigit():
+        return value
+    try:
+        return f"tcp:{_port(value)}:interface={interface}{extra}"
+    except ValueError as e:
+        raise usage.UsageError(f"--{name} {value}: {e}") from None
 
 
 class Options(CommandOptions):
@@ -114,6 +130,14 @@ class Options(CommandOptions):
         ["password-memory-kib", None, DEFAULT_COST.memory_kib,
          "Argon2id memory for new password hashes, in KiB (each check holds that much).",
          _ranged(int, 64, 4 * 1024 * 1024, "Must be from 64 to 4194304.")],
+        ["storm-rate", None, DEFAULTS.storm_rate,
+         "Joins and leaves in a second of one room past which the rest of that second's "
+         "are told as one summary line (0: never).",
+         _ranged(int, 0, None, "Must be at least 0.")],
+        ["storm-members", None, DEFAULTS.storm_members,
+         "Members a room must have (on one front end) for a storm of joins and leaves to be "
+         "summarised.",
+         _ranged(int, 1, None, "Must be at least 1.")],
         ["max-line", None, DEFAULTS.max_line,
          "Longest line a client may send, in bytes.",
          _ranged(int, MIN_LINE, MAX_LINE, f"Must be from {MIN_LINE} to {MAX_LINE}.")],
@@ -149,7 +173,8 @@ class Options(CommandOptions):
          ":memory:, or none to keep no history."],
         ["history-keep", None, DEFAULT_KEEP,
          "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
-         "or forever."],
+         "or forever.",
+         _keep],
         ["history-flush-ms", None, 200,
          "Milliseconds new lines wait in memory before being written; a crash (SIGKILL) "
          "loses at most this much.",
@@ -185,6 +210,15 @@ class Options(CommandOptions):
          "Pages allowed to open the WebSocket: origins separated by commas, or *. "
          "Default: the same host and port as the page.",
          _origins],
+        ["irc", None, None,
+         "Also serve IRC clients on this endpoint: a port (6667, on --interface) or an "
+         "endpoint string (tcp6:6667, ssl:6697:privateKey=...). Off unless given."],
+        ["irc-name", None, None,
+         "The server's name in IRC replies (default: this host's name)."],
+        ["irc-ping", None, 120.0,
+         "Seconds an IRC client may stay silent before it is sent a PING; one that stays "
+         "silent as long again is disconnected (ping timeout).",
+         _ranged(float, 5, 3600, "Must be from 5 to 3600.")],
         ["redis", None, None,
          "Share the room with every server that uses this Redis (default: this process only).",
          _redis_url],
@@ -192,7 +226,23 @@ class Options(CommandOptions):
          "Seconds after which the members of a vanished server are announced left and "
          "their nicknames freed (with --redis).",
          _ranged(float, 1, 300, "Must be from 1 to 300.")],
+        ["config", None, None,
+         "Read options from this TOML file, each under its long name (max-line = 4096); "
+         "options given here win. SIGHUP reads it again.",
+         config.config_path],
+        ["log-format", None, "text",
+         "How to write the log: text, or json (one object per line, every field kept)",
+         parse_format],
+        ["log-level", None, "info",
+         "The least important events logged: debug, info, warn, error or critical",
+         parse_level],
+        ["metrics", None, None,
+         "Serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on "
+         "this endpoint: a port (9100, on --interface) or an endpoint string "
+         "(tcp:9100:interface=10.0.0.5). Off unless given."],
     ]
+    repeatable = frozenset({"listen"})
+    """Options a config file may give as a list, as the command line may repeat them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,6 +265,8 @@ class Options(CommandOptions):
     opt_p = opt_port
 
     def postOptions(self) -> None:
+        if self["config"] is not None:
+            config.apply(self, self["config"])
         endpoints = list(self["listen"])
         interface = self["interface"].replace(":", r"\:")
         if self._port_given or not endpoints:
@@ -222,22 +274,15 @@ class Options(CommandOptions):
             # the server speaks first and a client whose SYN was dropped would just wait.
             endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
         self["endpoints"] = endpoints
-        web = self["web"]
-        if web is not None and web.isdigit():
-            web = f"tcp:{_port(web)}:interface={interface}:backlog=1024"
-        self["web-endpoint"] = web
+        self["web-endpoint"] = _endpoint("web", self["web"], interface, ":backlog=1024")
+        self["metrics-endpoint"] = _endpoint("metrics", self["metrics"], interface)
+        self["irc-endpoint"] = _endpoint("irc", self["irc"], interface, ":backlog=1024")
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
-        if self["state"] is None:
-            self["state"] = default_state(self["history"])
-        self["operators"] = {}
-        if self["opers"] is not None:
-            try:
-                self["operators"] = load_operators(self["opers"])
-            except OperatorsFileError as e:
-                raise usage.UsageError(f"--opers: {e}") from None
+        state = self["state"]
+        self["state-path"] = default_state(self["history"]) if state is None else state
         self["password-cost"] = Cost(self["password-time-cost"], self["password-memory-kib"],
                                      DEFAULT_COST.parallelism)
         self["limits"] = Limits(
@@ -255,6 +300,8 @@ class Options(CommandOptions):
             max_room_name=self["max-room-name"],
             max_bans=self["max-bans"],
             max_guess_delay=self["max-guess-delay"],
+            storm_rate=self["storm-rate"],
+            storm_members=self["storm-members"],
             fd_reserve=self["fd-reserve"],
             web_header_timeout=self["web-header-timeout"],
             web_max_body=self["web-max-body"],

@@ -10,10 +10,11 @@ import sys
 
 from twisted.application.app import startApplication
 from twisted.application.service import Application, IService
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import globalLogBeginner
 from twisted.python import usage
 
 from chatroom.cli import CannotStart, usage_exit
+from chatroom.logconfig import LogOutput
 from chatroom.options import Options
 from chatroom.tap import build_service
 
@@ -29,9 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     from twisted.internet import reactor
 
     # stderr stays stderr: a start-up error is printed there once, not also into the log.
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    output = LogOutput(sys.stdout, options["log-format"], options["log-level"])
+    globalLogBeginner.beginLoggingTo([output.observer], redirectStandardIO=False)
     application = Application("chatroom")
-    build_service(options, reactor).setServiceParent(application)
+    build_service(options, reactor, output).setServiceParent(application)
     try:
         IService(application).privilegedStartService()
         startApplication(application, False)  # also stops it before the reactor shuts down

@@ -37,7 +37,8 @@ class ListeningService(Service):
     def privilegedStartService(self) -> None:
         # Listen before dropping privileges (ports below 1024), and fail at start, not
         # later, so a port that is taken stops the server with a clear error.
-        self._listen()
+        if self.port is None:  # a reload's listener is listening before it is added
+            self._listen()
         super().privilegedStartService()
 
     def startService(self) -> None:
@@ -47,13 +48,18 @@ class ListeningService(Service):
 
     def _listen(self) -> None:
         failures: list[Any] = []
-        self.endpoint.listen(self.factory).addCallbacks(self._listening, failures.append)
+        self.listen().addErrback(failures.append)
         if failures:
             # A clear sentence for the operator rather than a traceback, and a failed start.
             reason = failures[0].getErrorMessage()
             _log.critical("cannot listen on {description}: {reason}",
                           description=self.description, reason=reason)
             raise CannotStart(reason)
+
+    def listen(self) -> Deferred[None]:
+        """Listen now; fails with the endpoint's reason (a start stops on it, a reload
+        reports it and goes on without this listener)."""
+        return self.endpoint.listen(self.factory).addCallback(self._listening)
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port

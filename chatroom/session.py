@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from weakref import WeakSet
 
+from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -37,6 +39,9 @@ from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout, Recipient
 from chatroom.logs import RateLimitedLog
 from chatroom.ports import IHub, INicknames
+
+if TYPE_CHECKING:
+    from chatroom.reload import Reloader
 
 
 @dataclass(eq=False)
@@ -62,6 +67,10 @@ class Services:
     password_cost: Cost = DEFAULT_COST
     state: StateStore | None = None
     """Where accounts, registered rooms and server bans outlive the process (``--state``)."""
+    sessions: WeakSet[Session] = field(default_factory=WeakSet, repr=False)
+    """Every session of every front end: a reload gives each the new limits."""
+    reloader: Reloader | None = None
+    """What reads the configuration again (SIGHUP; ``/rehash`` for server operators)."""
 
     def __post_init__(self) -> None:
         if self.admission is None:
@@ -101,7 +110,11 @@ _log = Logger()
 
 
 class Port(Replies, Protocol):
-    """What a session needs of its protocol: reading, showing, closing."""
+    """What a session needs of its protocol: reading, showing, closing.
+
+    A protocol that keeps a limit per connection (a line cap, an output cap) also defines
+    ``apply_limits(limits)``: a reload calls it, so the new limits hold for it at once.
+    """
 
     def pause_reading(self) -> None: ...
 
@@ -154,6 +167,7 @@ class Session:
         self.services = services
         self.port = port
         self.fanout = fanout
+        self.tally = fanout.tally  # this front end's counts (chatroom.stats)
         self.recipient = recipient
         self.peer = peer
         self.host = host  # the peer's address, for bans
@@ -171,6 +185,7 @@ class Session:
         self._last_active = 0.0
         self._gone = False
         self._asking: str | None = None  # the registered nickname whose password is asked
+        services.sessions.add(self)
 
     @property
     def joined(self) -> bool:
@@ -204,6 +219,7 @@ class Session:
     def overflowed(self, queued: int) -> None:
         """More output is waiting than ``max_out``: this client stopped reading."""
         self.leave_reason = "slow reader"
+        self.tally.slow_readers += 1
         self._log.warn(
             "dropping {peer}: {queued} bytes of output unread (max {cap})",
             peer=self.peer, queued=queued, cap=self.services.limits.max_out,
@@ -217,6 +233,20 @@ class Session:
         self.leave_reason = "server error"
         self.port.abort()
 
+    def apply_limits(self, limits: Limits, before: Limits) -> None:
+        """The server's limits changed from ``before`` to ``limits`` (a reload): flood
+        control follows from the next line, a changed idle timeout counts from now, and
+        the front end's own caps follow if it keeps any (its port's ``apply_limits``)."""
+        self.gate.set_rate(limits.rate, limits.burst)
+        if limits.idle_timeout != before.idle_timeout and self.joined and not self.closing:
+            self._cancel_timers()
+            if limits.idle_timeout > 0:
+                self._last_active = self._clock.seconds()
+                self._timer = self._clock.callLater(limits.idle_timeout, self._check_idle)
+        apply = getattr(self.port, "apply_limits", None)
+        if apply is not None:
+            apply(limits)
+
     def still_here(self) -> bool:
         return not (self._gone or self.closing) and self.port.still_open()
 
@@ -226,6 +256,7 @@ class Session:
         """A line the person typed, decoded and sanitised; ``typed`` is the same before
         sanitising, where it may differ: a nickname is checked as typed (to join, or in
         ``/nick``), never cleaned into another."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
             if self._asking is not None:
@@ -251,8 +282,15 @@ class Session:
         except ChatError as e:
             self.refuse(str(e), "command")
 
+    def active(self) -> None:
+        """The member did something (a front end without ``text``, such as IRC, says so):
+        the idle timeout starts again."""
+        if self.services.limits.idle_timeout > 0:
+            self._last_active = self._clock.seconds()
+
     def nick(self, raw: str) -> None:
         """An explicit nickname request (the web's ``nick`` message)."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
             self.choose(raw)
@@ -362,13 +400,17 @@ class Session:
         self.gate.wait_for(result, self.bug)
 
     def _flooding(self, rate: float) -> None:
+        self.tally.refused["flood"] += 1
         self.services.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer,
                                     rate=rate)
 
     # -- output and leaving -----------------------------------------------------------
 
     def refuse(self, why: str, what: str) -> None:
-        """Tell the sender what was wrong, and the log (at a bounded rate)."""
+        """Tell the sender what was wrong, and the log (at a bounded rate). ``what`` is
+        what was refused (``line``, ``nick``, ``command``...), from code, never from input:
+        it names a metric's label."""
+        self.tally.refused[what] += 1
         self.port.show_error(why, what)
         self.services.warnings.warn(
             "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why
@@ -380,9 +422,9 @@ class Session:
         self._cancel_timers()
         self.port.close_normally(f"goodbye, {nick}" if nick else "goodbye")
 
-    def quit(self, member: Member) -> None:
-        """``/quit``: leave, say goodbye, close."""
-        self.leave("quit")
+    def quit(self, member: Member, message: str = "") -> None:
+        """``/quit``: leave (saying ``message``, if any), say goodbye, close."""
+        self.leave("quit", message)
         self.say_goodbye(member.nick)
 
     def _close(self, why: str, reason: str) -> None:
@@ -391,9 +433,9 @@ class Session:
         self._cancel_timers()
         self.port.close_with_error(why, reason)
 
-    def leave(self, reason: str) -> None:
-        """Leave every room and the server; what is on its way to this member (answers
-        too) still reaches it."""
+    def leave(self, reason: str, message: str = "") -> None:
+        """Leave every room and the server (``message``: what the member said on leaving);
+        what is on its way to this member (answers too) still reaches it."""
         member = self.member
         if member is None or not member.present:
             return
@@ -401,7 +443,7 @@ class Session:
         fanout.flush()
         if self.services.moderation is not None:
             self.services.moderation.detach(member)
-        self.services.chat.quit(member, reason)
+        self.services.chat.quit(member, reason, message)
         fanout.remove(member.id)
         self._log.info("{nick} left ({reason}) from {peer}{kind}", nick=member.nick,
                        reason=reason, peer=self.peer, kind=self.kind)
@@ -430,3 +472,20 @@ class Session:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+
+def describe_peer(address: IAddress | None) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) for logs, whatever the address type."""
+    host, port = getattr(address, "host", None), getattr(address, "port", None)
+    if host is None:
+        return type(address).__name__ if address is not None else "unknown"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_loss(reason: Failure) -> str:
+    """Why a connection went, in a word or two, for logs and history."""
+    if reason.check(net_error.ConnectionDone):
+        return "closed"
+    if reason.check(net_error.ConnectionLost):
+        return "connection lost"
+    return reason.getErrorMessage()

@@ -7,13 +7,16 @@ takes the reactor (or just a clock) as an argument.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from chatroom.accounts.opers import OperatorsFileError, load_operators
 from chatroom.accounts.statedb import StateError, StateStore
 from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
@@ -31,9 +34,13 @@ from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub, LocalNicknames
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
+from chatroom.listeners import Listeners, label, listener_specs
+from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
+from chatroom.metrics import ServerCollector, reloaded
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
+from chatroom.reload import HangupService, Reloader
 from chatroom.services import (
     FrontEnd,
     InOrder,
@@ -49,14 +56,17 @@ __all__ = ["InOrder", "ListeningService", "Options", "ShutdownService", "build_s
 _log = Logger()
 
 
-def build_service(options: Options, reactor: Any) -> MultiService:
-    """Everything the server is, as one service: room, front end, listeners."""
+def build_service(options: Options, reactor: Any, log_output: LogOutput | None = None
+                  ) -> MultiService:
+    """Everything the server is, as one service: room, front end, listeners; and the
+    reload on SIGHUP (which sets ``log_output``'s level, if given)."""
     limits: Limits = options["limits"]
     soft, hard = raise_open_files_limit()
     _log.info("open files limit: {soft} (hard {hard})", soft=soft, hard=hard)
     top = InOrder()
     hub: IHub
     names: INicknames
+    redis_hub = None
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
 
@@ -101,32 +111,69 @@ def build_service(options: Options, reactor: Any) -> MultiService:
                   max_clients=limits.max_clients, soft=soft, cap=admission.describe())
     else:
         _log.info("serving {cap}", cap=admission.describe())
+    metrics = ServerCollector(reactor, chat, admission, history, redis_hub)
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
-        operators=options["operators"], password_cost=options["password-cost"],
-        state=_open_state(options["state"], reactor),
+        operators=_operators(options["opers"]), password_cost=options["password-cost"],
+        state=_open_state(options["state-path"], reactor),
     )
-    if options["operators"]:
-        _log.info("{count} server operators from {path}", count=len(options["operators"]),
-                  path=options["opers"])
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
-    listeners: list[tuple[str, IProtocolFactory]] = [
-        (description, factory) for description in options["endpoints"]
-    ]
+    factories: dict[str, IProtocolFactory] = {"line": factory}
+    metrics.add_front_end("line", factory.registry, factory.fanout)
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
-        listeners.append((f"web {options['web-endpoint']}", site))
+        factories["web"] = site
+        metrics.add_front_end("web", site.chat.registry, site.chat.fanout)
+    if options["irc-endpoint"] is not None:
+        from chatroom.irc.factory import IRCFactory
+
+        irc = IRCFactory(services, options["irc-name"], options["irc-ping"])
+        front_ends.append(irc)
+        factories["irc"] = irc
+        metrics.add_front_end("irc", irc.registry, irc.fanout)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
-    for description, front_end in listeners:
-        endpoint = serverFromString(reactor, description.removeprefix("web "))
-        ListeningService(description, endpoint, front_end, admission).setServiceParent(top)
+    listeners = Listeners(top, reactor, factories, admission)
+    services.reloader = Reloader(
+        options, services, listeners,
+        lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call), log_output,
+    )
+    services.reloader.observers.append(lambda outcome: reloaded() if outcome.applied else None)
+    HangupService(services.reloader, reactor).setServiceParent(top)
+    for spec in listener_specs(options):
+        try:
+            listener = listeners.add(spec)
+        except Exception as e:  # a certificate that cannot be read, a bad endpoint
+            raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
+        listener.setServiceParent(top)
+    if options["metrics-endpoint"] is not None:  # the last: stopped first
+        from chatroom.health import Readiness, build_metrics_site, readiness_checks
+        from chatroom.metrics import build_registry
+
+        where = options["metrics-endpoint"]
+        metrics_site = build_metrics_site(
+            build_registry(metrics),
+            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
+        ListeningService(f"metrics {where}", serverFromString(reactor, where),
+                         metrics_site).setServiceParent(top)
     return top
+
+
+def _operators(path: str | None) -> dict[str, str]:
+    """The server operators of ``--opers``, read before the reactor runs."""
+    if path is None:
+        return {}
+    try:
+        operators = load_operators(path)
+    except OperatorsFileError as e:
+        raise SystemExit(f"chatroom: cannot start: --opers: {e}") from None
+    _log.info("{count} server operators from {path}", count=len(operators), path=path)
+    return operators
 
 
 def _open_state(spec: str, reactor: Any) -> StateStore | None:
@@ -156,4 +203,10 @@ def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
     assert IReactorCore.providedBy(reactor)
-    return build_service(options, reactor)
+    out = sys.stdout if options.parent is None else twistd_log_file(options.parent, reactor)
+    if out is None:
+        _log.warn("twistd's --logger or --syslog chooses the log: --log-format and "
+                  "--log-level do not apply")
+        return build_service(options, reactor)
+    output = LogOutput(out, options["log-format"], options["log-level"])
+    return Logged(build_service(options, reactor, output), output)

@@ -207,15 +207,15 @@ class Chat:
             await self.names.claim(new_key, new, member.id)
         return new
 
-    def quit(self, member: Member, reason: str) -> None:
-        """``member`` leaves the server: announced in each of its rooms, nickname freed at
-        once. Safe to call twice."""
+    def quit(self, member: Member, reason: str, message: str = "") -> None:
+        """``member`` leaves the server: announced in each of its rooms (with ``message``,
+        what it said on leaving, if any), nickname freed at once. Safe to call twice."""
         if not member.present:
             return
         member.present = False
         now = self._clock.seconds()
         for name in self.directory.rooms_of(member.id):
-            self.hub.publish(Left(name, now, member.id, member.nick, reason))
+            self.hub.publish(Left(name, now, member.id, member.nick, reason, message))
         member.move_to(None)
         self._members.pop(member.id, None)
         self.names.release(nicknames.key(member.nick), member.id)
@@ -301,25 +301,30 @@ class Chat:
 
     # -- talking --------------------------------------------------------------------
 
-    def say(self, member: Member, text: str) -> None:
-        room = self._talking_in(member)
-        self.hub.publish(Said(room, self._clock.seconds(), member.id, member.nick, text))
+    def say(self, member: Member, text: str, room: str | None = None) -> None:
+        """``text`` to the member's current room, or to ``room`` (one it is in): a front
+        end whose every message names its room (IRC) says which."""
+        name = self._talking_in(member, room)
+        self.hub.publish(Said(name, self._clock.seconds(), member.id, member.nick, text))
 
-    def act(self, member: Member, text: str) -> None:
-        room = self._talking_in(member)
-        self.hub.publish(Acted(room, self._clock.seconds(), member.id, member.nick, text))
+    def act(self, member: Member, text: str, room: str | None = None) -> None:
+        name = self._talking_in(member, room)
+        self.hub.publish(Acted(name, self._clock.seconds(), member.id, member.nick, text))
 
-    def _talking_in(self, member: Member) -> str:
-        """The room ``member`` talks in, if it may talk there."""
-        room = member.current
-        if room is None:
+    def _talking_in(self, member: Member, room: str | None) -> str:
+        """The room ``member`` talks in, if it may talk there (moderation's guard)."""
+        if room is not None:
+            name = self._room_of(member, room)
+        elif member.current is None:
             raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
+        else:
+            name = member.current
         guard = self.guard
         if type(guard) is not OpenDoors:
-            state = self.directory.find(room)
+            state = self.directory.find(name)
             if state is not None:
                 guard.may_speak(member, state)
-        return room
+        return name
 
     def whisper(self, member: Member, target_nick: str, text: str) -> str:
         """Send ``text`` to one member only, wherever they are; return the addressee's

@@ -63,6 +63,11 @@ _STAYING = frozenset({"part", "kicked", "banned"})
 """Reasons to leave a room that do not mean leaving the server."""
 
 
+def _node_of(member: str) -> str:
+    """The node a member id was made on (``node.n``)."""
+    return member.rpartition(".")[0]
+
+
 class Directory:
     """Rooms by key, and the rooms of each member in the order they joined them.
 
@@ -113,11 +118,11 @@ class Directory:
                 state.operators.add(event.member)
                 state.creator = event.member
                 state.modes = "t"
-        elif state.creator and not state.changed and (event.time, event.member) < (
-            state.created, state.creator
-        ):
+        elif (state.creator and not state.changed and event.time < state.created
+              and _node_of(event.member) != _node_of(state.creator)):
             # Two nodes made the room at once, each first hearing its own member's join:
-            # the earlier join made it, so that every node agrees on who runs it.
+            # the earlier join made it, so that every node agrees on who runs it. (One
+            # node's own joins come in order: the first it heard made the room.)
             state.operators.discard(state.creator)
             state.operators.add(event.member)
             state.creator, state.created = event.member, event.time

@@ -18,6 +18,7 @@ from chatroom.history.store import (
     SEARCHABLE,
     BadQuery,
     IHistory,
+    Position,
     Record,
     Retention,
     Row,
@@ -47,10 +48,22 @@ class MemoryHistory:
         self._closed = False
         self.dropped = 0
         self._trimmer: LoopingCall | None = None
+        self._trim_interval = trim_interval
         if retention.max_count is not None or retention.max_age is not None:
             self._trimmer = LoopingCall(self._trim)
             self._trimmer.clock = clock
             self._trimmer.start(trim_interval, now=False)
+
+    def set_retention(self, retention: Retention) -> None:
+        """A new retention (a reload): applied now, and by the periodic passes after."""
+        self._retention = retention
+        if self._closed:
+            return
+        if self._trimmer is None:
+            self._trimmer = LoopingCall(self._trim)
+            self._trimmer.clock = self._clock
+            self._trimmer.start(self._trim_interval, now=False)
+        self._trim()
 
     def record(self, event: Event) -> None:
         row = row_for(event)
@@ -76,6 +89,24 @@ class MemoryHistory:
                         break
         found.reverse()
         return succeed(found)
+
+    def page(
+        self,
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        found = [
+            record for record in self._records
+            if record.room == room
+            and (after is None or (record.time, record.id) > after)
+            and (before is None or (record.time, record.id) < before)
+        ]
+        found.sort(key=lambda record: (record.time, record.id))
+        limit = max(min(limit, MAX_LAST), 0)
+        return succeed(found[max(len(found) - limit, 0):] if newest else found[:limit])
 
     def search(
         self, words: str, limit: int = 50, room: str | None = None

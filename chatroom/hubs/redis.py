@@ -254,6 +254,11 @@ class RedisHub(Service):
         self._last_id = b"0-0"
         self._suspects: dict[str, int] = {}  # node -> ticks its members outlived its reap
         self.state = State.IDLE
+        self.splits = 0
+        """Times contact with Redis was lost while in step with the room."""
+        self.read_lag = 0.0
+        """Seconds from Redis storing the newest stream entry read to this node reading it
+        (Redis's clock against this one), as of the last read that brought entries."""
         self._cmd: RedisConnection | None = None
         self._reader: RedisConnection | None = None
         self._whole_waiters: list[Deferred[None]] = []
@@ -396,6 +401,16 @@ class RedisHub(Service):
 
     def members(self) -> list[str]:
         return [holder.nick for holder in self._view.values()]
+
+    def problem(self) -> str | None:
+        """Why this node is not in step with the room through Redis now, or ``None``: for
+        readiness checks (a split node serves its own members, not the room)."""
+        return None if self.state is State.CONNECTED else f"redis: {self.state.value}"
+
+    @property
+    def unconfirmed(self) -> int:
+        """Events of this node sent, or waiting to be, that Redis has not confirmed storing."""
+        return len(self._inflight)
 
     def lookup(self, key: str) -> tuple[str, str] | None:
         holder = self._view.get(key)
@@ -718,6 +733,7 @@ class RedisHub(Service):
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     self._entry(fields)
+                self.read_lag = self.clock.seconds() - int(self._last_id.split(b"-")[0]) / 1000
         except (TypeError, IndexError, ValueError) as e:
             self._log.warn("unreadable reply from XREAD: {why}", why=str(e))
         except Exception:
@@ -934,6 +950,7 @@ class RedisHub(Service):
             was = self.state
             self.state = State.SPLIT if self._announced_once else State.IDLE
             if was is State.CONNECTED:
+                self.splits += 1
                 self._log.warn("lost contact with Redis at {address}; serving this "
                                "server's members alone until it is back",
                                address=str(self.address))

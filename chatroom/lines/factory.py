@@ -16,11 +16,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatroom.admission import Seat
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
-from chatroom.lines.protocol import ChatLineProtocol, describe_peer
+from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services
+from chatroom.session import Services, describe_peer
 
 _CLOSED = Failure(ConnectionDone())
 
@@ -54,14 +55,23 @@ class ChatFactory(Factory):
     def __init__(self, services: Services) -> None:
         self.services = services
         self.chat = services.chat
-        self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
-        self.fanout = Fanout(services.clock, prefix=prefixed)
+        self.fanout = Fanout(services.clock, prefix=prefixed, notice=render.notice,
+                             storms=self._storm_settings)
         self.registry: ConnectionRegistry[ChatLineProtocol] = ConnectionRegistry(
             services.limits, services.clock, admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    def _storm_settings(self) -> tuple[int, int]:
+        limits = self.services.limits  # read each time: a reload may change them
+        return limits.storm_members, limits.storm_rate
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[ChatLineProtocol]:

@@ -21,12 +21,13 @@ from chatroom.commands import HELP
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record, format_record, format_replay
+from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
-from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
+from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
-from chatroom.session import Session
+from chatroom.session import Session, describe_loss, describe_peer
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -53,12 +54,6 @@ class StreamTransport(Protocol):
     def registerProducer(self, producer: object, streaming: bool) -> None: ...
     def unregisterProducer(self) -> None: ...
 
-
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ChatLineProtocol(LineReceiver):
@@ -93,6 +88,14 @@ class ChatLineProtocol(LineReceiver):
     def member(self) -> Member | None:
         return self.session.member
 
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): the line cap and the output cap of this
+        connection follow at once."""
+        self.MAX_LENGTH = limits.max_line
+        self._lines.max_line = limits.max_line
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
+
     # -- connection life ------------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -103,14 +106,8 @@ class ChatLineProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        max_out, clock = self.factory.limits.max_out, self.factory.clock
-        sock = writable_socket(transport)
-        overflowed = self.session.overflowed
-        if sock is not None:
-            self.outbox = SocketOutbox(transport, sock, max_out, overflowed, clock)
-        else:
-            self.outbox = Outbox(transport, max_out, overflowed, clock)
-        transport.registerProducer(self.outbox, self.outbox.streaming)
+        self.outbox = open_outbox(transport, self.factory.limits.max_out,
+                                  self.session.overflowed, self.factory.clock)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)
         self.session.start()
@@ -121,7 +118,7 @@ class ChatLineProtocol(LineReceiver):
             # The transport tells a registered producer itself; one unregistered by
             # finish() learns it here, and its slow-reader check ends.
             self.outbox.stopProducing()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         self.factory.forget(self)
 
     def shutdown(self) -> None:
@@ -354,10 +351,3 @@ class ChatLineProtocol(LineReceiver):
 def _lines(count: int) -> str:
     return "1 line" if count == 1 else f"{count} lines"
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()

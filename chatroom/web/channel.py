@@ -30,7 +30,7 @@ from twisted.web.server import Request
 
 from chatroom.admission import Seat
 from chatroom.logs import RateLimitedLog
-from chatroom.web.protocol import describe_peer
+from chatroom.session import describe_peer
 
 METHODS = (b"GET", b"HEAD")
 """What the page sends; the site answers nothing else."""

@@ -35,7 +35,7 @@ from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services, Session
+from chatroom.session import Services, Session, describe_loss, describe_peer
 from chatroom.web import messages, origins
 from chatroom.web.control import PONG, Ping, Pong, pong_frame
 
@@ -72,12 +72,6 @@ class _Unreadable:
 
     why: str
 
-
-def describe_peer(address: IAddress | None) -> str:
-    host, port = getattr(address, "host", None), getattr(address, "port", None)
-    if host is None:
-        return type(address).__name__ if address is not None else "unknown"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def max_frame(limits: Limits) -> int:
@@ -170,6 +164,12 @@ class WebChatProtocol(WebSocketServerProtocol):
     def member(self) -> Member | None:
         return self.session.member
 
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): this connection's caps follow."""
+        self._max_frame = max_frame(limits)
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
+
     # -- connection life ------------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -215,7 +215,7 @@ class WebChatProtocol(WebSocketServerProtocol):
     def _gone(self, reason: Failure) -> None:
         self._lost = True
         self._inbox.clear()
-        self.session.lost(_describe_loss(reason))
+        self.session.lost(describe_loss(reason))
         if self.outbox is not None:
             self.outbox.stopProducing()
         self.factory.forget(self)
@@ -519,7 +519,6 @@ class WebChatFactory(WebSocketServerFactory):
         )
         self.services = services
         self.chat = services.chat
-        self.limits: Limits = services.limits
         self.clock = services.clock
         self.allowed_origins = allowed_origins
         self.warnings: RateLimitedLog = services.warnings
@@ -529,6 +528,11 @@ class WebChatFactory(WebSocketServerFactory):
             services.limits, services.clock, kind="web ", admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.services.limits
 
     @property
     def connections(self) -> set[WebChatProtocol]:
@@ -563,10 +567,3 @@ class WebChatFactory(WebSocketServerFactory):
         self.fanout.close()  # nobody needs to hear that everybody else left
         return self.registry.close_all()
 
-
-def _describe_loss(reason: Failure) -> str:
-    if reason.check(net_error.ConnectionDone):
-        return "closed"
-    if reason.check(net_error.ConnectionLost):
-        return "connection lost"
-    return reason.getErrorMessage()

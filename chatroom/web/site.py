@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from chatroom.limits import Limits
 from chatroom.logs import RateLimitedLog
 from chatroom.session import Services
 from chatroom.web.channel import ChatChannel, ChatRequest
@@ -167,9 +168,13 @@ class WebSite(Site):
     def __init__(self, root: IResource, chat: WebChatFactory, clock: IReactorTime) -> None:
         super().__init__(root, reactor=clock)
         self.chat = chat
-        self.limits = chat.limits
         self.admission = chat.registry.admission  # the server's, shared by every front end
         self.warnings = RateLimitedLog(self._log, clock)
+
+    @property
+    def limits(self) -> Limits:
+        """The server's, as they are now (a reload changes them)."""
+        return self.chat.limits
 
     def buildProtocol(self, addr: IAddress | None) -> ChatChannel:  # type: ignore[override]
         """Every connection takes a seat in the server's count; one over the limits is

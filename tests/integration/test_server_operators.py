@@ -89,4 +89,5 @@ def test_a_bad_operators_file_stops_the_start_naming_the_line(tmp_path: Path) ->
          "--opers", str(opers)],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
-    assert f"--opers: {opers}, line 1: not an Argon2 hash" in done.stderr + done.stdout
+    assert (f"chatroom: cannot start: --opers: {opers}, line 1: not an Argon2 hash"
+            in done.stderr + done.stdout)

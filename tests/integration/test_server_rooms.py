@@ -115,3 +115,30 @@ def test_history_is_per_room(server: ServerProcess) -> None:
     bob.send("/join #dev")
     replay = bob.expect("dev line")
     assert replay.endswith("alice: dev line")
+
+
+def test_a_join_storm_is_told_as_one_summary_line(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server("--storm-rate", "3", "--storm-members", "2")
+    watcher = server.join("watcher")
+    server.join("other")
+    watcher.expect("other joined")
+    crowd = [server.connect() for _ in range(12)]
+    for i, client in enumerate(crowd):
+        client.expect("nickname")
+        client.send(f"guest{i}")
+    for client in crowd:
+        client.expect("welcome")
+    singles: list[str] = []
+    summaries: list[str] = []
+    while len(singles) + sum(int(line.split()[1]) for line in summaries) < 12:
+        line = watcher.read_line(timeout=5)
+        assert line is not None, f"12 joins not told: {singles!r} {summaries!r}"
+        if line.startswith("*** guest"):
+            singles.append(line)
+        elif "people joined" in line or "person joined" in line:
+            summaries.append(line)
+    assert summaries and all(line.startswith("*** ") for line in summaries)
+    assert len(singles) <= 3 * len(summaries)  # the rate's worth a second, then summaries
+    assert watcher.quiet(1.5) == []

@@ -98,3 +98,12 @@ def test_once_a_room_is_ruled_a_late_join_does_not_take_it_over() -> None:
     d(Joined("#dev", 1.0, "m1", "alice"))  # older, but the room has rules by now
     state = d.find("#dev")
     assert state is not None and state.operators == {"m2"}
+
+
+def test_on_one_node_the_first_join_heard_made_the_room_whatever_the_ids_and_times() -> None:
+    d = Directory()
+    d(Joined("#dev", 5.0, "n1.2", "alice"))
+    d(Joined("#dev", 5.0, "n1.1", "bob"))  # a lower id, the same time: not earlier
+    d(Joined("#dev", 4.0, "n1.3", "carol"))  # a clock that stepped back: still after
+    state = d.find("#dev")
+    assert state is not None and state.operators == {"n1.2"}

@@ -608,6 +608,50 @@ async def test_a_full_disk_is_logged_the_room_goes_on_and_writes_retry(open_stor
 
 
 @pytest_twisted.ensureDeferred
+async def test_readiness_sees_failing_writes_until_one_works(open_store, clock):
+    """What /readyz is told: nothing while writes work, why while they fail."""
+    store = await open_store(flush_ms=200)
+    assert store.problem() is None
+    await store.probe()  # the writer thread takes the write lock, and answers
+    await store._call(_limit_pages(1))
+    store.record(said("x" * 5000))
+    with capturedLogs(), pytest.raises(HistoryError):
+        await store.flush()
+    assert store.problem() == "history writes failing (1 in a row): database or disk is full"
+    await store._call(_limit_pages(None))
+    clock.advance(MAX_RETRY_DELAY)
+    await store.flush()
+    assert store.problem() is None and store.last_error is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_readiness_sees_a_store_dropping_events_and_a_closed_one(open_store, clock):
+    store = await open_store(flush_ms=200, max_pending=2)
+    with capturedLogs():
+        for i in range(3):
+            store.record(said(f"line {i}"))
+    assert store.problem() == "history 2 events behind, dropping new ones"
+    await store.close()
+    assert store.problem() == "history store closed"
+    with pytest.raises(HistoryError):
+        await store.probe()
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_batch_written_is_timed_on_the_stores_clock(open_store, clock):
+    store = await open_store(flush_ms=200)
+    store.record(said("one"))
+    flushing = store.flush()  # handed to the writer thread now
+    clock.advance(0.3)  # (the write's answer cannot come before this coroutine waits)
+    await flushing
+    latency = store.write_latency
+    assert latency.count == store.batches == 1
+    assert latency.last == pytest.approx(0.3)
+    assert dict(latency.cumulative())["0.25"] == 0
+    assert dict(latency.cumulative())["0.5"] == 1
+
+
+@pytest_twisted.ensureDeferred
 async def test_write_failures_are_logged_at_a_bounded_rate(open_store, clock):
     store = await open_store(flush_ms=200)
     store.record(said("x" * 4000))  # fills the empty first page: from now on, rows need more

@@ -1,0 +1,111 @@
+"""Where the server's log goes: ``--log-format`` (text, or one JSON object per line), fixed
+at start, and ``--log-level``, which a reload may change.
+
+Under ``twistd`` the observer is set as the application's ``ILogObserver`` component, the
+documented way for an application to choose its logging; it writes where twistd itself
+would (``--logfile``, standard output under ``-n``), so twistd's options keep their
+meaning. ``chatroom-server`` logs to standard output with the same observer.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import IO, Any
+
+from twisted.application.service import IServiceCollection, MultiService
+from twisted.logger import (
+    FileLogObserver,
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    eventAsJSON,
+    eventAsText,
+    textFileLogObserver,
+)
+from twisted.python.components import Componentized
+from twisted.python.logfile import LogFile
+
+LEVELS = ("debug", "info", "warn", "error", "critical")
+FORMATS = ("text", "json")
+
+
+def parse_level(value: str) -> str:
+    level = value.strip().lower()
+    if level == "warning":
+        level = "warn"
+    if level not in LEVELS:
+        raise ValueError(f"must be one of {', '.join(LEVELS)}")
+    return level
+
+
+
+def parse_format(value: str) -> str:
+    fmt = value.strip().lower()
+    if fmt not in FORMATS:
+        raise ValueError("must be text or json")
+    return fmt
+
+
+
+def json_lines_observer(out: IO[Any]) -> FileLogObserver:
+    """``twisted.logger``'s JSON, one event per line and no record separator, with every
+    field of the event, plus ``log_text``: the message as the text log would show it."""
+
+    def line(event: dict[str, Any]) -> str:
+        text = eventAsText(event, includeTimestamp=False, includeSystem=False)
+        return eventAsJSON({**event, "log_text": text}) + "\n"
+
+    return FileLogObserver(out, line)
+
+
+class LogOutput:
+    """The server's log observer: its format is fixed, its level can change."""
+
+    def __init__(self, out: IO[Any], fmt: str = "text", level: str = "info") -> None:
+        self.format = fmt
+        self.level = level
+        self.predicate = LogLevelFilterPredicate(LogLevel.levelWithName(level))
+        base = json_lines_observer(out) if fmt == "json" else textFileLogObserver(out)
+        self.observer: ILogObserver = FilteringLogObserver(base, [self.predicate])
+
+    def set_level(self, level: str) -> None:
+        """Let events of ``level`` and above through from now on."""
+        self.level = level
+        self.predicate.setLogLevelForNamespace("", LogLevel.levelWithName(level))
+
+
+def twistd_log_file(twistd: Any, reactor: Any) -> IO[Any] | None:
+    """The file twistd would log to with these options of its own, or ``None`` when they
+    choose another observer (``--logger``, ``--syslog``): then twistd's is kept."""
+    if twistd.get("logger") or twistd.get("syslog"):
+        return None
+    path = twistd.get("logfile")
+    if path == "-" and not twistd.get("nodaemon"):
+        raise SystemExit("Daemons cannot log to stdout, exiting!")  # as twistd says it
+    if path == "-" or (not path and twistd.get("nodaemon")):
+        return sys.stdout
+    log_file: IO[Any] = LogFile.fromFullPath(path or "twistd.log")
+    if not signal.getsignal(signal.SIGUSR1):  # twistd's own rule: SIGUSR1 rotates the log
+
+        def rotate(signum: int, frame: Any) -> None:
+            reactor.callFromThread(log_file.rotate)  # type: ignore[attr-defined]
+
+        signal.signal(signal.SIGUSR1, rotate)
+    return log_file
+
+
+class Logged(MultiService):
+    """Holds the server's service; when twistd adds it to the application, sets the
+    application's log observer (which twistd reads before it starts logging)."""
+
+    def __init__(self, service: Any, output: LogOutput) -> None:
+        super().__init__()
+        self.output = output
+        service.setServiceParent(self)
+
+    def setServiceParent(self, parent: IServiceCollection) -> None:
+        if isinstance(parent, Componentized):
+            parent.setComponent(ILogObserver, self.output.observer)
+        super().setServiceParent(parent)
