@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import resource
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -80,6 +81,8 @@ class Admission:
         self._ports: list[Any] = []
         self.paused = False
         self.warnings = RateLimitedLog(self._log, clock, rate=1.0, burst=5)
+        self.screen: Callable[[str | None], str | None] | None = None
+        """Why an address may not connect at all, whatever the count (a server ban)."""
         self._spare = None if open_files is None else open_files - in_use
         self.max_clients = limits.max_clients
         self.pause_at: int | None = None
@@ -115,6 +118,10 @@ class Admission:
 
     def refusal(self, host: str | None) -> str | None:
         """Why a new connection from ``host`` may not come in now, or ``None``."""
+        if self.screen is not None:
+            why = self.screen(host)
+            if why is not None:
+                return why
         if self.clients >= self.max_clients:
             return SERVER_FULL
         if host is not None and self._per_host[host] >= self.limits.max_per_ip:

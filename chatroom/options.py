@@ -9,6 +9,8 @@ from typing import Any
 from twisted.python import usage
 
 from chatroom import config
+from chatroom.accounts.passwords import DEFAULT_COST, Cost
+from chatroom.accounts.statedb import default_state
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -108,6 +110,27 @@ class Options(CommandOptions):
         ["max-room-name", None, DEFAULTS.max_room_name,
          "Characters a room name may have after its #.",
          _ranged(int, 1, 32, "Must be from 1 to 32.")],
+        ["max-bans", None, DEFAULTS.max_bans,
+         "Bans one room may hold (and as many mutes); the server as many server bans.",
+         _ranged(int, 1, 100000, "Must be from 1 to 100000.")],
+        ["max-guess-delay", None, DEFAULTS.max_guess_delay,
+         "Seconds a password guess waits at most: each wrong password for a name, or from "
+         "an address, doubles the next one's wait, from 1 second.",
+         _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["state", None, None,
+         "Where to keep accounts, registered rooms and server bans: an SQLite file "
+         "(created with its directories), :memory:, or none to keep nothing. Default: "
+         "chatroom-state.sqlite3 beside the --history file (in memory if --history is "
+         "none or :memory:)."],
+        ["opers", None, None,
+         "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
+         "hash), read at start. None unless given."],
+        ["password-time-cost", None, DEFAULT_COST.time_cost,
+         "Argon2id passes for new password hashes.",
+         _ranged(int, 1, 100, "Must be from 1 to 100.")],
+        ["password-memory-kib", None, DEFAULT_COST.memory_kib,
+         "Argon2id memory for new password hashes, in KiB (each check holds that much).",
+         _ranged(int, 64, 4 * 1024 * 1024, "Must be from 64 to 4194304.")],
         ["storm-rate", None, DEFAULTS.storm_rate,
          "Joins and leaves in a second of one room past which the rest of that second's "
          "are told as one summary line (0: never).",
@@ -259,6 +282,10 @@ class Options(CommandOptions):
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
+        state = self["state"]
+        self["state-path"] = default_state(self["history"]) if state is None else state
+        self["password-cost"] = Cost(self["password-time-cost"], self["password-memory-kib"],
+                                     DEFAULT_COST.parallelism)
         self["limits"] = Limits(
             history_replay=self["history-replay"],
             max_line=self["max-line"],
@@ -272,6 +299,8 @@ class Options(CommandOptions):
             max_rooms=self["max-rooms"],
             max_rooms_per_member=self["max-rooms-per-member"],
             max_room_name=self["max-room-name"],
+            max_bans=self["max-bans"],
+            max_guess_delay=self["max-guess-delay"],
             storm_rate=self["storm-rate"],
             storm_members=self["storm-members"],
             fd_reserve=self["fd-reserve"],

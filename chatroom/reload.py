@@ -91,6 +91,10 @@ def apply_limits(services: Services, limits: Limits) -> None:
     )
     if services.admission is not None:
         services.admission.update(limits)
+    if services.moderation is not None:
+        services.moderation.rules = replace(services.moderation.rules, max_bans=limits.max_bans)
+    if services.accounts is not None:
+        services.accounts.guesses.longest = limits.max_guess_delay
     for session in list(services.sessions):
         session.apply_limits(limits, before)
 

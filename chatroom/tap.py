@@ -16,6 +16,8 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from chatroom.accounts.opers import OperatorsFileError, load_operators
+from chatroom.accounts.statedb import StateError, StateStore
 from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
@@ -113,6 +115,8 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
+        operators=_operators(options["opers"]), password_cost=options["password-cost"],
+        state=_open_state(options["state-path"], reactor),
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
@@ -158,6 +162,32 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         ListeningService(f"metrics {where}", serverFromString(reactor, where),
                          metrics_site).setServiceParent(top)
     return top
+
+
+def _operators(path: str | None) -> dict[str, str]:
+    """The server operators of ``--opers``, read before the reactor runs."""
+    if path is None:
+        return {}
+    try:
+        operators = load_operators(path)
+    except OperatorsFileError as e:
+        raise SystemExit(f"chatroom: cannot start: --opers: {e}") from None
+    _log.info("{count} server operators from {path}", count=len(operators), path=path)
+    return operators
+
+
+def _open_state(spec: str, reactor: Any) -> StateStore | None:
+    """The state file, read before the reactor runs; ``none``: nothing kept."""
+    if spec.lower() == "none":
+        return None
+    try:
+        store = StateStore(spec, reactor)
+    except StateError as e:
+        raise SystemExit(f"chatroom: cannot start: {e}") from None
+    _log.info("state in {spec}: {accounts} accounts, {rooms} registered rooms, {bans} server "
+              "bans", spec=spec, accounts=len(store.accounts), rooms=len(store.rooms),
+              bans=len(store.server_bans))
+    return store
 
 
 def _blocking_last(history: IHistory, n: int, room: str, reactor: Any) -> list[Record]:

@@ -244,6 +244,8 @@ class RedisHub(Service):
         self._announced: People = {}  # this node's members, as the other nodes know them
         self._remote: People = {}  # the other nodes' members, from their events
         self._topics: dict[str, TopicKnown] = {}  # room -> its topic, as last heard
+        self.views: list[Callable[[], list[Event]]] = []
+        """What else a late node is told (view events): moderation adds every room's state."""
         self._seq = 0
         self._inflight: deque[tuple[int, bytes]] = deque()  # sent, or to be; not stored yet
         self._batch: list[tuple[int, bytes]] = []  # this reactor turn's entries, unsent
@@ -774,8 +776,8 @@ class RedisHub(Service):
         self._deliver(event)
 
     def _greet(self) -> None:
-        """A node came (or came back): tell it who is here, in which rooms, and the topics
-        this node knows. Views only: nothing is shown or stored for these."""
+        """A node came (or came back): tell it who is here, in which rooms, the topics
+        this node knows and what ``views`` add. Views only: nothing is shown or stored."""
         if self.state is not State.CONNECTED:
             return  # the resync announces this node's members anyway
         now = self.clock.seconds()
@@ -783,6 +785,9 @@ class RedisHub(Service):
             self._send(Present("", now, member, nick, rooms))
         for known in self._topics.values():
             self._send(known)
+        for view in self.views:
+            for event in view():
+                self._send(event)
 
     _missed = 0
     _missed_call: Any = None
@@ -800,6 +805,12 @@ class RedisHub(Service):
     def _apply(self, event: Event, node: str) -> None:
         """Another node's presence event, into this node's view of the roster."""
         kind = type(event)
+        if kind is Left and event.member in self._present:
+            # One of this node's members taken out of a room by another node's operator
+            # (a kick): out of the rooms this node tells others and late nodes about too.
+            _track(self._present, event)
+            _track(self._announced, event)
+            return
         _track(self._remote, event)
         if kind is Joined or kind is Present:
             key = nicknames.key(event.nick)

@@ -93,6 +93,7 @@ class IRCProtocol(Protocol):
         self._registering = False
         self._nick: str | None = None  # chosen, not yet claimed
         self._user: str | None = None
+        self._password: str | None = None  # PASS: a registered nickname's (never logged)
         self.realname = ""
         self.away: str | None = None
         self.invisible = False
@@ -400,6 +401,19 @@ class IRCProtocol(Protocol):
     def show_prompt(self) -> None:
         pass  # IRC has no prompt: the client sends NICK again
 
+    def show_password_prompt(self, nick: str) -> None:
+        """The nickname is registered: the password is the one PASS gave, if any."""
+        password, self._password = self._password, None
+        if password is not None:
+            self.session.password(password)
+            return
+        self._notice_to_self(f"{nick} is a registered nickname: connect with PASS and its "
+                             "password to use it")
+        self.show_error(f"nickname {nick} is registered", "nick")
+
+    def password_given(self) -> None:
+        pass
+
     def show_help(self) -> None:
         self.cmd_help()
 
@@ -703,7 +717,9 @@ def irc_pass(self: IRCProtocol, message: Message) -> None:
         self._numeric(n.ERR_ALREADYREGISTERED, "You may not reregister")
     elif not message.params:
         self._numeric(n.ERR_NEEDMOREPARAMS, "PASS", "Not enough parameters")
-    # No server password: a PASS before registration is accepted and not needed.
+    else:
+        # No server password: PASS is the registered nickname's password, if it is one.
+        self._password = message.params[0]
 
 
 @command("USER")

@@ -18,10 +18,14 @@ from datetime import UTC, datetime
 from chatroom.domain.events import (
     Acted,
     Event,
+    Invited,
     Joined,
     Left,
+    MaskSet,
+    ModeSet,
     Notice,
     Renamed,
+    RoleSet,
     Said,
     TopicSet,
     Whispered,
@@ -107,6 +111,9 @@ class Renderer:
             return build(src, "JOIN", event.room, tags=tags, trailing=False)
         if kind is Left:
             assert isinstance(event, Left)
+            if event.by:  # kicked or banned by an operator
+                return build(source(event.by), "KICK", event.room, event.nick,
+                             event.message or event.by, tags=tags)
             if event.reason == "part":
                 if event.message:
                     return build(src, "PART", event.room, event.message, tags=tags)
@@ -121,6 +128,21 @@ class Renderer:
         if kind is Notice:
             assert isinstance(event, Notice)
             return build(self.server, "NOTICE", event.room or "$*", event.text, tags=tags)
+        if kind is ModeSet:
+            assert isinstance(event, ModeSet)
+            flag, _, argument = event.change.partition(" ")
+            return build(src, "MODE", event.room, flag, *([argument] if argument else []),
+                         tags=tags, trailing=False)
+        if kind is RoleSet or kind is MaskSet:
+            assert isinstance(event, RoleSet | MaskSet)
+            who = event.target_nick if isinstance(event, RoleSet) else event.mask
+            origin = src if event.nick else self.server  # a registered room's own doing
+            return build(origin, "MODE", event.room, event.change, who, tags=tags,
+                         trailing=False)
+        if kind is Invited:
+            assert isinstance(event, Invited)
+            return build(src, "INVITE", event.target_nick, event.room, tags=tags,
+                         trailing=False)
         raise TypeError(f"no IRC shape for {event!r}")
 
 

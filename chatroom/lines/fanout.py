@@ -5,7 +5,8 @@ in it (from the ``Joined`` and ``Left`` events of its own members), sends a room
 those, and gives a line of a room that is not a member's current one its ``prefix`` form
 (``#dev alice: hi``; the web's JSON names the room in every message and needs none). A
 rename and a private line belong to people, not rooms: a rename goes once to everyone who
-shares a room with the renamer, a private line to its addressee.
+shares a room with the renamer, a private line (and an invitation) to its addressee. A
+member kicked or banned from a room is told so too, before it leaves the room.
 
 Every event is rendered to bytes once. Events that arrive in the same turn of the reactor
 are joined into one buffer, and each member gets that one buffer in one write: under load
@@ -38,12 +39,20 @@ done. A reply that goes out at once, not behind a pass, is not counted.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chatroom.domain.chat import Member
-from chatroom.domain.events import VIEW_EVENTS, Event, Joined, Left, Renamed, Whispered
+from chatroom.domain.events import (
+    VIEW_EVENTS,
+    Event,
+    Invited,
+    Joined,
+    Left,
+    Renamed,
+    Whispered,
+)
 from chatroom.domain.roomnames import key as room_key
 from chatroom.lines.render import render
 from chatroom.lines.storms import Storms, describe
@@ -166,19 +175,22 @@ class Fanout:
         kind = type(event)
         if kind in _QUIET:
             return  # a view of who is where, for directories: nothing to show
-        if kind is Whispered:
-            assert isinstance(event, Whispered)
+        if kind is Whispered or kind is Invited:
+            assert isinstance(event, Whispered | Invited)
             self._queue((None, "", event.member, event.target, self._render(event)))
             return
         room = event.room
         if room:
             key = room_key(room)
             if kind is Joined or kind is Left:
+                kicked = kind is Left and bool(cast(Left, event).by)
                 storms = self._storms
-                held = storms is not None and storms.hold(
+                held = not kicked and storms is not None and storms.hold(
                     key, room, len(self._rooms.get(key, ())), kind is Joined, event.nick
                 )
                 if event.member in self._members:
+                    if kicked:
+                        self._removed(event, room)
                     self._moved(event.member, key, kind is Joined, queued=not held)
                 if held:
                     return
@@ -193,6 +205,14 @@ class Fanout:
             self._queue((None, "", event.member, frozenset(sharing), self._render(event)))
         else:  # a notice to everyone on the server
             self._queue((None, "", event.member, None, self._render(event)))
+
+    def _removed(self, event: Event, room: str) -> None:
+        """A member of this front end was kicked or banned from ``room``: it is told so
+        (with the room's name), like the room, before it leaves it."""
+        data = self._render(event)
+        if self._prefix is not None:
+            data = self._prefix(room, data)
+        self._queue((None, "", "", event.member, data))
 
     def _moved(self, member_id: str, key: str, joined: bool, queued: bool = True) -> None:
         """One of this front end's members entered or left a room (``queued``: the line

@@ -77,7 +77,8 @@ class ChatLineProtocol(LineReceiver):
         self._transport: StreamTransport | None = None
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
-        self.session = Session(factory.services, self, factory.fanout, self, self.peer)
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer,
+                               host=self.host)
         self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False
@@ -211,6 +212,14 @@ class ChatLineProtocol(LineReceiver):
 
     def show_prompt(self) -> None:
         self.send(PROMPT)
+
+    def show_password_prompt(self, nick: str) -> None:
+        self.send(self._telnet.hide_input()
+                  + render.line(f"{nick} is a registered nickname: type its password"))
+
+    def password_given(self) -> None:
+        if self._telnet.hiding_input:  # the Enter was not echoed either: a new line
+            self.send(self._telnet.show_input() + render.CRLF)
 
     def show_help(self) -> None:
         self.send(HELP_LINES)

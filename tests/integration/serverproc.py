@@ -112,11 +112,15 @@ class ServerProcess:
         status = Path(f"/proc/{self.pid}/status").read_text()
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
-    def connect(self, timeout: float = 5) -> LineClient:
-        return LineClient(socket.create_connection(("127.0.0.1", self.port), timeout=timeout))
+    def connect(self, timeout: float = 5, source: str | None = None) -> LineClient:
+        """A client; ``source`` is another loopback address to connect from (127.0.0.2),
+        to look like another host."""
+        address = None if source is None else (source, 0)
+        return LineClient(socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                                   source_address=address))
 
-    def join(self, nick: str) -> LineClient:
-        client = self.connect()
+    def join(self, nick: str, source: str | None = None) -> LineClient:
+        client = self.connect(source=source)
         client.expect("nickname")
         client.send(nick)
         client.expect(rf"welcome.*\b{re.escape(nick)}\b")
