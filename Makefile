@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8080
 WEB_PORT ?= 8081
+IRC_PORT ?= 6667
 
 .PHONY: run test lint typecheck pytest bench clean sysdeps
 
@@ -20,8 +21,8 @@ $(STAMP): setup.cfg pyproject.toml
 
 run: $(STAMP)
 	mkdir -p var
-	@echo "chatroom: telnet/nc on 127.0.0.1:$(PORT), web page on http://127.0.0.1:$(WEB_PORT)/"
-	$(BIN)/twistd --nodaemon --pidfile= chatroom --port $(PORT) --web $(WEB_PORT)
+	@echo "chatroom: telnet/nc on 127.0.0.1:$(PORT), web page on http://127.0.0.1:$(WEB_PORT)/, IRC on 127.0.0.1:$(IRC_PORT)"
+	$(BIN)/twistd --nodaemon --pidfile= chatroom --port $(PORT) --web $(WEB_PORT) --irc $(IRC_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check chatroom tests twisted benchmarks

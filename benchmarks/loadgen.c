@@ -79,6 +79,9 @@ static int opt_port, opt_clients = 100, opt_senders = 1, opt_inflight = 64, opt_
 static double opt_drain = 2.0, opt_hs_timeout = 60.0, opt_settle = 0.0, opt_p99_ms = 100.0;
 static int opt_stop_on_fail, opt_abort, opt_pad, opt_retries;
 static int opt_rooms, opt_rooms_each = 1, opt_src_ips = 1;
+/* --irc: speak IRC (NICK/USER, then JOIN #lobby; joined at its end of NAMES; lines are
+ * PRIVMSG #lobby; PINGs answered), to the IRC front end or another IRC server */
+static int opt_irc;
 static double step_rate[MAX_STEPS], step_secs[MAX_STEPS];
 static int n_steps;
 static double probe_at[MAX_PROBES];
@@ -377,8 +380,44 @@ static void on_chat_line(client_t *c, const char *s, size_t len, uint64_t t_ns) 
     else c->ooo++;
 }
 
+static void on_irc_line(client_t *c, const char *s, size_t len, uint64_t t_ns) {
+    if (len >= 5 && !memcmp(s, "PING ", 5)) {
+        char b[600];
+        int n = snprintf(b, sizeof b, "PONG %.*s\r\n", (int)(len - 5 > 500 ? 500 : len - 5), s + 5);
+        queue(c, b, (size_t)n);
+        flush_client(c);
+        return;
+    }
+    switch (c->state) {
+    case PROMPTED_WAIT: /* registered: join the channel */
+        if (memmem(s, len, " 001 ", 5)) {
+            queue(c, "JOIN #lobby\r\n", 13);
+            flush_client(c);
+            if (c->state != DEAD) c->state = NICK_SENT;
+        } else if (memmem(s, len, " 433 ", 5) || memmem(s, len, " 432 ", 5)) {
+            refused_nick++;
+            kill_client(c, 0);
+        }
+        break;
+    case NICK_SENT:
+        if (memmem(s, len, " 366 ", 5)) {
+            c->state = JOINED;
+            c->t_joined = now();
+            if (!c->probe) count_open(c, 1);
+            settle(c);
+        }
+        break;
+    case JOINED:
+        if (!c->probe) on_chat_line(c, s, len, t_ns);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_line(client_t *c, const char *s, size_t len, uint64_t t_ns) {
     if (len && s[len - 1] == '\r') len--;
+    if (opt_irc) { on_irc_line(c, s, len, t_ns); return; }
     switch (c->state) {
     case PROMPTED_WAIT:
         if (mentions_nickname(s, len)) {
@@ -460,7 +499,7 @@ static void on_readable(client_t *c) {
             pos += l + 1;
         }
         /* a prompt may come without its newline */
-        if (c->state == PROMPTED_WAIT && pos < c->in_len && mentions_nickname(c->in + pos, c->in_len - pos)) {
+        if (!opt_irc && c->state == PROMPTED_WAIT && pos < c->in_len && mentions_nickname(c->in + pos, c->in_len - pos)) {
             on_line(c, c->in + pos, c->in_len - pos, t_ns);
             pos = c->in_len;
         }
@@ -485,6 +524,13 @@ static void pump(int timeout_ms) {
             if (err) { conn_errors++; kill_client(c, 0); continue; }
             if (!(evs[i].events & (EPOLLOUT | EPOLLIN))) continue;
             c->state = PROMPTED_WAIT;
+            if (opt_irc) {
+                char b[100];
+                int m = snprintf(b, sizeof b, "NICK %s\r\nUSER %s 0 * :%s\r\n", c->nick, c->nick, c->nick);
+                queue(c, b, (size_t)m);
+                flush_client(c);
+                if (c->state == DEAD) continue;
+            }
             arm(c);
         }
         if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) on_readable(c);
@@ -526,7 +572,7 @@ static void usage(void) {
             "usage: loadgen --port P [--host H] [--clients N] [--senders S] [--step RATE:SECONDS]...\n"
             "               [--drain S] [--hs-timeout S] [--settle S] [--inflight K] [--p99-ms MS]\n"
             "               [--stop-on-fail | --stop-after K] [--abort] [--retries K] [--pad BYTES] [--probe-at T1,T2] [--server-pid PID]\n"
-            "               [--rooms R [--rooms-each K]] [--src-ips N]\n");
+            "               [--rooms R [--rooms-each K]] [--src-ips N] [--irc]\n");
     exit(2);
 }
 
@@ -561,8 +607,8 @@ static int do_step(int st, int attempt, int *retryable) {
             client_t *c = &cl[rr];
             if (c->state == JOINED) {
                 char b[5200];
-                int n = snprintf(b, sizeof b, "#L %d %llu %llu", rr, (unsigned long long)sent_by[rr],
-                                 (unsigned long long)now_ns());
+                int n = snprintf(b, sizeof b, "%s#L %d %llu %llu", opt_irc ? "PRIVMSG #lobby :" : "",
+                                 rr, (unsigned long long)sent_by[rr], (unsigned long long)now_ns());
                 if (opt_pad > 0) { b[n++] = ' '; memcpy(b + n, pad, (size_t)opt_pad); n += opt_pad; }
                 b[n++] = '\r';
                 b[n++] = '\n';
@@ -692,6 +738,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--stop-on-fail")) opt_stop_on_fail = 1;
         else if (!strcmp(a, "--stop-after")) opt_stop_on_fail = atoi(VAL);
         else if (!strcmp(a, "--abort")) opt_abort = 1;
+        else if (!strcmp(a, "--irc")) opt_irc = 1;
         else if (!strcmp(a, "--pad")) opt_pad = atoi(VAL);
         else if (!strcmp(a, "--retries")) opt_retries = atoi(VAL);
         else if (!strcmp(a, "--probe-at")) parse_list(VAL, probe_at, &n_probes, MAX_PROBES);
@@ -704,7 +751,7 @@ int main(int argc, char **argv) {
     }
     if (!opt_port || opt_clients < 1 || opt_senders < 1 || opt_senders > opt_clients) usage();
     if (opt_rooms < 0 || opt_rooms_each < 1 || opt_rooms_each > 8 || (opt_rooms && opt_rooms_each > opt_rooms) ||
-        opt_src_ips < 1 || opt_src_ips > 250)
+        (opt_rooms && opt_irc) || opt_src_ips < 1 || opt_src_ips > 250)
         usage();
     room_open = calloc((size_t)(opt_rooms > 0 ? opt_rooms : 1), sizeof *room_open);
     if (opt_pad < 0 || opt_pad > 4000) opt_pad = 0;

@@ -16,6 +16,9 @@ N%", measured, not guessed. Patches:
 - ``outbox``: the line fan-out writes to each member's outbox, as on 88097cf, instead of
   through ``ChatLineProtocol.send`` and ``Fanout.reply`` (two calls per member per pass
   that only matter for replies queued behind a pass).
+- ``fanout=FILE``: the line front end's fan-out is the ``Fanout`` of FILE, another version
+  of ``chatroom/lines/fanout.py`` (e.g. ``git show 753bd16:chatroom/lines/fanout.py``, from
+  before the fan-out counted its deliveries for ``--metrics``): what that counting costs.
 """
 
 from __future__ import annotations
@@ -78,6 +81,26 @@ def patch_outbox() -> None:
     Fanout.add = add  # type: ignore[method-assign]
 
 
+def patch_fanout(path: str) -> None:
+    import importlib.util
+
+    from chatroom.lines import factory
+    from chatroom.stats import Tally
+
+    spec = importlib.util.spec_from_file_location("fanout_variant", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Fanout(module.Fanout):  # type: ignore[name-defined,misc]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            if not hasattr(self, "tally"):
+                self.tally = Tally()  # the sessions count into it; the fan-out does not
+
+    factory.Fanout = Fanout  # type: ignore[misc]
+
+
 PATCHES: dict[str, Callable[[], None]] = {"nodelay": patch_nodelay, "queued": patch_queued,
                                       "nostore": patch_nostore, "outbox": patch_outbox}
 
@@ -89,6 +112,8 @@ def main() -> None:
     for name in filter(None, sys.argv[1].split(",")):
         if name.startswith("rest="):
             patch_rest(name.partition("=")[2])
+        elif name.startswith("fanout="):
+            patch_fanout(name.partition("=")[2])
         else:
             PATCHES[name]()
     sys.argv = ["twistd", *sys.argv[2:]]

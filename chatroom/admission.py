@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import resource
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
@@ -75,10 +76,13 @@ class Admission:
         self.limits = limits
         self.open = 0  # accepted sockets not yet closed: admitted or being refused
         self.clients = 0  # admitted ones
+        self.refused: Counter[str] = Counter()  # sockets refused since start, by refusal
         self._per_host: Counter[str] = Counter()
         self._ports: list[Any] = []
         self.paused = False
         self.warnings = RateLimitedLog(self._log, clock, rate=1.0, burst=5)
+        self.screen: Callable[[str | None], str | None] | None = None
+        """Why an address may not connect at all, whatever the count (a server ban)."""
         self._spare = None if open_files is None else open_files - in_use
         self.max_clients = limits.max_clients
         self.pause_at: int | None = None
@@ -114,6 +118,10 @@ class Admission:
 
     def refusal(self, host: str | None) -> str | None:
         """Why a new connection from ``host`` may not come in now, or ``None``."""
+        if self.screen is not None:
+            why = self.screen(host)
+            if why is not None:
+                return why
         if self.clients >= self.max_clients:
             return SERVER_FULL
         if host is not None and self._per_host[host] >= self.limits.max_per_ip:
@@ -129,6 +137,8 @@ class Admission:
             self.clients += 1
             if host is not None:
                 self._per_host[host] += 1
+        else:
+            self.refused[seat.refusal or ""] += 1
         self._check_descriptors()
         return seat
 

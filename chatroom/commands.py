@@ -30,11 +30,29 @@ HELP: list[tuple[str, str]] = [
     ("/topic [TEXT]", "show or set the current room's topic"),
     ("/history [N]", "show the last N lines said here (default 20)"),
     ("/search WORDS", "find earlier lines holding all the WORDS, newest first"),
+    ("/kick NICK [WHY]", "take NICK out of the room (operators)"),
+    ("/ban MASK [WHY]", "ban a nickname, ~a:ACCOUNT, address or network (operators)"),
+    ("/unban MASK", "lift a ban (operators)"),
+    ("/bans [#ROOM]", "list the room's bans: who set each, when, why"),
+    ("/mute NICK [WHY]", "NICK reads but cannot talk here (operators); /unmute NICK"),
+    ("/op NICK", "make NICK an operator of the room (operators); /deop NICK"),
+    ("/voice NICK", "let NICK talk in a moderated room (operators); /devoice NICK"),
+    ("/invite NICK", "let NICK into the room, even if invite-only (operators)"),
+    ("/mode [+-]FLAGS ARGS", "room modes m i k t l s (operators); /mode alone shows them"),
+    ("/register-room", "keep the room, its modes, bans and operators (an operator's account)"),
+    ("/register PASSWORD", "reserve your nickname: choosing it will ask for PASSWORD"),
+    ("/password OLD NEW", "change your account's password"),
+    ("/unregister PASSWORD", "give your nickname up to anyone"),
+    ("/oper NAME PASSWORD", "sign in as a server operator"),
+    ("/kill NICK [WHY]", "disconnect NICK (server operators)"),
+    ("/gban MASK [TIME]", "ban an address from the server, e.g. for 2h, and why"),
+    ("/ungban MASK", "lift a server ban; /gbans lists them (server operators)"),
     ("/help", "show this list"),
     ("/quit", "leave the server"),
     ("//TEXT", "say TEXT with one leading slash (not a command)"),
 ]
-"""``(usage, what it does)`` for each command, in the order ``/help`` lists them."""
+"""``(usage, what it does)`` for each command, in the order ``/help`` lists them. The
+moderation commands (``moderation_commands``) also take ``#ROOM`` first."""
 
 ABOUT_COMMAND = "command"
 ABOUT_NICK = "nick"
@@ -102,6 +120,10 @@ class Commands:
             "quit": self._quit,
         }
 
+    def add(self, name: str, handler: Callable[[Member, str, Replies], None]) -> None:
+        """Another command (``/name``), from a module of its own (moderation, accounts)."""
+        self._table[name] = handler
+
     def run(self, member: Member, text: str, replies: Replies, typed: str | None = None) -> None:
         """``text`` starts with ``/`` (and not ``//``, which is chat). ``typed`` is the line
         as received, before sanitising, where it may differ: ``/nick`` and ``/join`` take
@@ -168,18 +190,25 @@ class Commands:
         state = self.chat.room(member.current)
         replies.cmd_members(self._marked(state), None)
 
-    @staticmethod
-    def _marked(state: RoomState) -> list[str]:
-        """The room's nicknames, sorted, operators marked ``@``."""
-        ops = state.operators
+    def _marked(self, state: RoomState) -> list[str]:
+        """The room's nicknames, sorted, operators (server operators too) marked ``@``,
+        voiced members ``+``."""
+        ops, voiced = state.operators, state.voiced
+        opers = self.chat.directory.server_operators
         people = sorted(state.members.items(), key=lambda item: nicknames.key(item[1]))
-        return [("@" + nick) if member in ops else nick for member, nick in people]
+        return [
+            ("@" + nick) if member in ops or member in opers
+            else ("+" + nick) if member in voiced else nick
+            for member, nick in people
+        ]
 
     def _join(self, member: Member, rest: str, replies: Replies) -> None:
         if not rest:
             replies.cmd_refused("usage: /join #ROOM", ABOUT_COMMAND)
             return
-        name = roomnames.normalize(rest.strip().split(" ")[0])
+        room, _, after = rest.strip().partition(" ")
+        name = roomnames.normalize(room)
+        key = after.split()[0] if after.split() else ""  # a room with mode k asks for it
         recent = self.recent
         loading = recent.load(name) if recent is not None else succeed(None)
 
@@ -187,8 +216,10 @@ class Commands:
             if not member.present:
                 return
             try:
-                state, entered = self.chat.enter(member, name)
+                state, entered = self.chat.enter(member, name, key)
             except ChatError as e:
+                if recent is not None:
+                    recent.forget(name)  # read for a room that was not made after all
                 replies.cmd_refused(str(e), ABOUT_ROOM)
                 return
             replay: list[Record] = []

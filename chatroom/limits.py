@@ -59,6 +59,13 @@ class Limits:
     max_room_name: int = 32
     """Characters a room's name may have after its ``#`` (1 to 32)."""
 
+    max_bans: int = 100
+    """Bans one room may hold, and as many mutes; the server as many server bans."""
+
+    max_guess_delay: float = 60.0
+    """Seconds a password guess waits at most: each wrong password for an account (or an
+    operator name), or from an address, doubles the wait of the next, from 1 second."""
+
     storm_members: int = 200
     """Members of a room (on one front end) from which a storm of joins and leaves is told
     as one line a second instead of a line each."""

@@ -29,8 +29,9 @@ Spec = tuple[str, str]
 def listener_specs(options: Any) -> list[Spec]:
     """The listeners ``options`` (``chatroom.options.Options``) ask for, in order."""
     specs = [("line", endpoint) for endpoint in options["endpoints"]]
-    if options["web-endpoint"] is not None:
-        specs.append(("web", options["web-endpoint"]))
+    for kind in ("web", "irc"):
+        if options[f"{kind}-endpoint"] is not None:
+            specs.append((kind, options[f"{kind}-endpoint"]))
     return specs
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from twisted.python import usage
 
 from chatroom import config
+from chatroom.accounts.passwords import DEFAULT_COST, Cost
+from chatroom.accounts.statedb import default_state
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -77,11 +79,22 @@ def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
 
 
+def _endpoint(name: str, value: str | None, interface: str, extra: str = "") -> str | None:
+    """An endpoint option's value: a bare port listens on ``--interface``."""
+    if value is None or not value.isdigit():
+        return value
+    try:
+        return f"tcp:{_port(value)}:interface={interface}{extra}"
+    except ValueError as e:
+        raise usage.UsageError(f"--{name} {value}: {e}") from None
+
+
 class Options(CommandOptions):
     """Command-line options of ``twistd chatroom`` and ``chatroom-server``."""
 
     longdesc = (
-        "Serve one chat room that telnet, nc and chatroom-client users join over TCP. "
+        "Serve chat rooms that telnet, nc and chatroom-client users (and, with --web and --irc, "
+        "browsers and IRC clients) join over TCP. "
         "Every limit below is per connection unless it says otherwise."
     )
     optParameters = [
@@ -97,6 +110,27 @@ class Options(CommandOptions):
         ["max-room-name", None, DEFAULTS.max_room_name,
          "Characters a room name may have after its #.",
          _ranged(int, 1, 32, "Must be from 1 to 32.")],
+        ["max-bans", None, DEFAULTS.max_bans,
+         "Bans one room may hold (and as many mutes); the server as many server bans.",
+         _ranged(int, 1, 100000, "Must be from 1 to 100000.")],
+        ["max-guess-delay", None, DEFAULTS.max_guess_delay,
+         "Seconds a password guess waits at most: each wrong password for a name, or from "
+         "an address, doubles the next one's wait, from 1 second.",
+         _ranged(float, 1, 3600, "Must be from 1 to 3600.")],
+        ["state", None, None,
+         "Where to keep accounts, registered rooms and server bans: an SQLite file "
+         "(created with its directories), :memory:, or none to keep nothing. Default: "
+         "chatroom-state.sqlite3 beside the --history file (in memory if --history is "
+         "none or :memory:)."],
+        ["opers", None, None,
+         "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
+         "hash), read at start. None unless given."],
+        ["password-time-cost", None, DEFAULT_COST.time_cost,
+         "Argon2id passes for new password hashes.",
+         _ranged(int, 1, 100, "Must be from 1 to 100.")],
+        ["password-memory-kib", None, DEFAULT_COST.memory_kib,
+         "Argon2id memory for new password hashes, in KiB (each check holds that much).",
+         _ranged(int, 64, 4 * 1024 * 1024, "Must be from 64 to 4194304.")],
         ["storm-rate", None, DEFAULTS.storm_rate,
          "Joins and leaves in a second of one room past which the rest of that second's "
          "are told as one summary line (0: never).",
@@ -136,7 +170,7 @@ class Options(CommandOptions):
          "Seconds a member may stay silent before being disconnected (0: off).",
          _ranged(float, 0, None, "Must be at least 0.")],
         ["history", None, DEFAULT_PATH,
-         "Where to keep the room's history: an SQLite file (created with its directories), "
+         "Where to keep the rooms' history: an SQLite file (created with its directories), "
          ":memory:, or none to keep no history."],
         ["history-keep", None, DEFAULT_KEEP,
          "How much history to keep: a count (100000), an age (30d, 12h), both (100000,30d) "
@@ -177,8 +211,17 @@ class Options(CommandOptions):
          "Pages allowed to open the WebSocket: origins separated by commas, or *. "
          "Default: the same host and port as the page.",
          _origins],
+        ["irc", None, None,
+         "Also serve IRC clients on this endpoint: a port (6667, on --interface) or an "
+         "endpoint string (tcp6:6667, ssl:6697:privateKey=...). Off unless given."],
+        ["irc-name", None, None,
+         "The server's name in IRC replies (default: this host's name)."],
+        ["irc-ping", None, 120.0,
+         "Seconds an IRC client may stay silent before it is sent a PING; one that stays "
+         "silent as long again is disconnected (ping timeout).",
+         _ranged(float, 5, 3600, "Must be from 5 to 3600.")],
         ["redis", None, None,
-         "Share the room with every server that uses this Redis (default: this process only).",
+         "Share the rooms with every server that uses this Redis (default: this process only).",
          _redis_url],
         ["redis-lease", None, 15.0,
          "Seconds after which the members of a vanished server are announced left and "
@@ -194,6 +237,10 @@ class Options(CommandOptions):
         ["log-level", None, "info",
          "The least important events logged: debug, info, warn, error or critical",
          parse_level],
+        ["metrics", None, None,
+         "Serve Prometheus metrics (/metrics) and health checks (/healthz, /readyz) on "
+         "this endpoint: a port (9100, on --interface) or an endpoint string "
+         "(tcp:9100:interface=10.0.0.5). Off unless given."],
     ]
     repeatable = frozenset({"listen"})
     """Options a config file may give as a list, as the command line may repeat them."""
@@ -228,14 +275,17 @@ class Options(CommandOptions):
             # the server speaks first and a client whose SYN was dropped would just wait.
             endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
         self["endpoints"] = endpoints
-        web = self["web"]
-        if web is not None and web.isdigit():
-            web = f"tcp:{_port(web)}:interface={interface}:backlog=1024"
-        self["web-endpoint"] = web
+        self["web-endpoint"] = _endpoint("web", self["web"], interface, ":backlog=1024")
+        self["metrics-endpoint"] = _endpoint("metrics", self["metrics"], interface)
+        self["irc-endpoint"] = _endpoint("irc", self["irc"], interface, ":backlog=1024")
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
+        state = self["state"]
+        self["state-path"] = default_state(self["history"]) if state is None else state
+        self["password-cost"] = Cost(self["password-time-cost"], self["password-memory-kib"],
+                                     DEFAULT_COST.parallelism)
         self["limits"] = Limits(
             history_replay=self["history-replay"],
             max_line=self["max-line"],
@@ -249,6 +299,8 @@ class Options(CommandOptions):
             max_rooms=self["max-rooms"],
             max_rooms_per_member=self["max-rooms-per-member"],
             max_room_name=self["max-room-name"],
+            max_bans=self["max-bans"],
+            max_guess_delay=self["max-guess-delay"],
             storm_rate=self["storm-rate"],
             storm_members=self["storm-members"],
             fd_reserve=self["fd-reserve"],

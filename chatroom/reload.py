@@ -44,7 +44,7 @@ Blocking = Callable[[Callable[[], T]], Deferred[T]]
 """Runs a blocking call off the reactor thread (reading the file and the certificates)."""
 
 LIMITS = frozenset(f.name.replace("_", "-") for f in fields(Limits))
-LISTENING = frozenset({"port", "interface", "listen", "web"})
+LISTENING = frozenset({"port", "interface", "listen", "web", "irc"})
 LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level"}
 """Options a reload applies while the server runs; a change to any other is refused."""
 
@@ -91,6 +91,10 @@ def apply_limits(services: Services, limits: Limits) -> None:
     )
     if services.admission is not None:
         services.admission.update(limits)
+    if services.moderation is not None:
+        services.moderation.rules = replace(services.moderation.rules, max_bans=limits.max_bans)
+    if services.accounts is not None:
+        services.accounts.guesses.longest = limits.max_guess_delay
     for session in list(services.sessions):
         session.apply_limits(limits, before)
 

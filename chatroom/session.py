@@ -10,6 +10,7 @@ holds on every front end at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from weakref import WeakSet
@@ -20,11 +21,16 @@ from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.accounts.passwords import DEFAULT_COST, Cost
+from chatroom.accounts.service import Accounts
+from chatroom.accounts.setup import equip
+from chatroom.accounts.statedb import StateStore
 from chatroom.admission import Admission
 from chatroom.commands import Commands, Replies
 from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import Abandoned, ChatError
+from chatroom.domain.moderation import Moderation
 from chatroom.gate import InputGate
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory, Record
@@ -52,6 +58,15 @@ class Services:
     admission: Admission | None = None
     """Every front end's connections, counted once; without one, these services count
     their own (front ends tested alone)."""
+    moderation: Moderation | None = None
+    """Operators, bans, mutes, modes: made here (``accounts.setup``), commands added."""
+    accounts: Accounts | None = None
+    """Password sign-ins (``/oper``), made with ``moderation``."""
+    operators: dict[str, str] = field(default_factory=dict)
+    """The server operators (``--opers``): name -> Argon2id hash."""
+    password_cost: Cost = DEFAULT_COST
+    state: StateStore | None = None
+    """Where accounts, registered rooms and server bans outlive the process (``--state``)."""
     sessions: WeakSet[Session] = field(default_factory=WeakSet, repr=False)
     """Every session of every front end: a reload gives each the new limits."""
     reloader: Reloader | None = None
@@ -60,6 +75,12 @@ class Services:
     def __post_init__(self) -> None:
         if self.admission is None:
             self.admission = Admission(self.limits, self.clock)
+        if self.moderation is None:
+            self.moderation, self.accounts = equip(self)
+
+    def admission_screen(self, screen: Callable[[str | None], str | None]) -> None:
+        assert self.admission is not None
+        self.admission.screen = screen
 
     @classmethod
     def create(
@@ -80,6 +101,8 @@ class Services:
         rules = RoomRules(limits.max_rooms, limits.max_rooms_per_member, limits.max_room_name)
         chat = Chat(hub, names, clock, default_room=default_room, rules=rules)
         if recent is not None:
+            if recent.exists is None:
+                recent.exists = chat.directory.find
             hub.subscribe(recent)
         commands = Commands(chat, limits, history, recent)
         return cls(chat, limits, clock, commands, RateLimitedLog(_log, clock), history, recent)
@@ -104,6 +127,12 @@ class Port(Replies, Protocol):
         """Read again, and handle what waited."""
 
     def show_prompt(self) -> None: ...
+
+    def show_password_prompt(self, nick: str) -> None:
+        """``nick`` is registered: ask for its password (a telnet's echo off)."""
+
+    def password_given(self) -> None:
+        """The password has been read (a telnet's echo back on)."""
 
     def show_error(self, why: str, about: str) -> None: ...
 
@@ -135,12 +164,15 @@ class Session:
         recipient: Recipient,
         peer: str,
         kind: str = "",
+        host: str | None = None,
     ) -> None:
         self.services = services
         self.port = port
         self.fanout = fanout
+        self.tally = fanout.tally  # this front end's counts (chatroom.stats)
         self.recipient = recipient
         self.peer = peer
+        self.host = host  # the peer's address, for bans
         self.kind = kind  # " (web)" in log lines of the web front end
         self.member: Member | None = None
         self.leave_reason: str | None = None
@@ -154,6 +186,7 @@ class Session:
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
         self._gone = False
+        self._asking: str | None = None  # the registered nickname whose password is asked
         services.sessions.add(self)
 
     @property
@@ -188,6 +221,7 @@ class Session:
     def overflowed(self, queued: int) -> None:
         """More output is waiting than ``max_out``: this client stopped reading."""
         self.leave_reason = "slow reader"
+        self.tally.slow_readers += 1
         self._log.warn(
             "dropping {peer}: {queued} bytes of output unread (max {cap})",
             peer=self.peer, queued=queued, cap=self.services.limits.max_out,
@@ -224,9 +258,12 @@ class Session:
         """A line the person typed, decoded and sanitised; ``typed`` is the same before
         sanitising, where it may differ: a nickname is checked as typed (to join, or in
         ``/nick``), never cleaned into another."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
-            if text.startswith("/"):
+            if self._asking is not None:
+                self.password(text if typed is None else typed)
+            elif text.startswith("/"):
                 self._before_joining(text)
             else:
                 self.choose(text if typed is None else typed)
@@ -243,12 +280,22 @@ class Session:
             elif text[:2] == "//":
                 self.services.chat.say(member, text[1:])
             else:
+                # What the room already said goes out first, shaped for the room this
+                # member talks in now: a command may change it (/join, /part).
+                self.fanout.flush()
                 self.services.commands.run(member, text, self.port, typed)
         except ChatError as e:
             self.refuse(str(e), "command")
 
+    def active(self) -> None:
+        """The member did something (a front end without ``text``, such as IRC, says so):
+        the idle timeout starts again."""
+        if self.services.limits.idle_timeout > 0:
+            self._last_active = self._clock.seconds()
+
     def nick(self, raw: str) -> None:
         """An explicit nickname request (the web's ``nick`` message)."""
+        self.tally.lines_in += 1
         member = self.member
         if member is None:
             self.choose(raw)
@@ -269,8 +316,33 @@ class Session:
             self.port.show_prompt()
 
     def choose(self, raw: str) -> None:
+        accounts = self.services.accounts
+        self._asking = accounts.asks_password(raw) if accounts is not None else None
+        if self._asking is not None:
+            self.port.show_password_prompt(self._asking)
+            return
         signing_in = self.services.chat.sign_in(raw, self.still_here)
         self.wait_for(signing_in.addCallbacks(self._signed_in, self._nickname_refused))
+
+    def password(self, password: str) -> None:
+        """The password of the registered nickname just chosen (the line after the
+        prompt); wrong, it is a new nickname prompt."""
+        name, self._asking = self._asking, None
+        self.port.password_given()
+        accounts = self.services.accounts
+        if name is None or accounts is None:
+            return
+        checking = accounts.check(name, password, self.host)
+        checking.addCallback(self._password_checked, name)
+        self.wait_for(checking.addErrback(self._nickname_refused))
+
+    def _password_checked(self, account: str | None, name: str) -> Deferred[None] | None:
+        if account is None:
+            self.refuse(f"wrong password for {name}", "nick")
+            self.port.show_prompt()
+            return None
+        signing_in = self.services.chat.sign_in(name, self.still_here, account)
+        return signing_in.addCallbacks(self._signed_in, self._nickname_refused)
 
     def _signed_in(self, member: Member) -> Deferred[None]:
         if not self.still_here():
@@ -287,8 +359,19 @@ class Session:
             chat.quit(member, "closed while joining")
             return
         self._cancel_timers()
+        member.host = self.host
         self.fanout.add(member, self.recipient)
-        room, _ = chat.enter(member, chat.default_room)
+        try:
+            room, _ = chat.enter(member, chat.default_room)
+        except ChatError as e:  # banned from the default room: as if the nickname were
+            self.fanout.remove(member.id)
+            chat.quit(member, "refused")
+            self.refuse(str(e), "nick")
+            self.port.show_prompt()
+            return
+        moderation = self.services.moderation
+        if moderation is not None:
+            moderation.attach(member, self.evict)
         replay = self.replay(room.name, member)
         self.port.show_welcome(member, room, replay)
         self._log.info("{nick} joined from {peer}{kind}", nick=member.nick, peer=self.peer,
@@ -322,13 +405,17 @@ class Session:
         self.gate.wait_for(result, self.bug)
 
     def _flooding(self, rate: float) -> None:
+        self.tally.refused["flood"] += 1
         self.services.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer,
                                     rate=rate)
 
     # -- output and leaving -----------------------------------------------------------
 
     def refuse(self, why: str, what: str) -> None:
-        """Tell the sender what was wrong, and the log (at a bounded rate)."""
+        """Tell the sender what was wrong, and the log (at a bounded rate). ``what`` is
+        what was refused (``line``, ``nick``, ``command``...), from code, never from input:
+        it names a metric's label."""
+        self.tally.refused[what] += 1
         self.port.show_error(why, what)
         self.services.warnings.warn(
             "refused input from {peer} ({what}): {why}", what=what, peer=self.peer, why=why
@@ -340,9 +427,9 @@ class Session:
         self._cancel_timers()
         self.port.close_normally(f"goodbye, {nick}" if nick else "goodbye")
 
-    def quit(self, member: Member) -> None:
-        """``/quit``: leave, say goodbye, close."""
-        self.leave("quit")
+    def quit(self, member: Member, message: str = "") -> None:
+        """``/quit``: leave (saying ``message``, if any), say goodbye, close."""
+        self.leave("quit", message)
         self.say_goodbye(member.nick)
 
     def _close(self, why: str, reason: str) -> None:
@@ -351,18 +438,25 @@ class Session:
         self._cancel_timers()
         self.port.close_with_error(why, reason)
 
-    def leave(self, reason: str) -> None:
-        """Leave every room and the server; what is on its way to this member (answers
-        too) still reaches it."""
+    def leave(self, reason: str, message: str = "") -> None:
+        """Leave every room and the server (``message``: what the member said on leaving);
+        what is on its way to this member (answers too) still reaches it."""
         member = self.member
         if member is None or not member.present:
             return
         fanout = self.fanout
         fanout.flush()
-        self.services.chat.quit(member, reason)
+        if self.services.moderation is not None:
+            self.services.moderation.detach(member)
+        self.services.chat.quit(member, reason, message)
         fanout.remove(member.id)
         self._log.info("{nick} left ({reason}) from {peer}{kind}", nick=member.nick,
                        reason=reason, peer=self.peer, kind=self.kind)
+
+    def evict(self, why: str, reason: str) -> None:
+        """Moderation closes this connection (``/kill``, a server ban): ``why`` is told."""
+        self._close(why, reason)
+        self.leave(reason)
 
     def _nick_timed_out(self) -> None:
         self._timer = None

@@ -11,10 +11,13 @@ import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from chatroom.accounts.opers import OperatorsFileError, load_operators
+from chatroom.accounts.statedb import StateError, StateStore
 from chatroom.admission import Admission, descriptors_in_use, open_files_limit
 from chatroom.commands import Commands
 from chatroom.domain.chat import Chat, RoomRules
@@ -34,6 +37,7 @@ from chatroom.lines.factory import ChatFactory
 from chatroom.listeners import Listeners, label, listener_specs
 from chatroom.logconfig import Logged, LogOutput, twistd_log_file
 from chatroom.logs import RateLimitedLog
+from chatroom.metrics import ServerCollector, reloaded
 from chatroom.options import Options
 from chatroom.ports import IHub, INicknames
 from chatroom.reload import HangupService, Reloader
@@ -62,6 +66,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
     top = InOrder()
     hub: IHub
     names: INicknames
+    redis_hub = None
     if options["redis"]:
         from chatroom.hubs.redis import RedisHub
 
@@ -93,8 +98,8 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         _log.info("history in {spec}, keeping {keep}", spec=options["history"],
                   keep=options["history-retention"])
         recent = RecentRecords(max(limits.history_replay, limits.history_max),
-                               rooms=limits.max_rooms, history=history,
-                               joins=parse_joins(options["history-joins"]))
+                               history=history, joins=parse_joins(options["history-joins"]),
+                               exists=chat.directory.find)
         default = chat.default_room
         recent.seed(default, _blocking_last(history, limits.history_max, default, reactor))
         hub.subscribe(recent)
@@ -106,19 +111,31 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
                   max_clients=limits.max_clients, soft=soft, cap=admission.describe())
     else:
         _log.info("serving {cap}", cap=admission.describe())
+    metrics = ServerCollector(reactor, chat, admission, history, redis_hub)
     services = Services(
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
+        operators=_operators(options["opers"]), password_cost=options["password-cost"],
+        state=_open_state(options["state-path"], reactor),
     )
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     factories: dict[str, IProtocolFactory] = {"line": factory}
+    metrics.add_front_end("line", factory.registry, factory.fanout)
     if options["web-endpoint"] is not None:
         from chatroom.web.site import build_web_site
 
         site = build_web_site(services, options["web-origin"])
         front_ends.append(site)
         factories["web"] = site
+        metrics.add_front_end("web", site.chat.registry, site.chat.fanout)
+    if options["irc-endpoint"] is not None:
+        from chatroom.irc.factory import IRCFactory
+
+        irc = IRCFactory(services, options["irc-name"], options["irc-ping"])
+        front_ends.append(irc)
+        factories["irc"] = irc
+        metrics.add_front_end("irc", irc.registry, irc.fanout)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     listeners = Listeners(top, reactor, factories, admission)
@@ -126,6 +143,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         options, services, listeners,
         lambda call: deferToThreadPool(reactor, reactor.getThreadPool(), call), log_output,
     )
+    services.reloader.observers.append(lambda outcome: reloaded() if outcome.applied else None)
     HangupService(services.reloader, reactor).setServiceParent(top)
     for spec in listener_specs(options):
         try:
@@ -133,7 +151,43 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         except Exception as e:  # a certificate that cannot be read, a bad endpoint
             raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
         listener.setServiceParent(top)
+    if options["metrics-endpoint"] is not None:  # the last: stopped first
+        from chatroom.health import Readiness, build_metrics_site, readiness_checks
+        from chatroom.metrics import build_registry
+
+        where = options["metrics-endpoint"]
+        metrics_site = build_metrics_site(
+            build_registry(metrics),
+            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
+        ListeningService(f"metrics {where}", serverFromString(reactor, where),
+                         metrics_site).setServiceParent(top)
     return top
+
+
+def _operators(path: str | None) -> dict[str, str]:
+    """The server operators of ``--opers``, read before the reactor runs."""
+    if path is None:
+        return {}
+    try:
+        operators = load_operators(path)
+    except OperatorsFileError as e:
+        raise SystemExit(f"chatroom: cannot start: --opers: {e}") from None
+    _log.info("{count} server operators from {path}", count=len(operators), path=path)
+    return operators
+
+
+def _open_state(spec: str, reactor: Any) -> StateStore | None:
+    """The state file, read before the reactor runs; ``none``: nothing kept."""
+    if spec.lower() == "none":
+        return None
+    try:
+        store = StateStore(spec, reactor)
+    except StateError as e:
+        raise SystemExit(f"chatroom: cannot start: {e}") from None
+    _log.info("state in {spec}: {accounts} accounts, {rooms} registered rooms, {bans} server "
+              "bans", spec=spec, accounts=len(store.accounts), rooms=len(store.rooms),
+              bans=len(store.server_bans))
+    return store
 
 
 def _blocking_last(history: IHistory, n: int, room: str, reactor: Any) -> list[Record]:

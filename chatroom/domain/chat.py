@@ -12,6 +12,7 @@ import itertools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -26,6 +27,7 @@ from chatroom.domain.errors import (
     NoSuchMember,
     NoSuchRoom,
     NotInRoom,
+    NotOperator,
     RoomLimit,
 )
 from chatroom.domain.events import (
@@ -53,6 +55,12 @@ class Member:
     present: bool = True
     current: str | None = None
     current_key: str | None = None
+    host: str | None = None
+    """The address it connects from, for bans by address (``None``: unknown)."""
+    account: str | None = None
+    """The account it signed in to (``/register``, a password), for bans by account."""
+    oper: str | None = None
+    """The server operator it signed in as (``/oper``): an operator of every room."""
 
     def __post_init__(self) -> None:
         if self.current is not None and self.current_key is None:
@@ -73,8 +81,39 @@ class RoomRules:
     max_topic: int = 390
 
 
+class Guard(Protocol):
+    """Who may enter a room, talk in it and run it: the chat asks, moderation answers
+    (``chatroom.domain.moderation``). Each check raises a ``ChatError`` saying why not."""
+
+    def may_enter(self, member: Member, state: RoomState, key: str) -> None: ...
+    def may_speak(self, member: Member, state: RoomState) -> None: ...
+    def is_operator(self, member: Member, state: RoomState) -> bool: ...
+
+    def may_use(self, nick: str, account: str | None) -> None:
+        """Someone signed in to ``account`` (``None``: to none) wants ``nick``."""
+
+
+class OpenDoors:
+    """The guard of a chat without moderation: anyone enters and talks; a room is run by
+    its own operators."""
+
+    def may_enter(self, member: Member, state: RoomState, key: str) -> None:
+        pass
+
+    def may_speak(self, member: Member, state: RoomState) -> None:
+        pass
+
+    def is_operator(self, member: Member, state: RoomState) -> bool:
+        return member.id in state.operators
+
+    def may_use(self, nick: str, account: str | None) -> None:
+        pass
+
+
 class Chat:
     """Everyone on the server, spread over whatever the hub reaches."""
+
+    guard: Guard = OpenDoors()
 
     def __init__(
         self,
@@ -117,18 +156,22 @@ class Chat:
     # -- people ---------------------------------------------------------------------
 
     def sign_in(
-        self, raw_nick: str, still_wanted: Callable[[], bool] | None = None
+        self, raw_nick: str, still_wanted: Callable[[], bool] | None = None,
+        account: str | None = None,
     ) -> Deferred[Member]:
         """Claim ``raw_nick`` server-wide; fails with ``NicknameInvalid`` or
-        ``NicknameTaken``. The member is in no room yet: ``enter`` puts them in one.
+        ``NicknameTaken`` (a registered nickname too, unless ``account`` is the account
+        its owner proved to be). The member is in no room yet: ``enter`` puts them in one.
 
         ``still_wanted`` is asked once the (possibly remote) claim succeeds: a client that
         went away meanwhile is never admitted, and fails with ``Abandoned``."""
-        return ensureDeferred(self._sign_in(raw_nick, still_wanted))
+        return ensureDeferred(self._sign_in(raw_nick, still_wanted, account))
 
-    async def _sign_in(self, raw_nick: str, still_wanted: Callable[[], bool] | None) -> Member:
+    async def _sign_in(self, raw_nick: str, still_wanted: Callable[[], bool] | None,
+                       account: str | None = None) -> Member:
         nick = nicknames.normalize(raw_nick)
-        member = Member(f"{self._node}.{next(self._ids)}", nick)
+        self.guard.may_use(nick, account)
+        member = Member(f"{self._node}.{next(self._ids)}", nick, account=account)
         key = nicknames.key(nick)
         if not await self.names.claim(key, nick, member.id):
             raise NicknameTaken(nick)
@@ -148,6 +191,8 @@ class Chat:
         if new == old:
             raise NicknameInvalid(f"you are already known as {new}")
         old_key, new_key = nicknames.key(old), nicknames.key(new)
+        if new_key != old_key:
+            self.guard.may_use(new, member.account)
         if new_key != old_key and not await self.names.claim(new_key, new, member.id):
             raise NicknameTaken(new)
         if not member.present:  # left while the claim was in flight
@@ -162,24 +207,25 @@ class Chat:
             await self.names.claim(new_key, new, member.id)
         return new
 
-    def quit(self, member: Member, reason: str) -> None:
-        """``member`` leaves the server: announced in each of its rooms, nickname freed at
-        once. Safe to call twice."""
+    def quit(self, member: Member, reason: str, message: str = "") -> None:
+        """``member`` leaves the server: announced in each of its rooms (with ``message``,
+        what it said on leaving, if any), nickname freed at once. Safe to call twice."""
         if not member.present:
             return
         member.present = False
         now = self._clock.seconds()
         for name in self.directory.rooms_of(member.id):
-            self.hub.publish(Left(name, now, member.id, member.nick, reason))
+            self.hub.publish(Left(name, now, member.id, member.nick, reason, message))
         member.move_to(None)
         self._members.pop(member.id, None)
         self.names.release(nicknames.key(member.nick), member.id)
 
     # -- rooms ----------------------------------------------------------------------
 
-    def enter(self, member: Member, raw_room: str) -> tuple[RoomState, bool]:
+    def enter(self, member: Member, raw_room: str, key: str = "") -> tuple[RoomState, bool]:
         """Put ``member`` in a room (creating it) and make it current; ``(room, entered)``,
-        ``entered`` false if they were in it already (then it only becomes current)."""
+        ``entered`` false if they were in it already (then it only becomes current).
+        ``key`` is the one a room with mode ``k`` asks for."""
         name = roomnames.normalize(raw_room)
         state = self.directory.find(name)
         if state is not None:
@@ -191,11 +237,13 @@ class Chat:
             return state, False
         if len(self.directory.rooms_of(member.id)) >= self.rules.max_rooms_per_member:
             raise RoomLimit(
-                f"you are in {self.rules.max_rooms_per_member} rooms already, the most "
+                f"you are in {_rooms(self.rules.max_rooms_per_member)} already, the most "
                 "one may be in: /part one first"
             )
         if state is None and len(self.directory) >= self.rules.max_rooms:
             raise RoomLimit(f"the server has {self.rules.max_rooms} rooms, the most it allows")
+        if state is not None:
+            self.guard.may_enter(member, state, key)
         self.hub.publish(Joined(name, self._clock.seconds(), member.id, member.nick))
         state = self.directory.find(name)
         assert state is not None
@@ -221,8 +269,8 @@ class Chat:
         name = self._room_of(member, raw_room)
         state = self.directory.find(name)
         assert state is not None
-        if "t" in state.modes and member.id not in state.operators:
-            raise ChatError(f"you are not an operator of {state.name}")
+        if "t" in state.modes and not self.guard.is_operator(member, state):
+            raise NotOperator(state.name)
         if len(text) > self.rules.max_topic:
             raise ChatError(f"a topic has at most {self.rules.max_topic} characters")
         self.hub.publish(TopicSet(name, self._clock.seconds(), member.id, member.nick, text))
@@ -253,17 +301,30 @@ class Chat:
 
     # -- talking --------------------------------------------------------------------
 
-    def say(self, member: Member, text: str) -> None:
-        room = member.current
-        if room is None:
-            raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
-        self.hub.publish(Said(room, self._clock.seconds(), member.id, member.nick, text))
+    def say(self, member: Member, text: str, room: str | None = None) -> None:
+        """``text`` to the member's current room, or to ``room`` (one it is in): a front
+        end whose every message names its room (IRC) says which."""
+        name = self._talking_in(member, room)
+        self.hub.publish(Said(name, self._clock.seconds(), member.id, member.nick, text))
 
-    def act(self, member: Member, text: str) -> None:
-        room = member.current
-        if room is None:
+    def act(self, member: Member, text: str, room: str | None = None) -> None:
+        name = self._talking_in(member, room)
+        self.hub.publish(Acted(name, self._clock.seconds(), member.id, member.nick, text))
+
+    def _talking_in(self, member: Member, room: str | None) -> str:
+        """The room ``member`` talks in, if it may talk there (moderation's guard)."""
+        if room is not None:
+            name = self._room_of(member, room)
+        elif member.current is None:
             raise NotInRoom("you are in no room: /join one to talk (/rooms lists them)")
-        self.hub.publish(Acted(room, self._clock.seconds(), member.id, member.nick, text))
+        else:
+            name = member.current
+        guard = self.guard
+        if type(guard) is not OpenDoors:
+            state = self.directory.find(name)
+            if state is not None:
+                guard.may_speak(member, state)
+        return name
 
     def whisper(self, member: Member, target_nick: str, text: str) -> str:
         """Send ``text`` to one member only, wherever they are; return the addressee's
@@ -281,6 +342,10 @@ class Chat:
         """A message from the server to everyone in ``room`` (everyone, without one)."""
         self.hub.publish(Notice(room, self._clock.seconds(), "", "", text))
 
+    def local(self, member_id: str) -> Member | None:
+        """The member by that id if it is on this node (signed in here, still present)."""
+        return self._members.get(member_id)
+
     def members(self, raw_room: str | None = None) -> list[str]:
         """Every nickname in a room (the default room unless named), sorted the way people
         read them."""
@@ -288,3 +353,7 @@ class Chat:
         if state is None:
             return []
         return sorted(state.members.values(), key=nicknames.key)
+
+
+def _rooms(count: int) -> str:
+    return "1 room" if count == 1 else f"{count} rooms"

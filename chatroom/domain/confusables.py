@@ -32,6 +32,7 @@ claim nicknames by.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from functools import lru_cache
 from importlib import resources
@@ -116,4 +117,9 @@ def skeleton(text: str) -> str:
     """The caseless skeleton of ``text``: equal for two strings a person cannot tell apart
     (see the module's docstring for what it does and does not catch)."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return _nfd(_nfd(folded).translate(_TABLE))
+    # A dot above a letter that has one already (i, j: Unicode's "soft dotted") is not
+    # seen: ``i`` + U+0307 looks like ``i`` (UTS #39 section 5.4's own example).
+    return _SOFT_DOTTED_DOT.sub(r"\1", _nfd(_nfd(folded).translate(_TABLE)))
+
+
+_SOFT_DOTTED_DOT = re.compile("([ij])\u0307+")

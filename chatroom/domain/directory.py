@@ -12,14 +12,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from chatroom.domain import roomnames
-from chatroom.domain.events import Event, Joined, Left, Present, Renamed, TopicKnown, TopicSet
+from chatroom.domain import roommodes, roomnames
+from chatroom.domain.events import (
+    MODERATION_EVENTS,
+    Event,
+    Joined,
+    Left,
+    Present,
+    Renamed,
+    TopicKnown,
+    TopicSet,
+)
+from chatroom.domain.roommodes import Entry, ServerBan
+
+_MODERATION = frozenset(MODERATION_EVENTS)
 
 
 @dataclass(slots=True, eq=False)
 class RoomState:
     """One room as this node knows it. ``members`` maps member ids to nicknames, in the
-    order they joined; ``operators`` holds the ids of the room's operators."""
+    order they joined; ``operators`` holds the ids of the room's operators. The rest is
+    its moderation state (``roommodes``): ``voiced`` and ``invited`` members, the ``key``
+    and member ``limit`` of modes ``k`` and ``l``, bans and mutes by mask key, and
+    ``changed``, the time of the last change to all that."""
 
     name: str
     created: float
@@ -29,23 +44,46 @@ class RoomState:
     topic_by: str = ""
     topic_time: float = 0.0
     modes: str = ""
+    voiced: set[str] = field(default_factory=set)
+    invited: set[str] = field(default_factory=set)
+    key: str = ""
+    limit: int = 0
+    bans: dict[str, Entry] = field(default_factory=dict)
+    mutes: dict[str, Entry] = field(default_factory=dict)
+    changed: float = 0.0
+    creator: str = ""  # the member whose join made the room here ("": none, or not known)
+    registered: bool = False
+    operator_accounts: set[str] = field(default_factory=set)  # of a registered room
 
     def nicks(self) -> list[str]:
         return list(self.members.values())
+
+
+_STAYING = frozenset({"part", "kicked", "banned"})
+"""Reasons to leave a room that do not mean leaving the server."""
+
+
+def _node_of(member: str) -> str:
+    """The node a member id was made on (``node.n``)."""
+    return member.rpartition(".")[0]
 
 
 class Directory:
     """Rooms by key, and the rooms of each member in the order they joined them.
 
     ``permanent`` names rooms that stay when empty (the default room; registered rooms
-    once moderation can register them)."""
+    once moderation can register them). ``server_operators`` maps the ids of members
+    signed in as server operators to their nicknames; ``server_bans`` holds the bans
+    from the whole server by mask key."""
 
-    __slots__ = ("_by_member", "_rooms", "permanent")
+    __slots__ = ("_by_member", "_rooms", "permanent", "server_bans", "server_operators")
 
     def __init__(self, permanent: Iterable[str] = ()) -> None:
         self._rooms: dict[str, RoomState] = {}
         self._by_member: dict[str, dict[str, None]] = {}
         self.permanent = {roomnames.key(name) for name in permanent}
+        self.server_operators: dict[str, str] = {}
+        self.server_bans: dict[str, ServerBan] = {}
 
     def __call__(self, event: Event) -> None:
         kind = type(event)
@@ -67,6 +105,8 @@ class Directory:
         elif kind is Present:
             assert isinstance(event, Present)
             self._present(event)
+        elif kind in _MODERATION:
+            roommodes.apply(self, event)
 
     def _joined(self, event: Event) -> None:
         key = roomnames.key(event.room)
@@ -76,8 +116,18 @@ class Directory:
             if key not in self.permanent:
                 # Whoever creates a room runs it; a permanent room has no owner.
                 state.operators.add(event.member)
+                state.creator = event.member
                 state.modes = "t"
+        elif (state.creator and not state.changed and event.time < state.created
+              and _node_of(event.member) != _node_of(state.creator)):
+            # Two nodes made the room at once, each first hearing its own member's join:
+            # the earlier join made it, so that every node agrees on who runs it. (One
+            # node's own joins come in order: the first it heard made the room.)
+            state.operators.discard(state.creator)
+            state.operators.add(event.member)
+            state.creator, state.created = event.member, event.time
         state.members[event.member] = event.nick
+        state.invited.discard(event.member)
         self._by_member.setdefault(event.member, {})[key] = None
 
     def _present(self, event: Present) -> None:
@@ -107,10 +157,13 @@ class Directory:
             rooms.pop(key, None)
             if not rooms:
                 del self._by_member[event.member]
+                if getattr(event, "reason", "") not in _STAYING:
+                    self.server_operators.pop(event.member, None)
         if state is None:
             return
         state.members.pop(event.member, None)
         state.operators.discard(event.member)
+        state.voiced.discard(event.member)
         if not state.members and key not in self.permanent:
             del self._rooms[key]
 

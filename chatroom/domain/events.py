@@ -32,10 +32,14 @@ class Joined(Event):
 @dataclass(frozen=True, slots=True)
 class Left(Event):
     """``nick`` left the room; ``reason`` is for logs and history, not for the wire;
-    ``message`` is what the member said on leaving (``/part #dev bye``), shown to all."""
+    ``message`` is what the member said on leaving (``/part #dev bye``), shown to all.
+
+    ``by`` is the nickname of the operator who removed them (``reason`` is ``kicked`` or
+    ``banned``, ``message`` the operator's reason); empty when they left by themselves."""
 
     reason: str = "quit"
     message: str = ""
+    by: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,125 @@ class TopicKnown(Event):
     text: str
 
 
+# -- moderation: every change is an event, so every node's directory holds the same rules
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSet(Event):
+    """``nick`` set or cleared one of the room's modes: ``change`` is a sign, a flag and
+    its argument if it has one: ``+m``, ``-t``, ``+k KEY``, ``+l 10``, ``-k``."""
+
+    change: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSet(Event):
+    """``nick`` made ``target_nick`` (member ``target``) an operator of the room (``+o``)
+    or gave them voice (``+v``), or took that back (``-o``, ``-v``)."""
+
+    target: str
+    target_nick: str
+    change: str
+
+
+@dataclass(frozen=True, slots=True)
+class MaskSet(Event):
+    """``nick`` banned (``+b``) or muted (``+q``) ``mask`` in the room, or lifted that
+    (``-b``, ``-q``), for ``reason``. ``target`` is the member the mask named when one was
+    present: a mute stays on them whatever they are called later."""
+
+    change: str
+    mask: str
+    target: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invited(Event):
+    """``nick`` invited ``target_nick`` (member ``target``) into the room; told to them
+    only, and lets them into an invite-only room."""
+
+    target: str
+    target_nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opered(Event):
+    """Not news, a view: ``nick`` signed in as the server operator ``text`` (every node
+    must know, e.g. that nobody but a server operator may kick them)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBanSet(Event):
+    """``nick`` (a server operator) banned ``mask`` from the whole server (``+``) until
+    ``until`` (seconds since the epoch, 0: for ever), or lifted it (``-``); ``room`` is
+    empty. Every node turns away matching connections and drops its matching members."""
+
+    change: str
+    mask: str
+    until: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Killed(Event):
+    """``nick`` (a server operator) disconnected ``target_nick`` (member ``target``) for
+    ``reason``: the node that holds the member closes its connection, and its leave is
+    told as any other."""
+
+    target: str
+    target_nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomKnown(Event):
+    """Not news, a view: the room's moderation state as of ``time``, for a node that came
+    later. ``bans`` and ``mutes`` hold one entry each, its fields joined by TABs (mask, by,
+    time, reason, and for a mute the ids of the members it stays on, by commas); a
+    ``registered`` room has operator ``accounts``."""
+
+    modes: str
+    key: str
+    limit: int
+    operators: tuple[str, ...]
+    voiced: tuple[str, ...]
+    bans: tuple[str, ...]
+    mutes: tuple[str, ...]
+    invited: tuple[str, ...]
+    registered: int = 0
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRegistered(Event):
+    """Not news, a view: the room is registered (``/register-room``): it is kept when
+    empty and across restarts, and a member signed in to one of ``accounts`` is made one
+    of its operators on joining."""
+
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSet(Event):
+    """Not news, a view: the nickname ``name`` is registered with the password hash
+    ``hash`` (empty: no longer registered). Every node keeps its accounts from these, so
+    a registered nickname is reserved on every node."""
+
+    name: str
+    hash: str
+
+
+MODERATION_EVENTS = (ModeSet, RoleSet, MaskSet, Invited, Opered, ServerBanSet, RoomKnown,
+                     RoomRegistered)
+"""Events that change moderation state: the directory applies them."""
+
 PUBLIC_EVENTS = (Joined, Left, Renamed, Said, Acted, Notice, TopicSet)
 
-VIEW_EVENTS = (Present, TopicKnown)
-"""Events that only bring a view up to date: front ends and history ignore them."""
+VIEW_EVENTS = (Present, TopicKnown, RoomKnown, Opered, ServerBanSet, Killed, AccountSet,
+               RoomRegistered)
+"""Events no front end shows and history does not keep: those that only bring a view up to
+date, and ``Killed``, an order to the node that holds a member (what everyone sees of it is
+that member's leave)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -18,6 +19,7 @@ from chatroom.history.store import (
     SEARCHABLE,
     BadQuery,
     IHistory,
+    Position,
     Record,
     Retention,
     Row,
@@ -27,6 +29,8 @@ from chatroom.history.store import (
     row_for,
 )
 
+SCAN_BUDGET = 0.05
+"""Seconds one search of the in-memory history may scan (it runs on the reactor thread)."""
 
 @implementer(IHistory)
 class MemoryHistory:
@@ -89,6 +93,24 @@ class MemoryHistory:
         found.reverse()
         return succeed(found)
 
+    def page(
+        self,
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        found = [
+            record for record in self._records
+            if record.room == room
+            and (after is None or (record.time, record.id) > after)
+            and (before is None or (record.time, record.id) < before)
+        ]
+        found.sort(key=lambda record: (record.time, record.id))
+        limit = max(min(limit, MAX_LAST), 0)
+        return succeed(found[max(len(found) - limit, 0):] if newest else found[:limit])
+
     def search(
         self, words: str, limit: int = 50, room: str | None = None
     ) -> Deferred[list[Record]]:
@@ -99,7 +121,14 @@ class MemoryHistory:
         limit = min(limit, MAX_SEARCH)
         found: list[Record] = []
         if limit > 0:
-            for record in reversed(self._records):
+            # On the reactor thread: everyone waits while this runs, so it may run only
+            # SCAN_BUDGET seconds (a few hundred thousand lines), then it stops and says so.
+            deadline = time.monotonic() + SCAN_BUDGET
+            for scanned, record in enumerate(reversed(self._records)):
+                if scanned & 2047 == 2047 and time.monotonic() > deadline:
+                    return fail(BadQuery(
+                        "that search took too long and was stopped (this server keeps its "
+                        "history in memory); try fewer or rarer words"))
                 if (
                     record.kind in SEARCHABLE
                     and (room is None or record.room == room)

@@ -13,12 +13,12 @@ the event itself; ``Record`` objects are built in ``last``, for the few that are
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 from twisted.internet.defer import Deferred, succeed
 
-from chatroom.domain.events import Event, Joined, Renamed
+from chatroom.domain.events import Event, Joined, Left, Renamed
 from chatroom.domain.roomnames import key as room_key
 from chatroom.history.fold import Joins, newest_lines
 from chatroom.history.recorder import RECORDED
@@ -30,40 +30,50 @@ _Items = deque[Event | Record]
 
 
 class RecentRecords:
-    """A hub listener that keeps the newest ``size`` public records of each room, for at
-    most ``rooms`` rooms (the least recently active are dropped first, and read again from
-    the store when someone joins them). ``joins`` says how ``last`` shows joins and leaves
-    (``fold.py``; the server's default is ``fold``)."""
+    """A hub listener that keeps the newest ``size`` public records of each room that
+    exists (``exists(name)`` says; without it, every room it hears of). A room's buffer goes
+    when the room is forgotten, so memory follows the rooms there are (``--max-rooms``),
+    and a room's buffer counts as whole only once it was read from the store (``load``) or
+    seeded: lines heard before that are kept and merged in. ``joins`` says how ``last``
+    shows joins and leaves (``fold.py``; the server's default is ``fold``)."""
 
-    __slots__ = ("_history", "_loading", "_rooms", "_size", "joins", "room_count")
+    __slots__ = ("_history", "_loading", "_rooms", "_size", "_whole", "exists", "joins")
 
     def __init__(
         self,
         size: int,
-        rooms: int = 1000,
         history: IHistory | None = None,
         joins: Joins = Joins.SHOW,
+        exists: Callable[[str], object] | None = None,
     ) -> None:
         self.joins = joins
         self._size = max(size, 1)
-        self.room_count = max(rooms, 1)
         self._history = history
+        self.exists = exists
         # Events as the hub gave them (their member id lets a member's replay leave out
         # its own join), or records from the store.
-        self._rooms: OrderedDict[str, _Items] = OrderedDict()
+        self._rooms: dict[str, _Items] = {}
+        self._whole: set[str] = set()
         self._loading: dict[str, Deferred[None]] = {}
 
     def seed(self, room: str, records: Iterable[Record]) -> None:
         """Records from the store (oldest first), from before this process started."""
-        self._items(room_key(room)).extendleft(reversed(list(records)))
+        key = room_key(room)
+        self._items(key).extendleft(reversed(list(records)))
+        self._whole.add(key)
 
     def _items(self, key: str) -> _Items:
         items = self._rooms.get(key)
         if items is None:
             items = self._rooms[key] = deque(maxlen=self._size)
-            while len(self._rooms) > self.room_count:
-                self._rooms.popitem(last=False)
         return items
+
+    def forget(self, room: str) -> None:
+        """Drop ``room``'s buffer if the room no longer exists (read again when it does)."""
+        if self.exists is not None and self.exists(room) is None:
+            key = room_key(room)
+            self._rooms.pop(key, None)
+            self._whole.discard(key)
 
     def __call__(self, event: Event) -> None:
         kind = type(event)
@@ -74,22 +84,22 @@ class RecentRecords:
             items = self._rooms.get(key)
             if items is None:
                 items = self._items(key)
-            else:
-                self._rooms.move_to_end(key)
             items.append(event)
+            if kind is Left:
+                self.forget(event.room)  # the last one out: the room is gone
         elif kind is Renamed:
             assert isinstance(event, Renamed)
             for room in event.rooms:
                 self._items(room_key(room)).append(event)
 
     def loaded(self, room: str) -> bool:
-        return room_key(room) in self._rooms
+        return room_key(room) in self._whole
 
     def load(self, room: str) -> Deferred[None]:
         """Fill ``room``'s buffer from the store, if it has none yet; fires when done. Lines
         the room carries meanwhile are kept after the stored ones."""
         key = room_key(room)
-        if key in self._rooms or self._history is None:
+        if key in self._whole or self._history is None:
             return succeed(None)
         waiting = self._loading.get(key)
         if waiting is None:
@@ -102,6 +112,7 @@ class RecentRecords:
         return done
 
     def _loaded(self, records: list[Record], key: str) -> None:
+        self._whole.add(key)
         items = self._items(key)
         live = list(items)
         seen = {(r.time, r.kind, r.nick, r.text) for r in records}

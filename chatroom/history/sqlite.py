@@ -66,6 +66,7 @@ from chatroom.history.store import (
     HistoryError,
     IHistory,
     Kind,
+    Position,
     Record,
     Retention,
     Row,
@@ -76,6 +77,7 @@ from chatroom.history.store import (
     row_for,
 )
 from chatroom.logs import RateLimitedLog
+from chatroom.stats import Latency
 
 T = TypeVar("T")
 
@@ -378,6 +380,13 @@ def _index_some(conn: sqlite3.Connection, chunk: int) -> int:
     return left
 
 
+def _probe(conn: sqlite3.Connection) -> None:
+    """Take the write lock and let it go: the file can be written to, as far as can be
+    known without writing (a full disk shows only when a write fails)."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ROLLBACK")
+
+
 def _records(cursor: sqlite3.Cursor) -> list[Record]:
     return [
         Record(id, time, room, Kind(kind), nick, text, new_nick)
@@ -401,6 +410,35 @@ def _read_last(
     conn: sqlite3.Connection, over: Callable[[], bool], n: int, room: str | None
 ) -> list[Record]:
     return _select_last(conn, n, room)
+
+
+def _select_page(
+    conn: sqlite3.Connection,
+    over: Callable[[], bool],
+    room: str,
+    after: Position | None,
+    before: Position | None,
+    limit: int,
+    newest: bool,
+) -> list[Record]:
+    where: list[str] = ["room = ?"]
+    args: list[object] = [room]
+    if after is not None:
+        where.append("(time > ? OR (time = ? AND id > ?))")
+        args += [after[0], after[0], after[1]]
+    if before is not None:
+        where.append("(time < ? OR (time = ? AND id < ?))")
+        args += [before[0], before[0], before[1]]
+    order = "DESC" if newest else "ASC"
+    cursor = conn.execute(
+        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+        f"ORDER BY time {order}, id {order} LIMIT ?",
+        (*args, limit),
+    )
+    found = _records(cursor)
+    if newest:
+        found.reverse()
+    return found
 
 
 def _select_matches(
@@ -600,6 +638,7 @@ class SqliteHistory:
         self._pool = pool
         self._retention = retention
         self._interval = flush_ms / 1000.0
+        self._pending_since = 0.0  # when the oldest row in _pending came
         self._batch_size = max(1, batch_size)
         self._max_pending = max(1, max_pending)
         self._warnings = RateLimitedLog(self._log, clock, rate=1 / 30, burst=5)
@@ -609,6 +648,11 @@ class SqliteHistory:
         """Events stored since the store was opened."""
         self.batches = 0
         """Batches handed to the writer thread since the store was opened."""
+        self.write_latency = Latency()
+        """How long each batch took from being handed to the writer thread to being
+        stored (waiting behind an index chunk or a trim included)."""
+        self.last_error: str | None = None
+        """Why the last write failed, while writes fail; ``None`` once one works."""
         self.unindexed = 0
         """Stored rows not in the full-text index yet, as far as the store knows (rows
         left unindexed by an earlier run count once the indexer has looked)."""
@@ -619,6 +663,7 @@ class SqliteHistory:
         self._pending: list[Row] = []
         self._queued = 0  # pending plus in the write under way: what max_pending bounds
         self._writing: Deferred[None] | None = None
+        self._write_started = 0.0
         self._timer: IDelayedCall | None = None
         self._failures = 0
         self._waiters: list[Deferred[None]] = []
@@ -680,6 +725,8 @@ class SqliteHistory:
                 queued=self._queued, dropped=self.dropped, path=self.path,
             )
             return
+        if not self._pending:
+            self._pending_since = self._clock.seconds()
         self._pending.append(row)
         self._queued += 1
         if self._writing is not None:
@@ -707,6 +754,7 @@ class SqliteHistory:
                 waiter.callback(None)
             return
         self.batches += 1
+        self._write_started = self._clock.seconds()
         writing = self._submit(_insert, rows)
         self._writing = writing
         writing.addCallbacks(
@@ -716,6 +764,7 @@ class SqliteHistory:
 
     def _written(self, _: object, rows: list[Row], waiters: list[Deferred[None]]) -> None:
         self._writing = None
+        self.write_latency.observe(max(0.0, self._clock.seconds() - self._write_started))
         self._queued -= len(rows)
         self.written += len(rows)
         self.unindexed += len(rows)
@@ -723,6 +772,7 @@ class SqliteHistory:
             self._log.info("history writes to {path} work again after {failures} failures",
                            path=self.path, failures=self._failures)
             self._failures = 0
+            self.last_error = None
         self._index_later()  # before the waiters: a read they start comes after it
         for waiter in waiters:
             waiter.callback(None)
@@ -735,7 +785,7 @@ class SqliteHistory:
         self._failures += 1
         self._pending[:0] = rows  # first in line for the retry, in their order
         delay = min(MAX_RETRY_DELAY, max(self._interval, 0.1) * 2 ** min(self._failures, 10))
-        why = failure.getErrorMessage()
+        why = self.last_error = failure.getErrorMessage()
         self._warnings.warn(
             "cannot write {count} history events to {path}: {error}; "
             "{queued} events waiting, retrying in {delay:.1f}s",
@@ -755,7 +805,13 @@ class SqliteHistory:
         if self._waiters or len(self._pending) >= self._batch_size:
             self._write()
         elif self._pending and self._timer is None:
-            self._timer = self._clock.callLater(self._interval, self._tick)
+            # The flush window counts from the oldest waiting row, not from the end of the
+            # write it waited behind: a SIGKILL loses at most the window and one write.
+            waited = self._clock.seconds() - self._pending_since
+            if waited >= self._interval:
+                self._write()
+            else:
+                self._timer = self._clock.callLater(self._interval - waited, self._tick)
 
     # Indexing ---------------------------------------------------------------------------
 
@@ -791,6 +847,22 @@ class SqliteHistory:
 
     async def _index_step(self) -> None:
         self._learned(await self._call(_index_some, self._index_chunk))
+
+    def problem(self) -> str | None:
+        """Why the store cannot keep what the room says now, or ``None``: for readiness
+        checks, from what the store knows without asking its thread (see ``probe``)."""
+        if self._closed:
+            return "history store closed"
+        if self._failures:
+            return f"history writes failing ({self._failures} in a row): {self.last_error}"
+        if self._queued >= self._max_pending:
+            return f"history {self._queued} events behind, dropping new ones"
+        return None
+
+    def probe(self) -> Deferred[None]:
+        """Fires once the writer thread, after the work already given to it, has taken the
+        database's write lock and let it go; fails if it could not. For readiness checks."""
+        return self._call(_probe)
 
     def flush(self) -> Deferred[None]:
         if self._shut or (not self._pending and self._writing is None):
@@ -862,6 +934,21 @@ class SqliteHistory:
         if n <= 0:
             return succeed([])
         return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET))
+
+    def page(
+        self,
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        limit = min(limit, MAX_LAST)
+        if limit <= 0:
+            return succeed([])
+        return ensureDeferred(
+            self._read(_select_page, room, after, before, limit, newest, budget=LAST_BUDGET)
+        )
 
     def last_blocking(self, n: int, room: str | None = None) -> list[Record]:
         """``last`` on this thread: for start-up only, before the reactor runs and before

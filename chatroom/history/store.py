@@ -102,6 +102,12 @@ class Record:
 
 
 Row = tuple[float, str, str, str, str, str | None]
+
+Position = tuple[float, int]
+"""Where a record stands in its room's history: ``(time, id)``."""
+
+MAX_ID = 2**62
+"""An id greater than any store gives: ``(T, MAX_ID)`` is after everything at time ``T``."""
 """A record before it is stored: ``(time, room, kind, nick, text, new_nick)``."""
 
 
@@ -200,6 +206,22 @@ class IHistory(Interface):
         """The newest ``n`` records (at most ``MAX_LAST``), oldest first.
 
         With ``room``, only that room's records; otherwise every room's.
+        """
+
+    def page(
+        room: str,
+        after: Position | None = None,
+        before: Position | None = None,
+        limit: int = 50,
+        newest: bool = True,
+    ) -> Deferred[list[Record]]:
+        """``room``'s records strictly after ``after`` and strictly before ``before``
+        (positions ``(time, id)``, compared as tuples), at most ``limit`` (itself at most
+        ``MAX_LAST``): the newest of them if ``newest``, else the oldest; oldest first.
+
+        What IRC's CHATHISTORY asks for: a timestamp ``T`` is the position ``(T, -1)`` to
+        read before it and ``(T, MAX_ID)`` to read after it; a known record is its own
+        ``(time, id)``.
         """
 
     def search(words: str, limit: int = 50, room: str | None = None) -> Deferred[list[Record]]:

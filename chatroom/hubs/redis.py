@@ -244,6 +244,8 @@ class RedisHub(Service):
         self._announced: People = {}  # this node's members, as the other nodes know them
         self._remote: People = {}  # the other nodes' members, from their events
         self._topics: dict[str, TopicKnown] = {}  # room -> its topic, as last heard
+        self.views: list[Callable[[], list[Event]]] = []
+        """What else a late node is told (view events): moderation adds every room's state."""
         self._seq = 0
         self._inflight: deque[tuple[int, bytes]] = deque()  # sent, or to be; not stored yet
         self._batch: list[tuple[int, bytes]] = []  # this reactor turn's entries, unsent
@@ -252,6 +254,11 @@ class RedisHub(Service):
         self._last_id = b"0-0"
         self._suspects: dict[str, int] = {}  # node -> ticks its members outlived its reap
         self.state = State.IDLE
+        self.splits = 0
+        """Times contact with Redis was lost while in step with the room."""
+        self.read_lag = 0.0
+        """Seconds from Redis storing the newest stream entry read to this node reading it
+        (Redis's clock against this one), as of the last read that brought entries."""
         self._cmd: RedisConnection | None = None
         self._reader: RedisConnection | None = None
         self._whole_waiters: list[Deferred[None]] = []
@@ -394,6 +401,16 @@ class RedisHub(Service):
 
     def members(self) -> list[str]:
         return [holder.nick for holder in self._view.values()]
+
+    def problem(self) -> str | None:
+        """Why this node is not in step with the room through Redis now, or ``None``: for
+        readiness checks (a split node serves its own members, not the room)."""
+        return None if self.state is State.CONNECTED else f"redis: {self.state.value}"
+
+    @property
+    def unconfirmed(self) -> int:
+        """Events of this node sent, or waiting to be, that Redis has not confirmed storing."""
+        return len(self._inflight)
 
     def lookup(self, key: str) -> tuple[str, str] | None:
         holder = self._view.get(key)
@@ -716,6 +733,7 @@ class RedisHub(Service):
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     self._entry(fields)
+                self.read_lag = self.clock.seconds() - int(self._last_id.split(b"-")[0]) / 1000
         except (TypeError, IndexError, ValueError) as e:
             self._log.warn("unreadable reply from XREAD: {why}", why=str(e))
         except Exception:
@@ -758,8 +776,8 @@ class RedisHub(Service):
         self._deliver(event)
 
     def _greet(self) -> None:
-        """A node came (or came back): tell it who is here, in which rooms, and the topics
-        this node knows. Views only: nothing is shown or stored for these."""
+        """A node came (or came back): tell it who is here, in which rooms, the topics
+        this node knows and what ``views`` add. Views only: nothing is shown or stored."""
         if self.state is not State.CONNECTED:
             return  # the resync announces this node's members anyway
         now = self.clock.seconds()
@@ -767,6 +785,9 @@ class RedisHub(Service):
             self._send(Present("", now, member, nick, rooms))
         for known in self._topics.values():
             self._send(known)
+        for view in self.views:
+            for event in view():
+                self._send(event)
 
     _missed = 0
     _missed_call: Any = None
@@ -784,6 +805,12 @@ class RedisHub(Service):
     def _apply(self, event: Event, node: str) -> None:
         """Another node's presence event, into this node's view of the roster."""
         kind = type(event)
+        if kind is Left and event.member in self._present:
+            # One of this node's members taken out of a room by another node's operator
+            # (a kick): out of the rooms this node tells others and late nodes about too.
+            _track(self._present, event)
+            _track(self._announced, event)
+            return
         _track(self._remote, event)
         if kind is Joined or kind is Present:
             key = nicknames.key(event.nick)
@@ -923,6 +950,7 @@ class RedisHub(Service):
             was = self.state
             self.state = State.SPLIT if self._announced_once else State.IDLE
             if was is State.CONNECTED:
+                self.splits += 1
                 self._log.warn("lost contact with Redis at {address}; serving this "
                                "server's members alone until it is back",
                                address=str(self.address))

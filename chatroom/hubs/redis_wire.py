@@ -33,9 +33,12 @@ import json
 from typing import Any
 
 from chatroom.domain.events import (
+    MODERATION_EVENTS,
+    AccountSet,
     Acted,
     Event,
     Joined,
+    Killed,
     Left,
     Notice,
     Present,
@@ -49,14 +52,26 @@ from chatroom.domain.events import (
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (Joined, Left, Renamed, Said, Acted, Whispered, Notice, TopicSet, Present,
-                TopicKnown)
+                TopicKnown, Killed, AccountSet, *MODERATION_EVENTS)
 }
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TYPES.values()
 }
+_REQUIRED: dict[type[Event], int] = {
+    cls: sum(
+        f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(cls)
+    )
+    for cls in _TYPES.values()
+}
+"""Fields an entry must have: one written by an older node may lack later ones that have
+defaults (``Left.by``)."""
 _STRING_FIELDS = frozenset({"room", "member", "nick", "reason", "new_nick", "text", "target",
-                            "target_nick", "message"})
-_ROOMS_FIELDS = frozenset({"rooms", "operator_of"})
+                            "target_nick", "message", "by", "change", "mask", "modes", "key",
+                            "name", "hash"})
+_NUMBER_FIELDS = frozenset({"time", "until", "limit", "registered"})
+_ROOMS_FIELDS = frozenset({"rooms", "operator_of", "operators", "voiced", "bans", "mutes",
+                           "invited", "accounts"})
 
 HELLO = b'["Hello"]'
 """The payload of a node that just came: the others answer with ``Present`` and
@@ -110,12 +125,12 @@ def decode_event(data: bytes) -> tuple[str, Event]:
         raise BadEntry(f"unknown event type {name!r}")
     names = _FIELDS[kind]
     values = items[1:]
-    if len(values) != len(names):
+    if not _REQUIRED[kind] <= len(values) <= len(names):
         raise BadEntry(f"{name} has {len(values)} fields, not {len(names)}")
-    for field, value in zip(names, values, strict=True):
-        if field == "time":
+    for field, value in zip(names, values, strict=False):
+        if field in _NUMBER_FIELDS:
             if not isinstance(value, int | float) or isinstance(value, bool):
-                raise BadEntry("time is not a number")
+                raise BadEntry(f"{field} is not a number")
         elif field in _STRING_FIELDS and not isinstance(value, str):
             raise BadEntry(f"{field} is not a string")
         elif field in _ROOMS_FIELDS and not (

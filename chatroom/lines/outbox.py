@@ -325,3 +325,23 @@ def writable_socket(transport: object) -> socket.socket | None:
     if handle.gettimeout() != 0.0:
         return None
     return handle
+
+
+
+class StreamWritable(Writable, Protocol):
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+
+
+def open_outbox(
+    transport: StreamWritable, cap: int, on_overflow: Callable[[int], None], clock: IReactorTime
+) -> Outbox | SocketOutbox:
+    """The outbox of a stream connection (writing to its socket itself where it has a plain
+    one), registered as the transport's producer: every stream front end's."""
+    sock = writable_socket(transport)
+    outbox: Outbox | SocketOutbox
+    if sock is not None:
+        outbox = SocketOutbox(transport, sock, cap, on_overflow, clock)
+    else:
+        outbox = Outbox(transport, cap, on_overflow, clock)
+    transport.registerProducer(outbox, outbox.streaming)
+    return outbox

@@ -24,7 +24,7 @@ from chatroom.history.store import Record, format_record, format_replay
 from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
-from chatroom.lines.outbox import Outbox, SocketOutbox, writable_socket
+from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session, describe_loss, describe_peer
@@ -77,7 +77,8 @@ class ChatLineProtocol(LineReceiver):
         self._transport: StreamTransport | None = None
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
-        self.session = Session(factory.services, self, factory.fanout, self, self.peer)
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer,
+                               host=self.host)
         self._held: bytes | TooLong | Command | None = None
         self._draining = False
         self._lost = False
@@ -105,14 +106,8 @@ class ChatLineProtocol(LineReceiver):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        max_out, clock = self.factory.limits.max_out, self.factory.clock
-        sock = writable_socket(transport)
-        overflowed = self.session.overflowed
-        if sock is not None:
-            self.outbox = SocketOutbox(transport, sock, max_out, overflowed, clock)
-        else:
-            self.outbox = Outbox(transport, max_out, overflowed, clock)
-        transport.registerProducer(self.outbox, self.outbox.streaming)
+        self.outbox = open_outbox(transport, self.factory.limits.max_out,
+                                  self.session.overflowed, self.factory.clock)
         self._log.info("connection from {peer}", peer=self.peer)
         self.outbox.send(PROMPT)
         self.session.start()
@@ -217,6 +212,14 @@ class ChatLineProtocol(LineReceiver):
 
     def show_prompt(self) -> None:
         self.send(PROMPT)
+
+    def show_password_prompt(self, nick: str) -> None:
+        self.send(self._telnet.hide_input()
+                  + render.line(f"{nick} is a registered nickname: type its password"))
+
+    def password_given(self) -> None:
+        if self._telnet.hiding_input:  # the Enter was not echoed either: a new line
+            self.send(self._telnet.show_input() + render.CRLF)
 
     def show_help(self) -> None:
         self.send(HELP_LINES)

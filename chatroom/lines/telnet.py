@@ -19,9 +19,11 @@ until the mark comes back (RFC 860). So:
   clears each typed byte's high bit before comparing it with the terminal's keys, so the
   continuation byte 0x83 (in Greek sigma, Cyrillic u) is Ctrl-C and 0x9C (in ``本``) is
   Ctrl-\\. Such a command in the middle of a UTF-8 character is that byte, and is put back;
+- around a password prompt the server offers ``WILL ECHO`` (``hide_input``: the client
+  stops echoing what is typed) and takes it back after (``show_input``: ``WONT ECHO``);
+  its own state here (RFC 1143) takes the client's ``DO ECHO`` as agreement, not as a
+  request to refuse;
 - every other option is refused (``WONT``/``DONT``), once per request, as RFC 1143 says.
-  An option the server comes to offer itself (ECHO around a password prompt) needs its own
-  state here, or the client's ``DO`` that agrees to it would be refused.
 
 Nothing is ever sent to a client that has not sent a telnet command first: ``nc`` users see
 UTF-8 lines only. Answers collect in ``answer``; the connection sends them, in order with
@@ -39,7 +41,7 @@ DONT, DO, WONT, WILL = 0xFE, 0xFD, 0xFC, 0xFB
 SB, SE = 0xFA, 0xF0
 AYT, AO, IP, BRK = 0xF6, 0xF5, 0xF4, 0xF3
 ABORT, SUSP = 0xEE, 0xED
-BINARY, TIMING_MARK = 0x00, 0x06
+BINARY, ECHO, TIMING_MARK = 0x00, 0x01, 0x06
 
 _OPTION_VERBS = frozenset((WILL, WONT, DO, DONT))
 
@@ -51,7 +53,7 @@ STILL_HERE = render.notice("yes, still here")
 """The answer to ``IAC AYT``."""
 
 _DATA, _IAC, _OPTION, _SUB, _SUB_IAC = range(5)
-_NO, _WANT_YES, _YES = range(3)  # RFC 1143's states, as far as this side needs them
+_NO, _WANT_YES, _YES, _WANT_NO = range(4)  # RFC 1143's states, as far as this side needs
 
 
 class Command(enum.Enum):
@@ -64,7 +66,7 @@ class TelnetFilter:
     """Feed it raw bytes; get back the bytes that are data. Answers collect in ``answer``,
     commands for the connection come out of ``next_command``."""
 
-    __slots__ = ("_asked", "_binary_in", "_binary_out", "_interrupted", "_reported",
+    __slots__ = ("_asked", "_binary_in", "_binary_out", "_echo", "_interrupted", "_reported",
                  "_state", "_tail", "_telnet", "_verb", "answer")
 
     def __init__(self) -> None:
@@ -74,6 +76,7 @@ class TelnetFilter:
         self._telnet = False  # it sent a telnet command: it may be answered
         self._binary_in = _NO  # does it send BINARY (8-bit bytes as they were typed)?
         self._binary_out = _NO  # do we?
+        self._echo = _NO  # do we echo (so that the client does not)?
         self._interrupted = False
         self._reported = False
         self._asked = False
@@ -153,6 +156,8 @@ class TelnetFilter:
         self._spoke_telnet()
         if option == BINARY:
             self._binary_out = self._agree(verb == DO, self._binary_out, WILL, WONT)
+        elif option == ECHO and verb in (DO, DONT):
+            self._echo_answered(verb == DO)
         elif option == TIMING_MARK and verb == DO:
             self._send(WILL, TIMING_MARK)  # "all you sent before this is handled"
         elif verb == WILL:
@@ -160,6 +165,37 @@ class TelnetFilter:
         elif verb == DO:
             self._send(WONT, option)
         # WONT/DONT of an option that is off (all but BINARY are): nothing to say
+
+    def hide_input(self) -> bytes:
+        """What to send so the client stops echoing what is typed (a password): ``IAC WILL
+        ECHO``, only to a client that negotiated; sent between lines."""
+        if not self._telnet or self._echo in (_YES, _WANT_YES):
+            return b""
+        self._echo = _WANT_YES
+        return bytes((IAC, WILL, ECHO))
+
+    def show_input(self) -> bytes:
+        """What to send so the client echoes again: ``IAC WONT ECHO``, if it was hidden."""
+        if self._echo in (_NO, _WANT_NO):
+            return b""
+        self._echo = _WANT_NO
+        return bytes((IAC, WONT, ECHO))
+
+    @property
+    def hiding_input(self) -> bool:
+        return self._echo in (_YES, _WANT_YES)
+
+    def _echo_answered(self, agreed: bool) -> None:
+        state = self._echo
+        if agreed:
+            if state == _WANT_YES:
+                self._echo = _YES
+            elif state == _NO:
+                self._send(WONT, ECHO)  # asked unasked: we do not echo
+            elif state == _WANT_NO:
+                self._echo = _NO  # RFC 1143: an answer out of turn; ours stands
+        else:
+            self._echo = _NO  # refused, or our WONT acknowledged
 
     def _agree(self, on: bool, state: int, yes: int, no: int) -> int:
         """RFC 1143 for an option we accept: acknowledge changes, never repeat a state."""

@@ -7,11 +7,13 @@ Client to server, one JSON object per WebSocket text message::
 
     {"type": "nick", "nick": "alice"}     choose a nickname, or change it once joined
     {"type": "say", "text": "hello"}      chat; a leading / makes it a command (/me, /msg, ...)
+    {"type": "password", "password": "…"} the password of a registered nickname, when asked
 
 Server to client, one JSON object per WebSocket text message, always with ``type`` and
 ``time`` (seconds since the epoch, a float)::
 
-    prompt welcome members history joined left renamed said acted private notice error
+    prompt password welcome members history joined left renamed said acted private notice error
+    mode role mask invited (moderation; a ``left`` with ``by`` is a kick or a ban)
 
 A room's public event (live, or a record in a ``history``) also has an ``id``, the same
 for the same line wherever it is seen again, so a page that reconnects can tell which
@@ -33,15 +35,20 @@ from chatroom.commands import HELP
 from chatroom.domain.events import (
     Acted,
     Event,
+    Invited,
     Joined,
     Left,
+    MaskSet,
+    ModeSet,
     Notice,
     Renamed,
+    RoleSet,
     Said,
     TopicSet,
     Whispered,
 )
 from chatroom.history.store import Kind, Record, line_id, row_for
+from chatroom.lines.render import moderation_text
 from chatroom.lines.sanitize import clean_text, decode
 
 ABOUT_MESSAGE = "message"
@@ -81,7 +88,15 @@ class Say:
     typed: str = field(default="", compare=False)
 
 
-ClientMessage = Nick | Say
+@dataclass(frozen=True, slots=True)
+class Password:
+    """``{"type": "password", "password": ...}``: the password of the registered nickname
+    just chosen, after a ``password`` message asked for it. Never cleaned, never logged."""
+
+    password: str = field(repr=False)
+
+
+ClientMessage = Nick | Say | Password
 
 
 class BadMessage(ValueError):
@@ -92,7 +107,7 @@ class BadMessage(ValueError):
         self.about = about
 
 
-_FIELDS: dict[str, str] = {"nick": "nick", "say": "text"}
+_FIELDS: dict[str, str] = {"nick": "nick", "say": "text", "password": "password"}
 
 
 def _no_constants(name: str) -> Any:
@@ -117,7 +132,7 @@ def parse(payload: bytes, max_text: int) -> ClientMessage:
         raise BadMessage('expected a JSON object such as {"type": "say", "text": "hi"}')
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise BadMessage('"type" must be "nick" or "say"')
+        raise BadMessage('"type" must be "nick", "say" or "password"')
     field = _FIELDS[kind]
     value = data.get(field)
     if not isinstance(value, str):
@@ -126,6 +141,8 @@ def parse(payload: bytes, max_text: int) -> ClientMessage:
     if len(raw) > max_text:
         raise BadMessage(f"{field} too long ({max_text} bytes max)", ABOUT_TEXT)
     typed = decode(raw)
+    if kind == "password":
+        return Password(typed)
     return Nick(typed) if kind == "nick" else Say(clean_text(typed), typed)
 
 
@@ -178,6 +195,9 @@ def _event_fields(event: Event) -> dict[str, Any]:
         left = {"type": "left", "time": event.time, "nick": event.nick}
         if event.message:
             left["text"] = event.message
+        if event.by:  # kicked or banned by an operator
+            left["by"] = event.by
+            left["how"] = "banned" if event.reason == "banned" else "kicked"
         return left
     if kind is TopicSet:
         assert isinstance(event, TopicSet)
@@ -196,6 +216,23 @@ def _event_fields(event: Event) -> dict[str, Any]:
     if kind is Notice:
         assert isinstance(event, Notice)
         return {"type": "notice", "time": event.time, "text": event.text}
+    if kind is ModeSet:
+        assert isinstance(event, ModeSet)
+        return {"type": "mode", "time": event.time, "nick": event.nick, "change": event.change,
+                "text": moderation_text(event)}
+    if kind is RoleSet:
+        assert isinstance(event, RoleSet)
+        return {"type": "role", "time": event.time, "nick": event.nick,
+                "target": event.target_nick, "change": event.change,
+                "text": moderation_text(event)}
+    if kind is MaskSet:
+        assert isinstance(event, MaskSet)
+        return {"type": "mask", "time": event.time, "nick": event.nick, "change": event.change,
+                "mask": event.mask, "reason": event.reason, "text": moderation_text(event)}
+    if kind is Invited:
+        assert isinstance(event, Invited)
+        return {"type": "invited", "time": event.time, "nick": event.nick,
+                "to": event.target_nick, "text": moderation_text(event)}
     raise TypeError(f"no message for {event!r}")
 
 
@@ -206,6 +243,12 @@ def render(event: Event) -> bytes:
 
 def prompt(time: float) -> bytes:
     return frame({"type": "prompt", "time": time, "text": "Choose a nickname"})
+
+
+def password_prompt(time: float, nick: str) -> bytes:
+    """``nick`` is registered: the page asks for its password, then sends a ``password``."""
+    return frame({"type": "password", "time": time, "nick": nick,
+                  "text": f"{nick} is a registered nickname: type its password"})
 
 
 def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -> bytes:
@@ -220,17 +263,33 @@ def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -
     return frame(message)
 
 
-def members(time: float, nicks: Sequence[str], room: str = "") -> bytes:
+Roles = tuple[Sequence[str], Sequence[str]]
+"""``(operators, voiced)``: the nicknames of a room's operators and voiced members."""
+
+
+def members(time: float, nicks: Sequence[str], room: str = "",
+            roles: Roles | None = None) -> bytes:
     message: dict[str, Any] = {"type": "members", "time": time, "nicks": list(nicks)}
     if room:
         message["room"] = room
+    _add_roles(message, roles)
     return frame(message)
 
 
-def room(time: float, name: str, topic: str, nicks: Sequence[str], entered: bool) -> bytes:
-    """The member is in ``name`` and it is now current (``entered``: newly joined)."""
-    return frame({"type": "room", "time": time, "room": name, "topic": topic,
-                  "nicks": list(nicks), "entered": entered})
+def _add_roles(message: dict[str, Any], roles: Roles | None) -> None:
+    """``ops`` and ``voiced``, where the room has any (none: both left out)."""
+    if roles is not None and (roles[0] or roles[1]):
+        message["ops"], message["voiced"] = list(roles[0]), list(roles[1])
+
+
+def room(time: float, name: str, topic: str, nicks: Sequence[str], entered: bool,
+         roles: Roles | None = None) -> bytes:
+    """The member is in ``name`` and it is now current (``entered``: newly joined);
+    ``ops`` and ``voiced`` say who runs it and who may talk when it is moderated."""
+    message: dict[str, Any] = {"type": "room", "time": time, "room": name, "topic": topic,
+                               "nicks": list(nicks), "entered": entered}
+    _add_roles(message, roles)
+    return frame(message)
 
 
 def parted(time: float, name: str, current: str | None) -> bytes:

@@ -137,6 +137,7 @@ class WebChatProtocol(WebSocketServerProtocol):
     """A person in a browser: negotiates a nickname, then chats, over JSON messages."""
 
     _log = Logger()
+    echoes_own_events = True  # the page gets its own events: no confirmations needed
 
     def __init__(self, factory: WebChatFactory, address: IAddress | None) -> None:
         super().__init__()
@@ -149,7 +150,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         self._clock = factory.clock
         self._max_frame = max_frame(factory.limits)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer_name,
-                               " (web)")
+                               " (web)", host=self.host)
         self._inbox: deque[bytes | _Unreadable | Ping | Pong] = deque()
         self._parts: list[bytes] = []
         self._size = 0
@@ -324,7 +325,9 @@ class WebChatProtocol(WebSocketServerProtocol):
         except messages.BadMessage as e:
             self.session.refuse(str(e), e.about)
             return
-        if isinstance(message, messages.Nick):
+        if isinstance(message, messages.Password):
+            self.session.password(message.password)
+        elif isinstance(message, messages.Nick):
             self.session.nick(message.nick)
         elif self.session.member is None and not message.text.startswith("/"):
             self.session.refuse(
@@ -339,6 +342,12 @@ class WebChatProtocol(WebSocketServerProtocol):
     def show_prompt(self) -> None:
         self._reply(messages.prompt(self._clock.seconds()))
 
+    def show_password_prompt(self, nick: str) -> None:
+        self._reply(messages.password_prompt(self._clock.seconds(), nick))
+
+    def password_given(self) -> None:
+        pass
+
     def show_error(self, why: str, about: str) -> None:
         self._reply(messages.error(self._clock.seconds(), why, about))
 
@@ -352,8 +361,15 @@ class WebChatProtocol(WebSocketServerProtocol):
             (messages.history(now, replay, "join", room=room.name) if replay else b"")
             + messages.welcome(now, member.nick, len(names), self.factory.limits.max_line,
                                room.name)
-            + messages.members(now, names, room.name)
+            + messages.members(now, names, room.name, self._roles(room))
         )
+
+    def _roles(self, room: RoomState) -> messages.Roles:
+        """The room's operators (server operators in it too) and voiced members."""
+        opers = self.factory.chat.directory.server_operators
+        ops = [nick for member, nick in room.members.items()
+               if member in room.operators or member in opers]
+        return ops, [nick for member, nick in room.members.items() if member in room.voiced]
 
     def cmd_refused(self, why: str, about: str) -> None:
         self.session.refuse(why, about)
@@ -387,7 +403,7 @@ class WebChatProtocol(WebSocketServerProtocol):
         names = self.factory.chat.members(room.name)
         self._reply(
             (messages.history(now, replay, "join", room=room.name) if replay else b"")
-            + messages.room(now, room.name, room.topic, names, entered)
+            + messages.room(now, room.name, room.topic, names, entered, self._roles(room))
         )
 
     def cmd_parted(self, room: str, current: str | None) -> None:

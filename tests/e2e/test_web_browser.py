@@ -76,8 +76,10 @@ class Page:
             raise AssertionError(f"no line matching {pattern!r} in {self.lines()!r}") from e
 
     def members(self) -> list[str]:
+        """The member list's nicknames (without the marks and the operator's buttons)."""
         return list(self.driver.execute_script(
-            "return Array.from(document.querySelectorAll('#members li'), e => e.textContent);"
+            "return Array.from(document.querySelectorAll('#members li .nick'),"
+            " e => e.textContent);"
         ))
 
     def wait_members(self, expected: list[str]) -> None:

@@ -3,6 +3,7 @@
 It prints ``listening lines=PORT web=PORT`` once both listen, logs to standard output, and
 on SIGTERM says goodbye on both front ends before it exits, as ``twistd chatroom`` does.
 Options: ``--web-port`` (0 for any free one), ``--nick-timeout`` seconds, ``--demo-history``,
+``--cheap-passwords``,
 ``--history PATH`` (an SQLite store, kept across restarts as ``twistd chatroom`` keeps it).
 Until ``twistd chatroom --web`` exists, this is how the tests get a real server process.
 """
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="answer every join with a few made-up earlier events")
     parser.add_argument("--history", metavar="PATH",
                         help="record into this SQLite file and replay from it, as twistd does")
+    parser.add_argument("--cheap-passwords", action="store_true",
+                        help="Argon2id at its cheapest (a test registers in milliseconds)")
     args = parser.parse_args(argv)
 
     from twisted.internet import reactor  # noqa: TID251 - an entry point picks the reactor
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
         recent.seed("#lobby", history.last_blocking(limits.history_max, "#lobby"))
         hub.subscribe(HistoryRecorder(history))
     services = Services.create(reactor, limits, hub=hub, history=history, recent=recent)
+    if args.cheap_passwords:
+        from chatroom.accounts.passwords import Cost, Passwords, in_threads
+
+        assert services.accounts is not None
+        services.accounts.passwords = Passwords(in_threads(reactor), Cost(1, 64, 1))
     lines = ChatFactory(services)
     site = build_web_site(services, None)
     ports: dict[str, int] = {}

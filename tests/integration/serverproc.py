@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-LISTENING = re.compile(r"chatroom listening on (?!web ).*port=(\d+)")
+LISTENING = re.compile(r"chatroom listening on (?!web |metrics |irc ).*port=(\d+)")
 WEB_LISTENING = re.compile(r"chatroom listening on web .*port=(\d+)")
+METRICS_LISTENING = re.compile(r"chatroom listening on metrics .*port=(\d+)")
+IRC_LISTENING = re.compile(r"chatroom listening on irc .*port=(\d+)")
 
 
 class ServerProcess:
@@ -69,10 +71,26 @@ class ServerProcess:
     @property
     def web_port(self) -> int:
         """The port of ``--web``, from the log line that says where it listens."""
-        match = WEB_LISTENING.search(self.log())
-        if match is None:
-            raise AssertionError(f"no web port in the log:\n{self.log()}")
+        return self._logged_port(WEB_LISTENING, "web")
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of ``--metrics``, from the log line that says where it listens."""
+        return self._logged_port(METRICS_LISTENING, "metrics")
+
+    def _logged_port(self, pattern: re.Pattern[str], what: str, timeout: float = 10) -> int:
+        """(Logged at start with the line port, maybe a moment after it.)"""
+        deadline = time.monotonic() + timeout
+        while (match := pattern.search(self.log())) is None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {what} port in the log:\n{self.log()}")
+            time.sleep(0.05)
         return int(match.group(1))
+
+    @property
+    def irc_port(self) -> int:
+        """The port of ``--irc``, from the log line that says where it listens."""
+        return self._logged_port(IRC_LISTENING, "IRC")
 
     def terminate(self) -> None:
         if self.proc.poll() is None:
@@ -94,11 +112,15 @@ class ServerProcess:
         status = Path(f"/proc/{self.pid}/status").read_text()
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
-    def connect(self, timeout: float = 5) -> LineClient:
-        return LineClient(socket.create_connection(("127.0.0.1", self.port), timeout=timeout))
+    def connect(self, timeout: float = 5, source: str | None = None) -> LineClient:
+        """A client; ``source`` is another loopback address to connect from (127.0.0.2),
+        to look like another host."""
+        address = None if source is None else (source, 0)
+        return LineClient(socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                                   source_address=address))
 
-    def join(self, nick: str) -> LineClient:
-        client = self.connect()
+    def join(self, nick: str, source: str | None = None) -> LineClient:
+        client = self.connect(source=source)
         client.expect("nickname")
         client.send(nick)
         client.expect(rf"welcome.*\b{re.escape(nick)}\b")

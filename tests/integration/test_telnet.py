@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+from collections.abc import Callable
 
 import pytest
 
@@ -66,5 +67,46 @@ def test_real_telnet_types_utf8_survives_ctrl_backslash_and_leaves_on_ctrl_c(
         )
         assert bob.expect(rf"^\*\*\* {me} left") == f"*** {nick} left"
         assert "Traceback" not in server.log()
+    finally:
+        tmux.kill()
+
+
+def test_real_telnet_types_a_registered_nicknames_password_without_echo(
+    start_server: Callable[..., ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's telnet, negotiating ("-PORT"), chooses a registered nickname: the password
+    prompt turns its echo off, the password never shows on its screen, echo comes back."""
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    server = start_server("--password-time-cost", "1", "--password-memory-kib", "64")
+    owner = server.join("alice")
+    owner.send("/register s3cret-word")
+    owner.expect("is registered to you")
+    owner.send("/quit")
+    owner.wait_closed()
+    bob = server.join("bob")
+    command = f"telnet -- 127.0.0.1 {shlex.quote('-' + str(server.port))}; read _"
+    tmux = Tmux(f"chatroom-telnet-password-{server.pid}", command, height=30)
+    try:
+        tmux.wait_for(r"^Choose a nickname:")
+        tmux.type("alice")
+        tmux.key("Enter")
+        tmux.wait_for(r"^alice is a registered nickname: type its password$")
+        tmux.type("wrong-word")
+        tmux.key("Enter")
+        tmux.wait_for(r"^! wrong password for alice$")
+        assert "wrong-word" not in tmux.screen()  # not echoed
+        tmux.type("alice")  # echo is back on for the nickname
+        tmux.key("Enter")
+        tmux.wait_for(r"^alice$")
+        tmux.wait_for(r"type its password$[\s\S]*type its password$")
+        tmux.type("s3cret-word")  # the wrong guess makes this one wait a second
+        tmux.key("Enter")
+        screen = tmux.wait_for(r"welcome, alice!", timeout=15)
+        assert "s3cret-word" not in screen
+        assert bob.expect(r"^\*\*\* alice joined") == "*** alice joined"
+        tmux.type("/who")
+        tmux.key("Enter")
+        tmux.wait_for(r"^/who$")  # typing shows again
+        tmux.wait_for(r"^\*\*\* 2 in the room: alice, bob$")
     finally:
         tmux.kill()

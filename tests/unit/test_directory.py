@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatroom.domain.directory import Directory
-from chatroom.domain.events import Joined, Left, Renamed, Said, TopicSet
+from chatroom.domain.events import Joined, Left, ModeSet, Renamed, Said, TopicSet
 
 
 def test_a_room_exists_from_its_first_join_and_its_creator_runs_it() -> None:
@@ -75,3 +75,35 @@ def test_forget_member_drops_it_from_every_room_without_an_event() -> None:
     state = d.find("#a")
     assert state is not None and state.members == {"m2": "bob"}
     assert d.find("#b") is None
+
+
+def test_two_nodes_that_each_made_a_room_first_agree_on_who_runs_it() -> None:
+    alice = Joined("#dev", 1.0, "n1.1", "alice")  # on node one
+    bob = Joined("#dev", 1.2, "n2.1", "bob")  # on node two, before it heard alice's join
+    one, two = Directory(), Directory()
+    for event in (alice, bob):
+        one(event)
+    for event in (bob, alice):
+        two(event)
+    for d in (one, two):
+        state = d.find("#dev")
+        assert state is not None
+        assert state.operators == {"n1.1"} and state.created == 1.0
+
+
+def test_once_a_room_is_ruled_a_late_join_does_not_take_it_over() -> None:
+    d = Directory()
+    d(Joined("#dev", 2.0, "m2", "bob"))
+    d(ModeSet("#dev", 3.0, "m2", "bob", "+m"))
+    d(Joined("#dev", 1.0, "m1", "alice"))  # older, but the room has rules by now
+    state = d.find("#dev")
+    assert state is not None and state.operators == {"m2"}
+
+
+def test_on_one_node_the_first_join_heard_made_the_room_whatever_the_ids_and_times() -> None:
+    d = Directory()
+    d(Joined("#dev", 5.0, "n1.2", "alice"))
+    d(Joined("#dev", 5.0, "n1.1", "bob"))  # a lower id, the same time: not earlier
+    d(Joined("#dev", 4.0, "n1.3", "carol"))  # a clock that stepped back: still after
+    state = d.find("#dev")
+    assert state is not None and state.operators == {"n1.2"}

@@ -501,3 +501,30 @@ def test_replay_times_can_be_in_another_zone():
 
 def test_a_time_out_of_range_does_not_break_the_replay():
     assert format_record(_record(Kind.SAID, text="hi", at=1e20)) == "[????-??-?? ??:??] alice: hi"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_page_of_a_room_between_positions(store):
+    """What IRC's CHATHISTORY reads: a room's records between two (time, id) positions,
+    the newest or the oldest of them, oldest first."""
+    from chatroom.history.store import MAX_ID
+
+    for i in range(6):
+        store.record(said(f"m{i}", at=NOW + i))
+    store.record(said("same time", at=NOW + 2))  # two records at one time: ids order them
+    store.record(said("elsewhere", at=NOW + 3, room="#dev"))
+    everything = await store.page(ROOM, limit=100)
+    assert [r.text for r in everything] == ["m0", "m1", "m2", "same time", "m3", "m4", "m5"]
+    texts = lambda records: [r.text for r in records]  # noqa: E731
+    assert texts(await store.page(ROOM, limit=2)) == ["m4", "m5"]
+    assert texts(await store.page(ROOM, limit=10)) == texts(everything)  # fewer than asked
+    assert texts(await store.page(ROOM, limit=2, newest=False)) == ["m0", "m1"]
+    assert texts(await store.page(ROOM, before=(NOW + 2, -1), limit=5)) == ["m0", "m1"]
+    assert texts(await store.page(ROOM, after=(NOW + 2, MAX_ID), limit=5, newest=False)) == [
+        "m3", "m4", "m5"]
+    m2 = everything[2]
+    assert texts(await store.page(ROOM, after=(m2.time, m2.id), limit=2, newest=False)) == [
+        "same time", "m3"]
+    assert texts(await store.page(ROOM, after=(NOW, MAX_ID), before=(m2.time, m2.id))) == ["m1"]
+    assert texts(await store.page("#dev")) == ["elsewhere"]
+    assert await store.page("#none") == []

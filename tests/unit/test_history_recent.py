@@ -118,6 +118,10 @@ class EventsOnly:
     def search(self, words: str, limit: int = 50, room: str | None = None) -> Any:
         return succeed([])
 
+    def page(self, room: str, after: Any = None, before: Any = None, limit: int = 50,
+             newest: bool = True) -> Any:
+        return succeed([])
+
     def flush(self) -> Deferred[None]:
         return succeed(None)
 

@@ -482,6 +482,25 @@ async def test_events_are_written_when_the_flush_window_ends(open_store, tmp_pat
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_line_that_waited_behind_a_slow_write_is_written_when_it_ends(
+    open_store, clock
+):
+    """The flush window counts from when a line came, not from the end of the write it
+    waited behind: a SIGKILL loses at most the window and one write (review/attack)."""
+    store = await open_store(flush_ms=200)
+    store.record(said("first"))
+    clock.advance(0.201)  # the window ends: the first write starts
+    assert store.batches == 1
+    writing = store._writing
+    assert writing is not None
+    store.record(said("during the write"))
+    clock.advance(0.3)  # a slow write, as the clock tells it
+    await writing
+    assert store.batches == 2  # at once: that line has waited its window already
+    await store.flush()
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_flush_window_is_an_option(open_store, clock):
     store = await open_store(flush_ms=1000)
     store.record(said("x"))
@@ -605,6 +624,50 @@ async def test_a_full_disk_is_logged_the_room_goes_on_and_writes_retry(open_stor
     assert len(texts) == 302
     assert texts[1].startswith("line 0 ") and texts[-1] == "said while the disk was full"
     assert "history writes to {path} work again after {failures} failures" in log_texts(events)
+
+
+@pytest_twisted.ensureDeferred
+async def test_readiness_sees_failing_writes_until_one_works(open_store, clock):
+    """What /readyz is told: nothing while writes work, why while they fail."""
+    store = await open_store(flush_ms=200)
+    assert store.problem() is None
+    await store.probe()  # the writer thread takes the write lock, and answers
+    await store._call(_limit_pages(1))
+    store.record(said("x" * 5000))
+    with capturedLogs(), pytest.raises(HistoryError):
+        await store.flush()
+    assert store.problem() == "history writes failing (1 in a row): database or disk is full"
+    await store._call(_limit_pages(None))
+    clock.advance(MAX_RETRY_DELAY)
+    await store.flush()
+    assert store.problem() is None and store.last_error is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_readiness_sees_a_store_dropping_events_and_a_closed_one(open_store, clock):
+    store = await open_store(flush_ms=200, max_pending=2)
+    with capturedLogs():
+        for i in range(3):
+            store.record(said(f"line {i}"))
+    assert store.problem() == "history 2 events behind, dropping new ones"
+    await store.close()
+    assert store.problem() == "history store closed"
+    with pytest.raises(HistoryError):
+        await store.probe()
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_batch_written_is_timed_on_the_stores_clock(open_store, clock):
+    store = await open_store(flush_ms=200)
+    store.record(said("one"))
+    flushing = store.flush()  # handed to the writer thread now
+    clock.advance(0.3)  # (the write's answer cannot come before this coroutine waits)
+    await flushing
+    latency = store.write_latency
+    assert latency.count == store.batches == 1
+    assert latency.last == pytest.approx(0.3)
+    assert dict(latency.cumulative())["0.25"] == 0
+    assert dict(latency.cumulative())["0.5"] == 1
 
 
 @pytest_twisted.ensureDeferred

@@ -212,3 +212,13 @@ def test_a_bad_history_is_one_sentence_and_not_also_a_critical_log_event(tmp_pat
     with pytest.raises(SystemExit) as exited:
         build_service(parse("--history", str(tmp_path / "file" / "h.sqlite3")), Clock())
     assert str(exited.value.code).startswith("chatroom: cannot start: ")
+
+
+def test_irc_is_off_unless_given_and_a_port_means_the_interface() -> None:
+    assert parse()["irc-endpoint"] is None
+    assert parse("--irc", "6667")["irc-endpoint"] == "tcp:6667:interface=127.0.0.1:backlog=1024"
+    options = parse("--irc", "tcp6:6667", "--irc-name", "irc.example.org", "--irc-ping", "30")
+    assert (options["irc-endpoint"], options["irc-name"], options["irc-ping"]) == (
+        "tcp6:6667", "irc.example.org", 30.0)
+    with pytest.raises(usage.UsageError):
+        parse("--irc-ping", "1")

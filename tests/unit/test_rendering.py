@@ -71,3 +71,20 @@ def test_an_unknown_event_is_an_error_not_silence(render: Callable[[Event], byte
 
     with pytest.raises(TypeError):
         render(Unheard("#dev", 0.0, "m", "n"))
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.__name__)
+def test_the_irc_front_end_renders_every_event(kind: type[Event]) -> None:
+    from chatroom.irc.render import Renderer
+
+    data = Renderer("irc.test")(example(kind))
+    assert data.endswith(b"\r\n") and b"\r\n" not in data[:-2]
+    assert b"#dev" in data or b"nick1" in data or b"text1" in data
+
+
+def test_a_kick_is_an_irc_kick_by_its_operator() -> None:
+    from chatroom.domain.events import Left
+    from chatroom.irc.render import Renderer
+
+    data = Renderer("irc.test")(Left("#dev", 1.5, "m2", "bob", "kicked", "flood", "alice"))
+    assert data.split(b" ", 1)[1] == b":alice!alice@chatroom KICK #dev bob :flood\r\n"

@@ -19,12 +19,12 @@
     roomTitle: $("room-title"), roomTopic: $("room-topic"), peopleTitle: $("people-title"),
     join: $("join"), joinForm: $("join-form"), joinTitle: $("join-title"),
     joinNote: $("join-note"), nick: $("nick"), nickError: $("nick-error"),
-    joinButton: $("join-button"),
+    joinButton: $("join-button"), passwordField: $("password-field"), password: $("password"),
   };
 
   const state = {
     ws: null,
-    phase: "idle",      // idle | connecting | choosing | joined | left
+    phase: "idle",      // idle | connecting | choosing | password | joined | left
     me: null,           // our nickname once joined
     wanted: null,       // the nickname to (re)join with
     maxText: 0,         // bytes per message, from the welcome
@@ -44,6 +44,17 @@
   const key = (nick) => nick.normalize("NFC").toLocaleLowerCase();
   const roomKey = (name) => key(name.startsWith("#") ? name : "#" + name);
 
+  // The room the URL names (#dev), or "" when it names none (or cannot be read).
+  function linkedRoom() {
+    let hash;
+    try {
+      hash = decodeURIComponent(window.location.hash);
+    } catch (e) {
+      return "";  // a bad percent escape: no room
+    }
+    return /^#[^#\s]+$/.test(hash) ? hash : "";
+  }
+
   // -- rooms: one message list each; the shown one has the id "messages" ---------------
 
   function room(name) {
@@ -52,7 +63,7 @@
     if (!r) {
       const list = document.createElement("ol");
       list.className = "messages";
-      r = { name, list, members: new Map(), unread: 0, topic: "" };
+      r = { name, list, members: new Map(), roles: new Map(), unread: 0, topic: "" };
       state.rooms.set(k, r);
       drawRooms();
     }
@@ -85,9 +96,7 @@
     ui.roomTopic.textContent = r.topic;
     ui.peopleTitle.textContent = `In ${r.name}`;
     const wanted = "#" + r.name.slice(1);
-    if (decodeURIComponent(window.location.hash) !== wanted) {
-      window.history.replaceState(null, "", wanted);
-    }
+    if (linkedRoom() !== wanted) window.history.replaceState(null, "", wanted);
     drawRooms();
     drawMembers();
     r.list.scrollTop = r.list.scrollHeight;
@@ -244,12 +253,21 @@
           showJoin(null, null);
         }
         break;
+      case "password":  // the nickname is registered: its password, please
+        state.phase = "password";
+        showJoin(null, m.text);
+        ui.nick.value = m.nick;
+        ui.nick.disabled = true;
+        ui.passwordField.hidden = false;
+        ui.password.value = "";
+        ui.password.focus();
+        break;
       case "welcome":
         joined(m);
         break;
       case "members": {
         const nicks = Array.isArray(m.nicks) ? m.nicks : [];
-        setMembers(nicks, m.room);
+        setMembers(nicks, m.room, m.ops, m.voiced);
         if (state.listAfterWelcome) {
           state.listAfterWelcome = false;
         } else {
@@ -263,8 +281,7 @@
       case "room": {
         const r = room(m.room);
         r.topic = m.topic || "";
-        setMembers(Array.isArray(m.nicks) ? m.nicks.map((n) => n.replace(/^@/, "")) : [],
-          m.room);
+        setMembers(Array.isArray(m.nicks) ? m.nicks : [], m.room, m.ops, m.voiced);
         show(m.room);
         if (m.entered) system(`you joined ${m.room}`, "info", m.time);
         if (r.topic) system(`topic: ${r.topic}`, "info", m.time);
@@ -290,9 +307,34 @@
       case "error":
         error(m);
         break;
+      case "invited":  // for the invitee, who is not in the room (yet)
+        system(m.nick === state.me ? `you invited ${m.to} to ${m.room}` : m.text, "notice",
+          m.time);
+        break;
+      case "left":
+        if (m.by && m.nick === state.me && m.room) {
+          removed(m);
+          break;
+        }
+        known(event(m, false), m);
+        break;
       default:
         known(event(m, false), m);
     }
+  }
+
+  // We were kicked or banned from a room: it goes, and we talk where the server put us.
+  function removed(m) {
+    const was = state.current === roomKey(m.room);
+    forget(m.room);
+    if (was) {
+      const next = [...state.rooms.values()].pop();
+      if (next) show(next.name);
+      else ui.roomTitle.textContent = "no room";
+    }
+    const how = m.how === "banned" ? "banned" : "kicked";
+    system(`you were ${how} from ${m.room} by ${m.by}${m.text ? ` (${m.text})` : ""}`,
+      "error", m.time);
   }
 
   // A room line the page shows: marked with its id, so a replay does not show it again.
@@ -304,7 +346,7 @@
 
   function joined(m) {
     const again = state.everJoined;
-    const linked = decodeURIComponent(window.location.hash);  // a link to a room: go there
+    const linked = linkedRoom();  // a link to a room, or the room shown before a reconnect
     if (typeof m.room === "string" && m.room) show(m.room);
     state.phase = "joined";
     state.me = m.nick;
@@ -323,12 +365,15 @@
     if (typeof m.time === "number") state.seen = Math.max(state.seen, m.time);
     setComposer(true);
     ui.text.focus();
-    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+    const landed = state.current;
     for (const r of state.rooms.values()) {  // after a reconnect: the other rooms again
-      if (roomKey(r.name) !== state.current && roomKey(r.name) !== roomKey(linked)) {
+      const k = roomKey(r.name);
+      if (k !== landed && (!linked || k !== roomKey(linked))) {
         sendJson({ type: "say", text: `/join ${r.name}` });
       }
     }
+    // Last, so that it is the current room: the room the link (or the page) showed.
+    if (linked && roomKey(linked) !== landed) switchTo(linked);
   }
 
   function error(m) {
@@ -373,8 +418,19 @@
         return line("joined", m.time, [["nick", m.nick], ["sep", " joined"]], old);
       case "left":
         if (!old) removeMember(m.nick, m.room);
+        if (m.by) {
+          return line("left", m.time, [["nick", m.nick],
+            ["sep", m.how === "banned" ? " was banned by " : " was kicked by "],
+            ["nick", m.by], ["sep", m.text ? ` (${m.text})` : ""]], old);
+        }
         return line("left", m.time,
           [["nick", m.nick], ["sep", m.text ? ` left (${m.text})` : " left"]], old);
+      case "role":
+        if (!old && m.room) setRole(m);
+        return system(m.text, "notice", m.time, old);
+      case "mode":
+      case "mask":  // moderation: the server words it
+        return system(m.text, "notice", m.time, old);
       case "topic":
         if (m.query) {
           return system(m.text ? `topic of ${m.room}: ${m.text}` : `${m.room} has no topic`,
@@ -398,6 +454,9 @@
             if (!r.members.has(key(m.nick))) continue;
             r.members.delete(key(m.nick));
             r.members.set(key(m.new_nick), m.new_nick);
+            const role = r.roles.get(key(m.nick));
+            r.roles.delete(key(m.nick));
+            if (role) r.roles.set(key(m.new_nick), role);
             target = { room: r.name };
             shown = mine
               ? line("renamed own", m.time, [["sep", "you are now known as "], ["nick", m.new_nick]])
@@ -424,7 +483,9 @@
     if (join) records = unseen(records, listFor(m));
     if (!records.length) return;
     const count = records.length === 1 ? "1 line" : `${records.length} lines`;
-    let title = state.everJoined ? "while you were away" : "earlier messages";
+    // A rejoin's replay comes before its welcome (the page is not "joined" yet then).
+    const away = state.everJoined && state.phase !== "joined";
+    let title = away ? "while you were away" : "earlier messages";
     let end = null;
     if (m.context === "history") {
       title = `last ${count}`;
@@ -517,10 +578,26 @@
     return r ? r.members : new Map();
   }
 
-  function setMembers(nicks, name) {
+  function rolesOf(name) {
+    const r = name ? room(name) : currentRoom();
+    return r ? r.roles : new Map();
+  }
+
+  // A room's members; /who marks operators "@" and voiced members "+", and the room and
+  // welcome messages list them in "ops" and "voiced".
+  function setMembers(nicks, name, ops, voiced) {
     const members = membersOf(name);
+    const roles = rolesOf(name);
     members.clear();
-    for (const nick of nicks) members.set(key(nick), nick);
+    roles.clear();
+    for (const marked of nicks) {
+      const mark = /^[@+]/.test(marked) ? marked[0] : "";
+      const nick = marked.slice(mark.length);
+      members.set(key(nick), nick);
+      if (mark) roles.set(key(nick), mark);
+    }
+    for (const nick of Array.isArray(voiced) ? voiced : []) roles.set(key(nick), "+");
+    for (const nick of Array.isArray(ops) ? ops : []) roles.set(key(nick), "@");
     drawMembers();
   }
 
@@ -531,20 +608,74 @@
 
   function removeMember(nick, name) {
     membersOf(name).delete(key(nick));
+    rolesOf(name).delete(key(nick));
     drawMembers();
   }
 
+  // An operator made someone an operator or voiced them, or took it back.
+  function setRole(m) {
+    const roles = rolesOf(m.room);
+    const k = key(m.target);
+    if (m.change === "+o") roles.set(k, "@");
+    else if (m.change === "+v" && roles.get(k) !== "@") roles.set(k, "+");
+    else if (m.change === "-o" || m.change === "-v") {
+      if (roles.get(k) === (m.change === "-o" ? "@" : "+")) roles.delete(k);
+    }
+    drawMembers();
+  }
+
+  const ACTIONS = [  // [label, command, shown for a member with this role or not]
+    ["op", "op", (role) => role !== "@"], ["deop", "deop", (role) => role === "@"],
+    ["voice", "voice", (role) => !role], ["devoice", "devoice", (role) => role === "+"],
+    ["mute", "mute", () => true], ["kick", "kick", () => true], ["ban", "ban", () => true],
+  ];
+
   function drawMembers() {
+    const r = currentRoom();
+    const roles = rolesOf(null);
+    const mine = state.me !== null && roles.get(key(state.me)) === "@";
     const nicks = [...membersOf(null).values()].sort(
       (a, b) => a.localeCompare(b, undefined, { sensitivity: "base" }));
     const items = nicks.map((nick) => {
       const item = document.createElement("li");
-      item.textContent = nick;
-      if (nick === state.me) item.className = "self";
+      const role = roles.get(key(nick)) || "";
+      if (role) {
+        const mark = document.createElement("span");
+        mark.className = "role";
+        mark.textContent = role;
+        mark.title = role === "@" ? "operator" : "voiced";
+        item.appendChild(mark);
+        item.classList.add(role === "@" ? "op" : "voiced");
+      }
+      const name = document.createElement("span");
+      name.className = "nick";
+      name.textContent = nick;
+      item.appendChild(name);
+      if (nick === state.me) item.classList.add("self");
+      if (mine && r && nick !== state.me) item.appendChild(actions(r.name, nick, role));
       return item;
     });
     ui.members.replaceChildren(...items);
     ui.peopleCount.textContent = String(nicks.length);
+  }
+
+  // What an operator of the room may do to a member: a command, as if typed.
+  function actions(roomName, nick, role) {
+    const box = document.createElement("span");
+    box.className = "actions";
+    for (const [label, command, shown] of ACTIONS) {
+      if (!shown(role)) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "action action-" + command;
+      button.textContent = label;
+      button.title = `/${command} ${nick} in ${roomName}`;
+      button.addEventListener("click", () => {
+        sendJson({ type: "say", text: `/${command} ${roomName} ${nick}` });
+      });
+      box.appendChild(button);
+    }
+    return box;
   }
 
   // -- the controls ------------------------------------------------------------------
@@ -573,12 +704,15 @@
     ui.join.hidden = false;
     ui.joinButton.disabled = false;
     ui.nick.disabled = false;
+    if (state.phase !== "password") ui.passwordField.hidden = true;
     if (!ui.nick.value && state.wanted) ui.nick.value = state.wanted;
     ui.nick.focus();
   }
 
   function hideJoin() {
     ui.join.hidden = true;
+    ui.passwordField.hidden = true;
+    ui.password.value = "";
     ui.nickError.hidden = true;
     ui.joinNote.hidden = true;
   }
@@ -597,6 +731,15 @@
 
   ui.joinForm.addEventListener("submit", (e) => {
     e.preventDefault();
+    if (state.phase === "password") {  // never kept: sent once, the field cleared
+      const password = ui.password.value;
+      ui.password.value = "";
+      ui.passwordField.hidden = true;
+      ui.joinButton.disabled = true;
+      state.phase = "choosing";
+      sendJson({ type: "password", password });
+      return;
+    }
     const nick = ui.nick.value.trim();
     ui.nick.removeAttribute("aria-invalid");
     ui.nickError.hidden = true;
@@ -659,8 +802,8 @@
   });
 
   window.addEventListener("hashchange", () => {
-    const linked = decodeURIComponent(window.location.hash);
-    if (/^#[^#\s]+$/.test(linked) && roomKey(linked) !== state.current) switchTo(linked);
+    const linked = linkedRoom();
+    if (linked && roomKey(linked) !== state.current) switchTo(linked);
   });
 
   ui.peopleToggle.addEventListener("click", () => {

@@ -1,0 +1,176 @@
+"""The IRC front end's factory: its connections, its fan-out, and what they share.
+
+Like the line and web factories: it admits or refuses each connection (by the server's
+shared ``Admission``), keeps every live one so a shutdown reaches them all, and subscribes
+the hub's events to its ``Fanout``, which renders each event once as IRC lines. It also
+knows this node's IRC members (for echo-message, AWAY and WHOIS), and strips the tags a
+reader did not ask for once per batch of lines, not once per reader.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Protocol as BaseProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatroom.admission import Seat
+from chatroom.domain.chat import Member
+from chatroom.domain.events import Acted, Event, Said, Whispered
+from chatroom.irc import chathistory
+from chatroom.irc.message import build
+from chatroom.irc.protocol import IRCProtocol
+from chatroom.irc.render import Renderer, keep_tags, source
+from chatroom.irc.support import ServerInfo, capabilities
+from chatroom.lines.fanout import Fanout
+from chatroom.registry import ConnectionRegistry
+from chatroom.session import Services, describe_peer
+
+_CLOSED = Failure(ConnectionDone())
+
+COMMANDS = (chathistory.irc_chathistory,)  # modules whose commands the protocol knows
+
+PING_INTERVAL = 120.0
+
+MOTD = [
+    "Rooms here are IRC channels, shared with telnet and web users.",
+    "You are in the default room once registered; JOIN #any to make or enter another.",
+]
+
+
+class RefuseProtocol(BaseProtocol):
+    """Says why in an ERROR, then closes: for connections the server will not take."""
+
+    def __init__(self, seat: Seat) -> None:
+        self.seat = seat
+        self.why = seat.refusal or ""
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(build(None, "ERROR", f"Closing link: {self.why}"))
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = _CLOSED) -> None:
+        self.seat.leave()
+
+
+class IRCFactory(Factory):
+    _log = Logger()
+    noisy = False
+
+    def __init__(
+        self,
+        services: Services,
+        server_name: str | None = None,
+        ping_interval: float = PING_INTERVAL,
+        network: str = "chatroom",
+    ) -> None:
+        self.services = services
+        self.chat = services.chat
+        self.limits = services.limits
+        self.clock = services.clock
+        self.warnings = services.warnings
+        self.ping_interval = ping_interval
+        name = server_name or socket.gethostname() or "chatroom"
+        created = datetime.fromtimestamp(services.clock.seconds(), UTC)
+        history_max = services.limits.history_max if services.history is not None else 0
+        self.info = ServerInfo(name, network, created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                               services.chat.rules, history_max)
+        self.caps = capabilities(services.history is not None)
+        self.motd = list(MOTD)
+        self.renderer = Renderer(name)
+        self.fanout = Fanout(services.clock, render=self.renderer)
+        self.registry: ConnectionRegistry[IRCProtocol] = ConnectionRegistry(
+            services.limits, services.clock, kind="irc ", admission=services.admission
+        )
+        self.members: dict[str, IRCProtocol] = {}
+        self._last: bytes | None = None
+        self._filtered: dict[tuple[bool, bool], bytes] = {}
+        hub = services.chat.hub
+        self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo)]
+
+    @property
+    def connections(self) -> set[IRCProtocol]:
+        return self.registry.connections
+
+    @property
+    def stopping(self) -> bool:
+        return self.registry.stopping
+
+    def buildProtocol(self, addr: IAddress | None) -> BaseProtocol:
+        seat = self.registry.seat(getattr(addr, "host", None))
+        if seat.refusal is not None:
+            self.warnings.warn("refused irc connection from {peer}: {why}",
+                               peer=describe_peer(addr), why=seat.refusal)
+            return RefuseProtocol(seat)
+        protocol = IRCProtocol(self, addr)
+        self.registry.add(protocol, seat)
+        return protocol
+
+    def joined(self, protocol: IRCProtocol, member: Member) -> None:
+        self.members[member.id] = protocol
+
+    def forget(self, protocol: IRCProtocol, member: Member | None) -> None:
+        """``protocol``'s connection is gone."""
+        if member is not None and self.members.get(member.id) is protocol:
+            del self.members[member.id]
+        self.registry.forget(protocol)
+
+    def filtered(self, data: bytes, time: bool, msgid: bool) -> bytes:
+        """``data`` with only the tags asked for; the fan-out hands the same bytes to every
+        reader of a room, so each set of tags is made once per batch."""
+        if time and msgid:
+            return data
+        if data is not self._last:
+            self._last = data
+            self._filtered = {}
+        kept = self._filtered.get((time, msgid))
+        if kept is None:
+            kept = self._filtered[(time, msgid)] = keep_tags(data, time, msgid)
+        return kept
+
+    def _echo(self, event: Event) -> None:
+        kind = type(event)
+        if kind is Said or kind is Acted or kind is Whispered:
+            protocol = self.members.get(event.member)
+            if protocol is not None and "echo-message" in protocol.caps:
+                protocol.echo(event)
+
+    def away_message(self, member_id: str) -> str | None:
+        protocol = self.members.get(member_id)
+        return protocol.away if protocol is not None else None
+
+    def realname(self, member_id: str, nick: str) -> str:
+        protocol = self.members.get(member_id)
+        return (protocol.realname or nick) if protocol is not None else nick
+
+    def tell_away(self, protocol: IRCProtocol, member: Member) -> None:
+        """away-notify: IRC members here who share a room with ``member`` learn it."""
+        directory = self.chat.directory
+        sharing: set[str] = set()
+        for name in directory.rooms_of(member.id):
+            state = directory.find(name)
+            if state is not None:
+                sharing.update(state.members)
+        sharing.discard(member.id)
+        params = (protocol.away,) if protocol.away is not None else ()
+        line = build(source(member.nick), "AWAY", *params)
+        for member_id in sharing:
+            other = self.members.get(member_id)
+            if other is not None and "away-notify" in other.caps:
+                other.reply(line)
+
+    def shutdown(self) -> Deferred[object]:
+        """Tell every IRC client the server is stopping, close them all, and fire when
+        they are gone (cutting those still there after ``shutdown_grace``)."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self.fanout.flush()
+        self.fanout.close()
+        return self.registry.close_all()
