@@ -109,6 +109,9 @@ class ChatLineProtocol(LineReceiver):
         self.outbox = open_outbox(transport, self.factory.limits.max_out,
                                   self.session.overflowed, self.factory.clock)
         self._log.info("connection from {peer}", peer=self.peer)
+        # The fan-out writes straight into the outbox: no hop through send() (which
+        # queues behind the fan-out, for this client's own replies) on the hot path.
+        self.session.recipient = self.outbox
         self.outbox.send(PROMPT)
         self.session.start()
 
