@@ -39,6 +39,7 @@ done. A reply that goes out at once, not behind a pass, is not counted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Protocol, cast
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -112,6 +113,7 @@ class Fanout:
         self._members: dict[str, Recipient] = {}
         self._people: dict[str, Member] = {}
         self._rooms: dict[str, dict[str, Recipient]] = {}
+        self._member_rooms: dict[str, set[str]] = {}  # member id -> keys of its rooms here
         self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
         self._pending: list[_Item] = []
         # (member id, room key or None) -> index in _pending from which it gets that room's
@@ -142,8 +144,9 @@ class Fanout:
         if self._members.pop(member_id, None) is None:
             return
         del self._people[member_id]
-        for key, group in list(self._rooms.items()):
-            if group.pop(member_id, None) is not None:
+        for key in self._member_rooms.pop(member_id, ()):
+            group = self._rooms.get(key)
+            if group is not None and group.pop(member_id, None) is not None:
                 self._regroup(key, group)
         for late in [late for late in self._late if late[0] == member_id]:
             del self._late[late]
@@ -220,6 +223,7 @@ class Fanout:
         if joined:
             group = self._rooms.setdefault(key, {})
             group[member_id] = self._members[member_id]
+            self._member_rooms.setdefault(member_id, set()).add(key)
             self._groups.pop(key, None)
             # Nothing of the room from before the join, nor the join itself.
             self._late[(member_id, key)] = len(self._pending) + (1 if queued else 0)
@@ -229,6 +233,7 @@ class Fanout:
             return
         self.flush()  # what the room said before this member left still reaches it
         del leaving[member_id]
+        self._member_rooms.get(member_id, set()).discard(key)
         self._late.pop((member_id, key), None)
         self._regroup(key, leaving)
 
@@ -292,7 +297,15 @@ class Fanout:
         common: dict[str, list[bytes]] = {}
         special: set[str] = {member_id for member_id, _ in late}
         everyone = False
-        for key, room, sender, target, data in pending:
+        # Where each member's own share is: the items of each room, and those of no room
+        # (a member's share is walked over its rooms' items only, not the whole pass).
+        by_room: dict[str, list[int]] = {}
+        personal: list[int] = []
+        for index, (key, room, sender, target, data) in enumerate(pending):
+            if key is None:
+                personal.append(index)
+            else:
+                by_room.setdefault(key, []).append(index)
             if target is None:
                 if key is None:
                     everyone = True
@@ -343,7 +356,7 @@ class Fanout:
             own = members.get(member_id)
             if own is None:
                 continue
-            mine = self._share(member_id, pending, late)
+            mine = self._share(member_id, pending, late, by_room, personal)
             if mine:
                 data = b"".join(mine)
                 deliveries += len(mine)
@@ -376,7 +389,12 @@ class Fanout:
             tally.bytes_out += others * (len(prefixed) - len(data))
 
     def _share(
-        self, member_id: str, pending: list[_Item], late: dict[tuple[str, str | None], int]
+        self,
+        member_id: str,
+        pending: list[_Item],
+        late: dict[tuple[str, str | None], int],
+        by_room: dict[str, list[int]],
+        personal: list[int],
     ) -> list[bytes]:
         """What of this pass is for ``member_id``, in order: one piece per event or reply."""
         person = self._people[member_id]
@@ -384,7 +402,14 @@ class Fanout:
         prefix = self._prefix
         parts: list[bytes] = []
         start_none = late.get((member_id, None), 0)
-        for index, (key, room, sender, target, data) in enumerate(pending):
+        lists = [by_room[key] for key in self._member_rooms.get(member_id, ()) if key in by_room]
+        if personal:
+            lists.append(personal)
+        if not lists:
+            return parts
+        indices = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
+        for index in indices:
+            key, room, sender, target, data = pending[index]
             if key is None:
                 if index < start_none:
                     continue

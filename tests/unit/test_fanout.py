@@ -392,3 +392,88 @@ def test_a_room_spelt_another_way_by_another_node_is_still_the_current_one() -> 
     clock.advance(0)
     assert here.take() == [b"x: from the other node\r\n"]
     assert elsewhere.take() == [b"#DEV x: from the other node\r\n"]
+
+
+ROOMS = ["#a", "#b", "#c"]
+
+room_actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("say"), st.sampled_from(MEMBERS), st.sampled_from(ROOMS)),
+        st.tuples(st.just("whisper"), st.sampled_from(MEMBERS), st.sampled_from(MEMBERS)),
+        st.tuples(st.just("join"), st.sampled_from(MEMBERS), st.sampled_from(ROOMS)),
+        st.tuples(st.just("current"), st.sampled_from(MEMBERS), st.sampled_from(ROOMS)),
+        st.tuples(st.just("flush")),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(room_actions)
+def test_fanout_in_many_rooms_matches_a_simple_model(script: list[tuple[str, ...]]) -> None:
+    """Members in several rooms, talking and switching: each gets, in order, the lines of
+    its rooms said after it joined them (not its own), prefixed where the room is not its
+    current one at the write, and whispers to it."""
+    clock = Clock()
+    fanout = Fanout(clock, prefix=prefixed)
+    people = {m: Member(m, m) for m in MEMBERS}
+    recorders = {m: Recorder() for m in MEMBERS}
+    for m in MEMBERS:
+        fanout.add(people[m], recorders[m])
+    joined: dict[str, set[str]] = {m: set() for m in MEMBERS}
+    turn: list[tuple[str | None, str, str | None, bytes]] = []  # room, sender, target, data
+    since: dict[tuple[str, str], int] = {}  # (member, room) -> index in turn it joined at
+    got: dict[str, list[bytes]] = {m: [] for m in MEMBERS}
+    serial = 0
+
+    def flush() -> None:
+        clock.advance(0)
+        for m in MEMBERS:
+            mine = []
+            for index, (room, sender, target, data) in enumerate(turn):
+                if room is None:
+                    if target == m:
+                        mine.append(data)
+                elif room in joined[m] and sender != m and index >= since.get((m, room), 0):
+                    current = people[m].current
+                    mine.append(data if current == room else prefixed(room, data))
+            if mine:
+                got[m].append(b"".join(mine))
+        turn.clear()
+        since.clear()
+
+    for action in script:
+        if action[0] == "say":
+            _, m, room = action
+            if room not in joined[m]:
+                continue
+            serial += 1
+            event: Event = Said(room, 0.0, m, m, f"s{serial}")
+            fanout.deliver(event)
+            turn.append((room, m, None, render(event)))
+        elif action[0] == "whisper":
+            serial += 1
+            event = Whispered("", 0.0, action[1], action[1], f"w{serial}", action[2], action[2])
+            fanout.deliver(event)
+            turn.append((None, action[1], action[2], render(event)))
+        elif action[0] == "join":
+            _, m, room = action
+            if room in joined[m]:
+                continue
+            event = Joined(room, 0.0, m, m)
+            since[(m, room)] = len(turn) + 1
+            joined[m].add(room)
+            fanout.deliver(event)
+            turn.append((room, m, None, render(event)))
+            if people[m].current is None:
+                people[m].move_to(room)
+        elif action[0] == "current":
+            _, m, room = action
+            if room in joined[m]:
+                flush()  # as a session does before a command
+                people[m].move_to(room)
+        else:
+            flush()
+    flush()
+    for m in MEMBERS:
+        assert recorders[m].writes == got[m], m
