@@ -8,14 +8,19 @@ every one, wait for each to close and cut those that do not close within the gra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
+from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chatroom.admission import Admission, Seat
 from chatroom.limits import Limits
+from chatroom.session import describe_peer
 
 
 class Connection(Protocol):
@@ -28,6 +33,26 @@ class Connection(Protocol):
 C = TypeVar("C", bound=Connection)
 
 SHUTTING_DOWN = "server shutting down"
+
+
+_CLOSED = Failure(net_error.ConnectionDone())
+
+
+class RefuseProtocol(BaseProtocol):
+    """Says why in one line of the front end's own shape, then closes: for connections the
+    server will not take. Its seat counts until it is closed (it holds a descriptor)."""
+
+    def __init__(self, seat: Seat, line: bytes) -> None:
+        self.seat = seat
+        self.line = line
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(self.line)
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = _CLOSED) -> None:
+        self.seat.leave()
 
 
 class ConnectionRegistry(Generic[C]):
@@ -61,6 +86,24 @@ class ConnectionRegistry(Generic[C]):
         """Count a socket just accepted from ``host``: its seat says whether it may stay,
         and is given back when the connection is forgotten (``add``, then ``forget``)."""
         return self.admission.enter(host, SHUTTING_DOWN if self.stopping else None)
+
+    def admit(
+        self,
+        address: IAddress | None,
+        build: Callable[[], C],
+        refusal: Callable[[str], bytes],
+        warn: Callable[..., None],
+    ) -> C | RefuseProtocol:
+        """The protocol for a new connection from ``address``: ``build()``'s, counted, or
+        one that says ``refusal(why)`` and closes (logged through ``warn``)."""
+        seat = self.seat(getattr(address, "host", None))
+        if seat.refusal is not None:
+            warn("refused {kind}connection from {peer}: {why}", kind=self.kind,
+                 peer=describe_peer(address), why=seat.refusal)
+            return RefuseProtocol(seat, refusal(seat.refusal))
+        protocol = build()
+        self.add(protocol, seat)
+        return protocol
 
     def add(self, connection: C, seat: Seat) -> None:
         """Keep ``connection`` and its ``seat`` until it is forgotten; a refused one is not

@@ -13,14 +13,11 @@ import socket
 from datetime import UTC, datetime
 
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from chatroom.admission import Seat
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
 from chatroom.irc import chathistory
@@ -30,9 +27,7 @@ from chatroom.irc.render import Renderer, keep_tags, source
 from chatroom.irc.support import ServerInfo, capabilities
 from chatroom.lines.fanout import Fanout
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services, describe_peer
-
-_CLOSED = Failure(ConnectionDone())
+from chatroom.session import Services
 
 COMMANDS = (chathistory.irc_chathistory,)  # modules whose commands the protocol knows
 
@@ -42,22 +37,6 @@ MOTD = [
     "Rooms here are IRC channels, shared with telnet and web users.",
     "You are in the default room once registered; JOIN #any to make or enter another.",
 ]
-
-
-class RefuseProtocol(BaseProtocol):
-    """Says why in an ERROR, then closes: for connections the server will not take."""
-
-    def __init__(self, seat: Seat) -> None:
-        self.seat = seat
-        self.why = seat.refusal or ""
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.write(build(None, "ERROR", f"Closing link: {self.why}"))
-        self.transport.loseConnection()
-
-    def connectionLost(self, reason: Failure = _CLOSED) -> None:
-        self.seat.leave()
 
 
 class IRCFactory(Factory):
@@ -104,14 +83,10 @@ class IRCFactory(Factory):
         return self.registry.stopping
 
     def buildProtocol(self, addr: IAddress | None) -> BaseProtocol:
-        seat = self.registry.seat(getattr(addr, "host", None))
-        if seat.refusal is not None:
-            self.warnings.warn("refused irc connection from {peer}: {why}",
-                               peer=describe_peer(addr), why=seat.refusal)
-            return RefuseProtocol(seat)
-        protocol = IRCProtocol(self, addr)
-        self.registry.add(protocol, seat)
-        return protocol
+        return self.registry.admit(
+            addr, lambda: IRCProtocol(self, addr),
+            lambda why: build(None, "ERROR", f"Closing link: {why}"), self.warnings.warn,
+        )
 
     def joined(self, protocol: IRCProtocol, member: Member) -> None:
         self.members[member.id] = protocol

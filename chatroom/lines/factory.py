@@ -8,38 +8,17 @@ to its ``Fanout`` so every broadcast is rendered once for all of them.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from chatroom.admission import Seat
 from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.registry import ConnectionRegistry
-from chatroom.session import Services, describe_peer
-
-_CLOSED = Failure(ConnectionDone())
-
-
-class RefuseProtocol(BaseProtocol):
-    """Says why in one line, then closes: for connections the server will not take."""
-
-    def __init__(self, seat: Seat) -> None:
-        self.seat = seat  # counted until closed: the socket holds a descriptor till then
-        self.why = seat.refusal or ""
-
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.write(render.error(self.why))
-        self.transport.loseConnection()
-
-    def connectionLost(self, reason: Failure = _CLOSED) -> None:
-        self.seat.leave()
+from chatroom.session import Services
 
 
 def prefixed(room: str, data: bytes) -> bytes:
@@ -82,14 +61,9 @@ class ChatFactory(Factory):
         return self.registry.stopping
 
     def buildProtocol(self, addr: IAddress | None) -> BaseProtocol:
-        seat = self.registry.seat(getattr(addr, "host", None))
-        if seat.refusal is not None:
-            self.warnings.warn("refused connection from {peer}: {why}",
-                               peer=describe_peer(addr), why=seat.refusal)
-            return RefuseProtocol(seat)
-        protocol = ChatLineProtocol(self, addr)
-        self.registry.add(protocol, seat)
-        return protocol
+        return self.registry.admit(
+            addr, lambda: ChatLineProtocol(self, addr), render.error, self.warnings.warn
+        )
 
     def forget(self, protocol: ChatLineProtocol) -> None:
         """``protocol``'s connection is gone."""
