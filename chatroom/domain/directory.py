@@ -181,9 +181,6 @@ class Directory:
         """The names of the rooms ``member`` is in, oldest join first."""
         return [self._rooms[key].name for key in self._by_member.get(member, ())]
 
-    def is_in(self, member: str, name: str) -> bool:
-        return roomnames.key(name) in self._by_member.get(member, ())
-
     def ensure(self, name: str, time: float) -> RoomState:
         """A permanent room exists even before anyone is in it."""
         key = roomnames.key(name)
@@ -192,11 +189,3 @@ class Directory:
         if state is None:
             state = self._rooms[key] = RoomState(name, time)
         return state
-
-    def forget_member(self, member: str) -> list[str]:
-        """Drop ``member`` from every room without an event (a hub that lost track of a
-        node); returns the rooms it was in."""
-        names = self.rooms_of(member)
-        for name in names:
-            self._left(Left(name, 0.0, member, ""))
-        return names

@@ -151,10 +151,6 @@ class Fanout:
         for late in [late for late in self._late if late[0] == member_id]:
             del self._late[late]
 
-    def members_of(self, room: str) -> list[str]:
-        """The ids of this front end's members in ``room``."""
-        return list(self._rooms.get(room_key(room), ()))
-
     def _regroup(self, key: str, group: dict[str, Recipient]) -> None:
         self._groups.pop(key, None)
         if not group:

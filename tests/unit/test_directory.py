@@ -14,7 +14,7 @@ def test_a_room_exists_from_its_first_join_and_its_creator_runs_it() -> None:
     assert state is not None and state.name == "#Dev" and state.created == 1.0
     assert state.members == {"m1": "alice", "m2": "bob"}
     assert state.operators == {"m1"} and state.modes == "t"
-    assert d.rooms_of("m2") == ["#Dev"] and d.is_in("m2", "dev")
+    assert d.rooms_of("m2") == ["#Dev"]
 
 
 def test_an_empty_room_is_forgotten_unless_permanent() -> None:
@@ -65,16 +65,6 @@ def test_a_left_for_someone_never_seen_changes_nothing() -> None:
     d(Left("#nowhere", 1.0, "m9", "ghost"))
     assert d.rooms() == [] and d.rooms_of("m9") == []
 
-
-def test_forget_member_drops_it_from_every_room_without_an_event() -> None:
-    d = Directory()
-    for room in ("#a", "#b"):
-        d(Joined(room, 1.0, "m1", "alice"))
-    d(Joined("#a", 1.0, "m2", "bob"))
-    assert d.forget_member("m1") == ["#a", "#b"]
-    state = d.find("#a")
-    assert state is not None and state.members == {"m2": "bob"}
-    assert d.find("#b") is None
 
 
 def test_two_nodes_that_each_made_a_room_first_agree_on_who_runs_it() -> None:
