@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tests.integration.serverproc import free_port as free_port
+
 BIN = Path(sys.executable).parent
 CLIENT = BIN / "chatroom-client"
 TWISTD = BIN / "twistd"
@@ -202,14 +204,6 @@ class ClientProcess:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Tmux:
