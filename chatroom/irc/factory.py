@@ -20,7 +20,7 @@ from twisted.logger import Logger
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
-from chatroom.irc import chathistory
+from chatroom.irc import chathistory, rehash
 from chatroom.irc.message import build
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.irc.render import Renderer, keep_tags, source
@@ -29,7 +29,8 @@ from chatroom.lines.fanout import Fanout
 from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services
 
-COMMANDS = (chathistory.irc_chathistory,)  # modules whose commands the protocol knows
+# Modules whose commands the protocol knows:
+COMMANDS = (chathistory.irc_chathistory, rehash.irc_rehash)
 
 PING_INTERVAL = 120.0
 
