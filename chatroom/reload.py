@@ -1,4 +1,4 @@
-"""Live reload: SIGHUP (and ``/rehash``, once server operators exist) reads the options
+"""Live reload: SIGHUP (and ``/rehash`` of server operators) reads the options
 again, the command line as given and the ``--config`` file as it is now, and applies what
 can change while the server runs, without dropping a connection.
 
@@ -12,7 +12,9 @@ a certificate cannot be read or a new port cannot be opened. Otherwise it applie
   for connections already open too;
 - listeners: new endpoints are opened, dropped ones closed (their connections stay), and
   every ``ssl:`` listener's certificate files are read again;
-- history retention and the replay's way with joins; the log level.
+- history retention and the replay's way with joins; the log level;
+- the message of the day (``--motd``): its file is read again on every reload ("MOTD
+  changed" when its lines did); a file that cannot be read refuses the reload.
 
 ``Reloader.reloads`` and ``refusals`` count the outcomes, and ``observers`` are told each
 one: the hook for metrics, and for ``/rehash`` to answer the operator who asked.
@@ -45,7 +47,7 @@ Blocking = Callable[[Callable[[], T]], Deferred[T]]
 
 LIMITS = frozenset(f.name.replace("_", "-") for f in fields(Limits))
 LISTENING = frozenset({"port", "interface", "listen", "web", "irc"})
-LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level"}
+LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level", "motd"}
 """Options a reload applies while the server runs; a change to any other is refused."""
 
 WHY_NOT = {
@@ -199,6 +201,9 @@ class Reloader:
         recent = self.services.recent
         if "history-joins" in changed and recent is not None:
             recent.joins = parse_joins(new["history-joins"])
+        if new["motd-lines"] != self.services.motd:
+            self.services.motd = new["motd-lines"]
+            changes.append("MOTD changed")
         changes += self.listeners.commit(prepared, opened)
         self.options = new
         return changes

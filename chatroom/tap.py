@@ -116,8 +116,11 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
         operators=_operators(options["opers"]), password_cost=options["password-cost"],
-        state=_open_state(options["state-path"], reactor),
+        state=_open_state(options["state-path"], reactor), motd=options["motd-lines"],
     )
+    if services.motd is not None:
+        _log.info("message of the day from {path}: {count} lines", path=options["motd"],
+                  count=len(services.motd))
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     factories: dict[str, IProtocolFactory] = {"line": factory}

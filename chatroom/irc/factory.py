@@ -63,7 +63,6 @@ class IRCFactory(Factory):
         self.info = ServerInfo(name, network, created.strftime("%Y-%m-%d %H:%M:%S UTC"),
                                services.chat.rules, history_max)
         self.caps = capabilities(services.history is not None)
-        self.motd = list(MOTD)
         self.renderer = Renderer(name)
         self.fanout = Fanout(services.clock, render=self.renderer)
         self.registry: ConnectionRegistry[IRCProtocol] = ConnectionRegistry(
@@ -74,6 +73,13 @@ class IRCFactory(Factory):
         self._filtered: dict[tuple[bool, bool], bytes] = {}
         hub = services.chat.hub
         self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo)]
+
+    @property
+    def motd(self) -> list[str]:
+        """The server's message of the day (``--motd``, as last read), or this front
+        end's own lines if none is set."""
+        lines = self.services.motd
+        return MOTD if lines is None else lines
 
     @property
     def connections(self) -> set[IRCProtocol]:
