@@ -47,7 +47,7 @@ Blocking = Callable[[Callable[[], T]], Deferred[T]]
 
 LIMITS = frozenset(f.name.replace("_", "-") for f in fields(Limits))
 LISTENING = frozenset({"port", "interface", "listen", "web", "irc"})
-LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level", "motd"}
+LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level", "motd", "irc-ping"}
 """Options a reload applies while the server runs; a change to any other is refused."""
 
 WHY_NOT = {
@@ -201,6 +201,10 @@ class Reloader:
         recent = self.services.recent
         if "history-joins" in changed and recent is not None:
             recent.joins = parse_joins(new["history-joins"])
+        for front_end in self.listeners.factories.values():
+            reconfigure = getattr(front_end, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(new)  # what a front end keeps of its own (IRC: ISUPPORT, PING)
         if new["motd-lines"] != self.services.motd:
             self.services.motd = new["motd-lines"]
             changes.append("MOTD changed")

@@ -10,7 +10,9 @@ reader did not ask for once per batch of lines, not once per reader.
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
@@ -25,6 +27,7 @@ from chatroom.irc.message import build
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.irc.render import Renderer, keep_tags, source
 from chatroom.irc.support import ServerInfo, capabilities
+from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services
@@ -53,7 +56,6 @@ class IRCFactory(Factory):
     ) -> None:
         self.services = services
         self.chat = services.chat
-        self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
         self.ping_interval = ping_interval
@@ -73,6 +75,22 @@ class IRCFactory(Factory):
         self._filtered: dict[tuple[bool, bool], bytes] = {}
         hub = services.chat.hub
         self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo)]
+
+    @property
+    def limits(self) -> Limits:
+        """The server's limits now: a reload changes them."""
+        return self.services.limits
+
+    def reconfigure(self, options: Any) -> None:
+        """A reload applied ``options`` (``chatroom.options.Options``): ISUPPORT gives the
+        room rules now in force, and a new PING interval holds for open connections too
+        (each one's silence is judged by it from now)."""
+        self.info = replace(self.info, rules=self.chat.rules)
+        interval = options["irc-ping"]
+        if interval != self.ping_interval:
+            self.ping_interval = interval
+            for protocol in list(self.connections):
+                protocol.ping_interval_changed()
 
     @property
     def motd(self) -> list[str]:
