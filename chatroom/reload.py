@@ -46,7 +46,7 @@ Blocking = Callable[[Callable[[], T]], Deferred[T]]
 """Runs a blocking call off the reactor thread (reading the file and the certificates)."""
 
 LIMITS = frozenset(f.name.replace("_", "-") for f in fields(Limits))
-LISTENING = frozenset({"port", "interface", "listen", "web", "irc"})
+LISTENING = frozenset({"port", "interface", "listen", "web", "irc", "metrics"})
 LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level", "motd", "irc-ping"}
 """Options a reload applies while the server runs; a change to any other is refused."""
 

@@ -187,3 +187,26 @@ def test_sighup_reaches_open_irc_connections(configured: Callable[..., Configure
     dave.send("PONG :x")
     dave.send("JOIN #a,#b,#c")
     assert " 405 dave #c :you are in 3 rooms already" in dave.expect(" 405 ")
+
+
+def test_sighup_moves_the_metrics_endpoint(configured: Callable[..., Configured]) -> None:
+    from tests.integration.test_metrics_server import get, scrape, value
+
+    first, second = free_port(), free_port()
+    running = configured(BASE + f'metrics = "tcp:{first}:interface=127.0.0.1"\n')
+    alice = running.server.join("alice")
+    assert value(scrape(first), "chatroom_reloads_total") == 0
+    said = running.reload(BASE + f'metrics = "tcp:{second}:interface=127.0.0.1"\n')
+    assert f"listening on metrics tcp:{second}:interface=127.0.0.1" in said
+    assert f"no longer listening on metrics tcp:{first}:interface=127.0.0.1" in said
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", first), timeout=5)
+    assert value(scrape(second), "chatroom_reloads_total") == 1
+    assert value(scrape(second), "chatroom_members", front_end="line") == 1
+    assert get(second, "/readyz")[0] == 200
+    said = running.reload(BASE)  # turned off
+    assert f"no longer listening on metrics tcp:{second}:interface=127.0.0.1" in said
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", second), timeout=5)
+    alice.send("/who")
+    alice.expect("1 in the room")
