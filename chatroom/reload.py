@@ -10,8 +10,11 @@ a certificate cannot be read or a new port cannot be opened. Otherwise it applie
 - the limits (``Limits``): every session, front end, the room rules and the admission
   count read the new ones; per-connection caps (line length, output, flood control) change
   for connections already open too;
-- listeners: new endpoints are opened, dropped ones closed (their connections stay), and
-  every ``ssl:`` listener's certificate files are read again;
+- listeners: new endpoints are opened, dropped ones closed (their connections stay), the
+  metrics endpoint among them, and every ``ssl:`` listener's certificate files are read
+  again;
+- what a front end keeps of its own (its factory's ``reconfigure(options)``: IRC's PING
+  interval, for open connections too, and its ISUPPORT);
 - history retention and the replay's way with joins; the log level;
 - the message of the day (``--motd``): its file is read again on every reload ("MOTD
   changed" when its lines did); a file that cannot be read refuses the reload.
