@@ -124,7 +124,7 @@ class Options(CommandOptions):
          "none or :memory:)."],
         ["opers", None, None,
          "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
-         "hash), read at start. None unless given."],
+         "hash), read at start and on every reload. None unless given."],
         ["motd", None, None,
          "A message of the day: a text file whose lines (at most 50, each cut to 400 "
          "characters) every member sees after choosing a nickname; read again on SIGHUP "

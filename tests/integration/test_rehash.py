@@ -51,6 +51,17 @@ def test_rehash_reloads_for_an_operator_and_refuses_the_others(tmp_path: Path) -
         alice.expect(r"^! line too long \(1024 bytes max\)")
         assert "reload (/rehash by alice as root) applied: max-line 4096 -> 1024" in server.log()
 
+        bob.send("/oper admin pass word")
+        assert bob.expect("^!") == "! wrong operator name or password"
+        with opers.open("a") as more:  # a second operator, for the sign-ins to come
+            more.write(f"admin {make_hash('pass word', str(BIN / 'chatroom-passwd'))}\n")
+        alice.send("/rehash")
+        assert alice.expect("reload") == (
+            "*** reload applied: server operators changed (2 in the file)")
+        bob.send("/oper admin pass word")
+        assert bob.expect("server operator", timeout=10) == (
+            "*** you are now a server operator (admin): an operator of every room")
+
         config.write_text(base.replace('"none"', '"elsewhere.sqlite3"') + "max-line = 2048\n")
         alice.send("/rehash")
         assert alice.expect("reload") == (

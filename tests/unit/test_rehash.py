@@ -13,7 +13,7 @@ from chatroom.listeners import Listeners, listener_specs
 from chatroom.options import Options
 from chatroom.reload import Reloader
 from tests.unit.irchelpers import Both, IRCClient
-from tests.unit.test_reload import now
+from tests.unit.test_reload import now, result
 
 BASE = 'history = "none"\nport = 9000\n'
 
@@ -132,3 +132,23 @@ def test_irc_rehash_by_anyone_else_is_481(rehashing: Rehashing) -> None:
     server.flush()
     assert _answer(bob) == ["481 bob :Permission Denied- You're not an IRC operator"]
     assert rehashing.triggers == []
+
+
+def test_a_reload_reads_the_operators_file_again_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    from argon2 import PasswordHasher
+
+    hashed = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash("pw")
+    opers = tmp_path / "opers.txt"
+    opers.write_text(f"root {hashed}\n")
+    config = BASE + f'opers = "{opers}"\n'
+    running = Rehashing(tmp_path, config)
+    services = running.server.services
+    assert services.accounts is not None
+    outcome = result(running.reloader.reload("test"))
+    assert outcome.changes == ["server operators changed (1 in the file)"]
+    assert list(services.operators) == list(services.accounts.operators) == ["root"]
+    opers.write_text(f"root {hashed}\nadmin not-a-hash\n")
+    outcome = result(running.reloader.reload("test"))
+    (refusal,) = outcome.refusals
+    assert refusal.startswith(f"--opers: {opers}, line 2: not an Argon2 hash")
+    assert list(services.accounts.operators) == ["root"]
