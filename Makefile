@@ -32,13 +32,15 @@ typecheck: $(STAMP)
 
 # Real servers and clients the integration tests start themselves (Debian packages, installed
 # if missing): Debian's own telnet, driven in tmux, is one of the clients; systemd-analyze
-# verifies contrib/chatroom.service.
+# verifies contrib/chatroom.service; buildah builds contrib/Containerfile on a Debian base
+# made by debootstrap.
 sysdeps:
 	@command -v redis-server >/dev/null && command -v chromium >/dev/null && test -x /usr/bin/chromedriver \
 	  && command -v telnet >/dev/null && command -v tmux >/dev/null \
-	  && command -v systemd-analyze >/dev/null || { \
+	  && command -v systemd-analyze >/dev/null && command -v buildah >/dev/null \
+	  && command -v debootstrap >/dev/null || { \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    redis-server chromium chromium-driver telnet tmux systemd; }
+	    redis-server chromium chromium-driver telnet tmux systemd buildah debootstrap; }
 
 pytest: $(STAMP) sysdeps
 	$(BIN)/pytest

@@ -44,10 +44,9 @@ from chatroom.irc.render import message_lines, msgid, server_time, source
 from chatroom.irc.support import AWAY_LENGTH, TARGETS, VERSION
 from chatroom.limits import Limits
 from chatroom.lines.framing import TOO_LONG, LineBuffer
-from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
-from chatroom.lines.protocol import StreamTransport
 from chatroom.lines.sanitize import clean_text
 from chatroom.session import Session, describe_loss, describe_peer
+from chatroom.stream import StreamConnection
 
 if TYPE_CHECKING:
     from chatroom.irc.factory import IRCFactory
@@ -74,7 +73,7 @@ def user_text(text: str) -> str:
     return clean_text(strip_formatting(text))
 
 
-class IRCProtocol(Protocol):
+class IRCProtocol(StreamConnection, Protocol):
     """A person on an IRC client: registers, then talks in channels (the chat's rooms)."""
 
     _log = Logger()
@@ -84,8 +83,6 @@ class IRCProtocol(Protocol):
         self.server = factory.info.name
         self.peer = describe_peer(address)
         self.host: str | None = getattr(address, "host", None)
-        self.outbox: Outbox | SocketOutbox | None = None
-        self._transport: StreamTransport | None = None
         self._lines = LineBuffer(MAX_LINE)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer, " (irc)")
         self.caps: set[str] = set()
@@ -98,11 +95,6 @@ class IRCProtocol(Protocol):
         self.realname = ""
         self.away: str | None = None
         self.invisible = False
-        self._paused = False
-        self._held: object | None = None
-        self._draining = False
-        self._lost = False
-        self._aborted = False
         self._notice = False  # the message being handled is a NOTICE (for its echo)
         self._last_quit = b""
         self._collected: list[bytes] | None = None  # replies to a labeled command
@@ -128,22 +120,14 @@ class IRCProtocol(Protocol):
     # -- connection life ------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        transport = cast(StreamTransport, self.transport)
-        self._transport = transport
-        set_no_delay = getattr(transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        self.outbox = open_outbox(transport, self.factory.limits.max_out,
-                                  self.session.overflowed, self.factory.clock)
+        self._open_stream(self.factory.limits.max_out, self.factory.clock)
         self._log.info("irc connection from {peer}", peer=self.peer)
         self.session.start()
         self._schedule_ping(self.factory.ping_interval)
 
     def connectionLost(self, reason: Failure = _CLOSED) -> None:
-        self._lost = True
+        self._stream_lost()
         self._cancel_ping()
-        if self.outbox is not None:
-            self.outbox.stopProducing()
         member = self.session.member
         self.session.lost(describe_loss(reason))
         self.factory.forget(self, member)
@@ -156,17 +140,8 @@ class IRCProtocol(Protocol):
         self._lose_connection()
 
     def abort(self) -> None:
-        self._aborted = True
         self._cancel_ping()
-        if self.outbox is not None:
-            self.outbox.stopProducing()
-        if self._transport is not None and not self._lost:
-            self._transport.abortConnection()
-
-    def still_open(self) -> bool:
-        return not self._lost and not (
-            self._transport is not None and self._transport.disconnecting
-        )
+        super().abort()
 
     def apply_limits(self, limits: Limits) -> None:
         """The server's limits changed (a reload): this connection's output cap follows at
@@ -220,45 +195,10 @@ class IRCProtocol(Protocol):
         self._lines.feed(data)
         self._drain()
 
-    def _drain(self) -> None:
-        """Handle complete lines until there are none, or flood control says wait."""
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            transport = self._transport
-            session = self.session
-            gate = session.gate
-            while not (self._paused or gate.held or self._lost or self._aborted):
-                if session.closing or (transport is not None and transport.disconnecting):
-                    break
-                item = self._held
-                if item is None:
-                    item = self._lines.next_line()
-                    if item is None:
-                        break
-                if not gate.admit():
-                    self._held = item
-                    break
-                self._held = None
-                try:
-                    self._line(item)
-                except Exception:
-                    session.bug(Failure())
-                    break
-        finally:
-            self._draining = False
+    def _next_item(self) -> object | None:
+        return self._lines.next_line()
 
-    def pause_reading(self) -> None:
-        if not self._paused and self._transport is not None:
-            self._transport.pauseProducing()
-
-    def resume_reading(self) -> None:
-        if self._transport is not None:
-            self._transport.resumeProducing()
-        self._drain()
-
-    def _line(self, item: object) -> None:
+    def _handle_item(self, item: object) -> None:
         self._last_seen = self._clock.seconds()
         if item is TOO_LONG:
             self._numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
@@ -400,15 +340,6 @@ class IRCProtocol(Protocol):
         data = self.factory.renderer(event, command)
         self.reply(self.factory.filtered(data, "server-time" in self.caps,
                                          "message-tags" in self.caps))
-
-    def _lose_connection(self) -> None:
-        transport = self._transport
-        if transport is None or transport.disconnecting:
-            return
-        if self.outbox is not None:
-            self.outbox.finish()
-            transport.unregisterProducer()
-        transport.loseConnection()
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 

@@ -8,7 +8,7 @@ goes through the connection's ``Outbox``; broadcasts reach it through the factor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred
@@ -23,11 +23,12 @@ from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record, format_record, format_replay
 from chatroom.limits import Limits
 from chatroom.lines import render
-from chatroom.lines.framing import TOO_LONG, LineBuffer, TooLong
-from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
+from chatroom.lines.framing import TOO_LONG, LineBuffer
+from chatroom.lines.outbox import Outbox, SocketOutbox
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session, describe_loss, describe_peer
+from chatroom.stream import StreamConnection, StreamTransport
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -40,23 +41,7 @@ _CLOSED = Failure(net_error.ConnectionDone())
 HELP_LINES = b"".join(render.notice(f"{usage:<21}{what}") for usage, what in HELP)
 
 
-class StreamTransport(Protocol):
-    """What this protocol uses of its transport: a TCP, TLS or UNIX stream."""
-
-    disconnecting: bool
-
-    def write(self, data: bytes) -> None: ...
-    def writeSequence(self, data: list[bytes]) -> None: ...
-    def loseConnection(self) -> None: ...
-    def abortConnection(self) -> None: ...
-    def pauseProducing(self) -> None: ...
-    def resumeProducing(self) -> None: ...
-    def registerProducer(self, producer: object, streaming: bool) -> None: ...
-    def unregisterProducer(self) -> None: ...
-
-
-
-class ChatLineProtocol(LineReceiver):
+class ChatLineProtocol(StreamConnection, LineReceiver):
     """A person on a line-based connection: negotiates a nickname, then chats.
 
     ``LineReceiver`` gives the shape (``lineReceived``, pausing, ``MAX_LENGTH``); the
@@ -79,10 +64,6 @@ class ChatLineProtocol(LineReceiver):
         self._lines = LineBuffer(limits.max_line)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer,
                                host=self.host)
-        self._held: bytes | TooLong | Command | None = None
-        self._draining = False
-        self._lost = False
-        self._aborted = False
 
     @property
     def member(self) -> Member | None:
@@ -99,28 +80,16 @@ class ChatLineProtocol(LineReceiver):
     # -- connection life ------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        transport = cast(StreamTransport, self.transport)
-        self._transport = transport
-        # Chat is small writes that must leave now: without this, Nagle's algorithm and
-        # the peer's delayed ACK hold lines back for up to ~40 ms.
-        set_no_delay = getattr(transport, "setTcpNoDelay", None)
-        if set_no_delay is not None:
-            set_no_delay(True)
-        self.outbox = open_outbox(transport, self.factory.limits.max_out,
-                                  self.session.overflowed, self.factory.clock)
+        outbox = self._open_stream(self.factory.limits.max_out, self.factory.clock)
         self._log.info("connection from {peer}", peer=self.peer)
         # The fan-out writes straight into the outbox: no hop through send() (which
         # queues behind the fan-out, for this client's own replies) on the hot path.
-        self.session.recipient = self.outbox
-        self.outbox.send(PROMPT)
+        self.session.recipient = outbox
+        outbox.send(PROMPT)
         self.session.start()
 
     def connectionLost(self, reason: Failure = _CLOSED) -> None:
-        self._lost = True
-        if self.outbox is not None:
-            # The transport tells a registered producer itself; one unregistered by
-            # finish() learns it here, and its slow-reader check ends.
-            self.outbox.stopProducing()
+        self._stream_lost()
         self.session.lost(describe_loss(reason))
         self.factory.forget(self)
 
@@ -131,19 +100,6 @@ class ChatLineProtocol(LineReceiver):
             self.outbox.send(SHUTDOWN)
         self._lose_connection()
 
-    def abort(self) -> None:
-        """Cut the connection now; nothing more it sent is handled."""
-        self._aborted = True
-        if self.outbox is not None:
-            self.outbox.stopProducing()  # not one more byte, even straight to the socket
-        if self._transport is not None and not self._lost:
-            self._transport.abortConnection()
-
-    def still_open(self) -> bool:
-        return not self._lost and not (
-            self._transport is not None and self._transport.disconnecting
-        )
-
     # -- input --------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
@@ -153,40 +109,21 @@ class ChatLineProtocol(LineReceiver):
             self.outbox.send(telnet.take_answer())  # after what is on its way, between lines
         self._drain()
 
-    def _drain(self) -> None:
-        """Handle complete lines until there are none, or flood control says wait."""
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            transport = self._transport
-            gate = self.session.gate
-            while not (self.paused or gate.held or self._lost or self._aborted):
-                if transport is not None and transport.disconnecting:
-                    break
-                item = self._held
-                if item is None:
-                    item = self._lines.next_line()
-                    if item is None:
-                        item = self._telnet.next_command()
-                        if item is None:
-                            break
-                if not gate.admit():
-                    self._held = item
-                    break
-                self._held = None
-                try:
-                    if item is TOO_LONG:
-                        self.lineLengthExceeded(b"")
-                    elif isinstance(item, Command):  # telnet's Ctrl-C (IAC IP)
-                        self.session.text("/quit")
-                    else:
-                        self.lineReceived(cast(bytes, item))
-                except Exception:
-                    self.session.bug(Failure())
-                    break
-        finally:
-            self._draining = False
+    def _next_item(self) -> object | None:
+        """A whole line, the too-long marker, or telnet's Ctrl-C, in the order sent."""
+        line = self._lines.next_line()
+        return line if line is not None else self._telnet.next_command()
+
+    def _handle_item(self, item: object) -> None:
+        if item is TOO_LONG:
+            self.lineLengthExceeded(b"")
+        elif isinstance(item, Command):  # telnet's Ctrl-C (IAC IP)
+            self.session.text("/quit")
+        else:
+            self.lineReceived(cast(bytes, item))
+
+    def _reading_paused(self) -> bool:
+        return bool(self.paused)
 
     def resumeProducing(self) -> None:
         # LineReceiver's version feeds b"" to dataReceived, which would also work; this
@@ -197,10 +134,6 @@ class ChatLineProtocol(LineReceiver):
         self._drain()
 
     resume_reading = resumeProducing
-
-    def pause_reading(self) -> None:
-        if not self.paused and self._transport is not None:
-            self._transport.pauseProducing()
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.session.refuse(f"line too long ({self.MAX_LENGTH} bytes max)", "line")
@@ -342,16 +275,6 @@ class ChatLineProtocol(LineReceiver):
             self.factory.fanout.reply(member.id, outbox, data)
         else:
             outbox.send(data)
-
-    def _lose_connection(self) -> None:
-        """Close once what is on its way has been sent (or the slow-reader rule cuts it)."""
-        transport = self._transport
-        if transport is None or transport.disconnecting:
-            return
-        if self.outbox is not None:
-            self.outbox.finish()
-            transport.unregisterProducer()  # a registered producer holds the close up
-        transport.loseConnection()
 
 
 def _lines(count: int) -> str:
