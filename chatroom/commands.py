@@ -47,6 +47,7 @@ HELP: list[tuple[str, str]] = [
     ("/kill NICK [WHY]", "disconnect NICK (server operators)"),
     ("/gban MASK [TIME]", "ban an address from the server, e.g. for 2h, and why"),
     ("/ungban MASK", "lift a server ban; /gbans lists them (server operators)"),
+    ("/rehash", "reload the configuration file, as SIGHUP does (server operators)"),
     ("/help", "show this list"),
     ("/quit", "leave the server"),
     ("//TEXT", "say TEXT with one leading slash (not a command)"),

@@ -2,9 +2,10 @@
 and on a reload opened, closed, and their TLS certificates read again.
 
 A listener is a ``(front end, endpoint)`` pair, such as ``("line", "tcp:8080")`` or
-``("web", "ssl:8443:privateKey=key.pem")``; ``listener_specs`` lists those the options
-ask for. A front end added later adds its pairs there and its factory to the ``Listeners``,
-and its ports are reloaded (and served over TLS) like the others.
+``("web", "ssl:8443:privateKey=key.pem")`` (and ``("metrics", "tcp:9100")`` for the
+metrics and health checks); ``listener_specs`` lists those the options ask for. A front
+end added later adds its pairs there and its factory to the ``Listeners``, and its ports
+are reloaded (and served over TLS) like the others.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from chatroom.admission import Admission
 from chatroom.services import ListeningService
 from chatroom.tls import ReloadableTLS, describe, listen_endpoint
 
+UNCOUNTED = frozenset({"metrics"})
+"""Listeners that are not a front end: their connections are not chat connections."""
+
 Spec = tuple[str, str]
 """``(front end, endpoint string)``: one listening port."""
 
@@ -29,7 +33,7 @@ Spec = tuple[str, str]
 def listener_specs(options: Any) -> list[Spec]:
     """The listeners ``options`` (``chatroom.options.Options``) ask for, in order."""
     specs = [("line", endpoint) for endpoint in options["endpoints"]]
-    for kind in ("web", "irc"):
+    for kind in ("web", "irc", "metrics"):
         if options[f"{kind}-endpoint"] is not None:
             specs.append((kind, options[f"{kind}-endpoint"]))
     return specs
@@ -74,15 +78,21 @@ class Listeners:
     def _service(self, spec: Spec, endpoint: IStreamServerEndpoint,
                  tls: ReloadableTLS | None) -> ListeningService:
         service = ListeningService(label(spec), endpoint, self.factories[spec[0]],
-                                   self.admission)
+                                   self._admission(spec))
         self.open[spec] = (service, tls)
         return service
+
+    def _admission(self, spec: Spec) -> Admission | None:
+        """What pauses accepting on ``spec`` when descriptors run short: not on the
+        metrics port, whose few connections are no chat's."""
+        return None if spec[0] in UNCOUNTED else self.admission
 
     # -- reloading ----------------------------------------------------------------------
 
     def unknown(self, specs: list[Spec]) -> list[str]:
         """Why some of ``specs`` cannot be served by this server as it runs."""
-        return [f"{kind}: the {kind} front end was off at start; turning it on needs a restart"
+        return [f"{kind}: the {kind} {'endpoint' if kind in UNCOUNTED else 'front end'} was "
+                "off at start; turning it on needs a restart"
                 for kind in sorted({kind for kind, _ in specs} - set(self.factories))]
 
     def prepare(self, specs: list[Spec]) -> Prepared:
@@ -107,7 +117,7 @@ class Listeners:
             if spec in self.open:
                 continue
             service = ListeningService(label(spec), endpoint, self.factories[spec[0]],
-                                       self.admission)
+                                       self._admission(spec))
             try:
                 await service.listen()
             except Exception as e:

@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.python import usage
 
-from chatroom import config
+from chatroom import config, motd
 from chatroom.accounts.passwords import DEFAULT_COST, Cost
 from chatroom.accounts.statedb import default_state
 from chatroom.cli import CommandOptions
@@ -124,7 +124,12 @@ class Options(CommandOptions):
          "none or :memory:)."],
         ["opers", None, None,
          "Server operators: a file of NAME ARGON2ID-HASH lines (chatroom-passwd prints a "
-         "hash), read at start. None unless given."],
+         "hash), read at start and on every reload. None unless given."],
+        ["motd", None, None,
+         "A message of the day: a text file whose lines (at most 50, each cut to 400 "
+         "characters) every member sees after choosing a nickname; read again on SIGHUP "
+         "and /rehash. Off unless given.",
+         motd.motd_path],
         ["password-time-cost", None, DEFAULT_COST.time_cost,
          "Argon2id passes for new password hashes.",
          _ranged(int, 1, 100, "Must be from 1 to 100.")],
@@ -282,6 +287,12 @@ class Options(CommandOptions):
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:
             raise usage.UsageError(f"--history-keep {self['history-keep']}: {e}") from None
+        self["motd-lines"] = None
+        if self["motd"] is not None:
+            try:
+                self["motd-lines"] = motd.load(self["motd"])
+            except motd.MotdError as e:
+                raise usage.UsageError(f"--motd {self['motd']}: {e}") from None
         state = self["state"]
         self["state-path"] = default_state(self["history"]) if state is None else state
         self["password-cost"] = Cost(self["password-time-cost"], self["password-memory-kib"],

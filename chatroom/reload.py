@@ -1,4 +1,4 @@
-"""Live reload: SIGHUP (and ``/rehash``, once server operators exist) reads the options
+"""Live reload: SIGHUP (and ``/rehash`` of server operators) reads the options
 again, the command line as given and the ``--config`` file as it is now, and applies what
 can change while the server runs, without dropping a connection.
 
@@ -10,9 +10,16 @@ a certificate cannot be read or a new port cannot be opened. Otherwise it applie
 - the limits (``Limits``): every session, front end, the room rules and the admission
   count read the new ones; per-connection caps (line length, output, flood control) change
   for connections already open too;
-- listeners: new endpoints are opened, dropped ones closed (their connections stay), and
-  every ``ssl:`` listener's certificate files are read again;
-- history retention and the replay's way with joins; the log level.
+- listeners: new endpoints are opened, dropped ones closed (their connections stay), the
+  metrics endpoint among them, and every ``ssl:`` listener's certificate files are read
+  again;
+- what a front end keeps of its own (its factory's ``reconfigure(options)``: IRC's PING
+  interval, for open connections too, and its ISUPPORT);
+- history retention and the replay's way with joins; the log level;
+- the server operators (``--opers``): the file is read again on every reload, for the
+  ``/oper`` sign-ins to come;
+- the message of the day (``--motd``): its file is read again on every reload ("MOTD
+  changed" when its lines did); a file that cannot be read refuses the reload.
 
 ``Reloader.reloads`` and ``refusals`` count the outcomes, and ``observers`` are told each
 one: the hook for metrics, and for ``/rehash`` to answer the operator who asked.
@@ -31,6 +38,7 @@ from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred
 from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.accounts.opers import OperatorsFileError, load_operators
 from chatroom.config import settable
 from chatroom.history.fold import parse_joins
 from chatroom.limits import Limits
@@ -44,8 +52,9 @@ Blocking = Callable[[Callable[[], T]], Deferred[T]]
 """Runs a blocking call off the reactor thread (reading the file and the certificates)."""
 
 LIMITS = frozenset(f.name.replace("_", "-") for f in fields(Limits))
-LISTENING = frozenset({"port", "interface", "listen", "web", "irc"})
-LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level"}
+LISTENING = frozenset({"port", "interface", "listen", "web", "irc", "metrics"})
+LIVE = LIMITS | LISTENING | {"history-keep", "history-joins", "log-level", "motd", "irc-ping",
+                             "opers"}
 """Options a reload applies while the server runs; a change to any other is refused."""
 
 WHY_NOT = {
@@ -167,6 +176,10 @@ class Reloader:
         except usage.UsageError as e:
             raise Refused(str(e)) from None
         try:
+            new["operators"] = load_operators(new["opers"]) if new["opers"] else {}
+        except OperatorsFileError as e:
+            raise Refused(f"--opers: {e}") from None
+        try:
             return new, self.listeners.prepare(listener_specs(new))
         except ValueError as e:
             raise Refused(str(e)) from None
@@ -199,9 +212,28 @@ class Reloader:
         recent = self.services.recent
         if "history-joins" in changed and recent is not None:
             recent.joins = parse_joins(new["history-joins"])
+        for front_end in self.listeners.factories.values():
+            reconfigure = getattr(front_end, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(new)  # what a front end keeps of its own (IRC: ISUPPORT, PING)
+        if new["operators"] != self.services.operators:
+            self._set_operators(new["operators"])
+            changes.append(f"server operators changed ({len(new['operators'])} in the file)")
+        if new["motd-lines"] != self.services.motd:
+            self.services.motd = new["motd-lines"]
+            changes.append("MOTD changed")
         changes += self.listeners.commit(prepared, opened)
         self.options = new
         return changes
+
+
+    def _set_operators(self, operators: dict[str, str]) -> None:
+        """Who may ``/oper`` from now on; those signed in already stay operators until
+        they leave (``/kill`` ends that at once)."""
+        self.services.operators = operators
+        accounts = self.services.accounts
+        if accounts is not None:
+            accounts.operators = dict(operators)
 
 
 def _show(value: Any) -> str:

@@ -71,6 +71,8 @@ class Services:
     """Every session of every front end: a reload gives each the new limits."""
     reloader: Reloader | None = None
     """What reads the configuration again (SIGHUP; ``/rehash`` for server operators)."""
+    motd: list[str] | None = None
+    """The message of the day (``--motd``), shown after the welcome; ``None``: not set."""
 
     def __post_init__(self) -> None:
         if self.admission is None:

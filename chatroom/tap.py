@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -116,8 +115,11 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         chat, limits, reactor, Commands(chat, limits, history, recent),
         RateLimitedLog(_log, reactor), history, recent, admission,
         operators=_operators(options["opers"]), password_cost=options["password-cost"],
-        state=_open_state(options["state-path"], reactor),
+        state=_open_state(options["state-path"], reactor), motd=options["motd-lines"],
     )
+    if services.motd is not None:
+        _log.info("message of the day from {path}: {count} lines", path=options["motd"],
+                  count=len(services.motd))
     factory = ChatFactory(services)
     front_ends: list[FrontEnd] = [factory]
     factories: dict[str, IProtocolFactory] = {"line": factory}
@@ -136,6 +138,13 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         front_ends.append(irc)
         factories["irc"] = irc
         metrics.add_front_end("irc", irc.registry, irc.fanout)
+    if options["metrics-endpoint"] is not None:  # listens last: stops listening first
+        from chatroom.health import Readiness, build_metrics_site, readiness_checks
+        from chatroom.metrics import build_registry
+
+        factories["metrics"] = build_metrics_site(
+            build_registry(metrics),
+            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
     ShutdownService(front_ends).setServiceParent(top)
     listeners = Listeners(top, reactor, factories, admission)
@@ -151,16 +160,6 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         except Exception as e:  # a certificate that cannot be read, a bad endpoint
             raise SystemExit(f"chatroom: cannot start: {label(spec)}: {e}") from None
         listener.setServiceParent(top)
-    if options["metrics-endpoint"] is not None:  # the last: stopped first
-        from chatroom.health import Readiness, build_metrics_site, readiness_checks
-        from chatroom.metrics import build_registry
-
-        where = options["metrics-endpoint"]
-        metrics_site = build_metrics_site(
-            build_registry(metrics),
-            Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
-        ListeningService(f"metrics {where}", serverFromString(reactor, where),
-                         metrics_site).setServiceParent(top)
     return top
 
 

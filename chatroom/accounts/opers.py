@@ -6,8 +6,9 @@ One operator a line, its name and the Argon2id hash of its password, which
     # name   hash
     root     $argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$...
 
-The file holds hashes only, never a password. It is read once, at start: a line that is
-not right stops the server with a sentence that names it.
+The file holds hashes only, never a password. It is read at start, where a line that is
+not right stops the server with a sentence that names it, and again on every reload
+(SIGHUP, ``/rehash``), where such a line refuses the reload.
 """
 
 from __future__ import annotations

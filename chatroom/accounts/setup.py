@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IReactorThreads
 
+from chatroom import rehash
 from chatroom.accounts.commands import AccountCommands
 from chatroom.accounts.guesses import Guesses
 from chatroom.accounts.keeper import StateKeeper, restore
@@ -37,5 +38,6 @@ def equip(services: Services) -> tuple[Moderation, Accounts]:
                         services.operators, book)
     ModerationCommands(moderation).install(services.commands)
     AccountCommands(accounts).install(services.commands)
+    rehash.install(services.commands, lambda: services.reloader)
     services.admission_screen(moderation.server_refusal)
     return moderation, accounts

@@ -10,7 +10,9 @@ reader did not ask for once per batch of lines, not once per reader.
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
@@ -20,16 +22,18 @@ from twisted.logger import Logger
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
-from chatroom.irc import chathistory
+from chatroom.irc import chathistory, rehash
 from chatroom.irc.message import build
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.irc.render import Renderer, keep_tags, source
 from chatroom.irc.support import ServerInfo, capabilities
+from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services
 
-COMMANDS = (chathistory.irc_chathistory,)  # modules whose commands the protocol knows
+# Modules whose commands the protocol knows:
+COMMANDS = (chathistory.irc_chathistory, rehash.irc_rehash)
 
 PING_INTERVAL = 120.0
 
@@ -52,7 +56,6 @@ class IRCFactory(Factory):
     ) -> None:
         self.services = services
         self.chat = services.chat
-        self.limits = services.limits
         self.clock = services.clock
         self.warnings = services.warnings
         self.ping_interval = ping_interval
@@ -62,7 +65,6 @@ class IRCFactory(Factory):
         self.info = ServerInfo(name, network, created.strftime("%Y-%m-%d %H:%M:%S UTC"),
                                services.chat.rules, history_max)
         self.caps = capabilities(services.history is not None)
-        self.motd = list(MOTD)
         self.renderer = Renderer(name)
         self.fanout = Fanout(services.clock, render=self.renderer)
         self.registry: ConnectionRegistry[IRCProtocol] = ConnectionRegistry(
@@ -73,6 +75,29 @@ class IRCFactory(Factory):
         self._filtered: dict[tuple[bool, bool], bytes] = {}
         hub = services.chat.hub
         self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo)]
+
+    @property
+    def limits(self) -> Limits:
+        """The server's limits now: a reload changes them."""
+        return self.services.limits
+
+    def reconfigure(self, options: Any) -> None:
+        """A reload applied ``options`` (``chatroom.options.Options``): ISUPPORT gives the
+        room rules now in force, and a new PING interval holds for open connections too
+        (each one's silence is judged by it from now)."""
+        self.info = replace(self.info, rules=self.chat.rules)
+        interval = options["irc-ping"]
+        if interval != self.ping_interval:
+            self.ping_interval = interval
+            for protocol in list(self.connections):
+                protocol.ping_interval_changed()
+
+    @property
+    def motd(self) -> list[str]:
+        """The server's message of the day (``--motd``, as last read), or this front
+        end's own lines if none is set."""
+        lines = self.services.motd
+        return MOTD if lines is None else lines
 
     @property
     def connections(self) -> set[IRCProtocol]:

@@ -42,6 +42,7 @@ from chatroom.irc.message import (
 )
 from chatroom.irc.render import message_lines, msgid, server_time, source
 from chatroom.irc.support import AWAY_LENGTH, TARGETS, VERSION
+from chatroom.limits import Limits
 from chatroom.lines.framing import TOO_LONG, LineBuffer
 from chatroom.lines.sanitize import clean_text
 from chatroom.session import Session, describe_loss, describe_peer
@@ -142,6 +143,13 @@ class IRCProtocol(StreamConnection, Protocol):
         self._cancel_ping()
         super().abort()
 
+    def apply_limits(self, limits: Limits) -> None:
+        """The server's limits changed (a reload): this connection's output cap follows at
+        once (flood control and the timeouts are the session's; the IRC line is 512 bytes
+        of message and 4094 of tags whatever ``max-line`` says)."""
+        if self.outbox is not None:
+            self.outbox.set_cap(limits.max_out)
+
     # -- keepalive --------------------------------------------------------------------
 
     def _schedule_ping(self, delay: float) -> None:
@@ -152,6 +160,12 @@ class IRCProtocol(StreamConnection, Protocol):
         if self._ping_call is not None and self._ping_call.active():
             self._ping_call.cancel()
         self._ping_call = None
+
+    def ping_interval_changed(self) -> None:
+        """A reload changed ``irc-ping``: judge this connection's silence by it now."""
+        if self._ping_call is not None:
+            self._cancel_ping()
+            self._check_ping()
 
     def _check_ping(self) -> None:
         """Silent for an interval: PING; silent for another after the PING: gone."""

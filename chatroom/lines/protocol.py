@@ -172,6 +172,9 @@ class ChatLineProtocol(StreamConnection, LineReceiver):
                 f"welcome, {member.nick}! {others} here; /who lists them, /help lists commands"
             )
         )
+        motd = self.session.services.motd
+        if motd:
+            self.send(b"".join(render.notice(text) for text in motd))
 
     def show_error(self, why: str, about: str) -> None:
         self.send(render.error(why))

@@ -263,6 +263,11 @@ def welcome(time: float, nick: str, count: int, max_text: int, room: str = "") -
     return frame(message)
 
 
+def motd(time: float, lines: Sequence[str]) -> bytes:
+    """The message of the day (``--motd``), after ``welcome`` and ``members``."""
+    return frame({"type": "motd", "time": time, "lines": list(lines)})
+
+
 Roles = tuple[Sequence[str], Sequence[str]]
 """``(operators, voiced)``: the nicknames of a room's operators and voiced members."""
 

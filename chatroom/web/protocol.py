@@ -349,6 +349,7 @@ class WebChatProtocol(GatedInput, WebSocketServerProtocol):  # type: ignore[misc
             + messages.welcome(now, member.nick, len(names), self.factory.limits.max_line,
                                room.name)
             + messages.members(now, names, room.name, self._roles(room))
+            + (messages.motd(now, motd) if (motd := self.session.services.motd) else b"")
         )
 
     def _roles(self, room: RoomState) -> messages.Roles:

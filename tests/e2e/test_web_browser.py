@@ -343,3 +343,21 @@ def test_after_a_restart_the_page_shows_each_line_once_and_in_order(
     # The page knows each room line by the id the server gave it, and holds each id once.
     room_lines = [line for line in lines if re.fullmatch(r"\w+( joined| left|: .*)", line)]
     assert len(ids) == len(set(ids)) == len(room_lines), (ids, lines)
+
+
+def test_the_message_of_the_day_is_shown_after_the_welcome(
+    tmp_path: Path, browsers: Callable[..., Any],
+) -> None:
+    server = ServerProcess(tmp_path, 0, "--motd", "Be nice.", "--motd", "<b>as text</b>")
+    try:
+        page = Page(browsers(), server.url)
+        page.join("alice")
+        page.wait_line(r"^<b>as text</b>$")
+        assert page.lines()[-3:] == [
+            "welcome, alice! nobody else is here; /who lists them, /help lists commands",
+            "Be nice.", "<b>as text</b>"]
+        motd = page.driver.find_elements(By.CSS_SELECTOR, "#messages li.line-motd")
+        assert len(motd) == 2
+        assert page.driver.find_elements(By.CSS_SELECTOR, "#messages b") == []
+    finally:
+        assert server.stop() == 0

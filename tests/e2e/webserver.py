@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="answer every join with a few made-up earlier events")
     parser.add_argument("--history", metavar="PATH",
                         help="record into this SQLite file and replay from it, as twistd does")
+    parser.add_argument("--motd", action="append", default=None, metavar="LINE",
+                        help="a line of the message of the day (repeatable)")
     parser.add_argument("--cheap-passwords", action="store_true",
                         help="Argon2id at its cheapest (a test registers in milliseconds)")
     args = parser.parse_args(argv)
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         recent.seed("#lobby", history.last_blocking(limits.history_max, "#lobby"))
         hub.subscribe(HistoryRecorder(history))
     services = Services.create(reactor, limits, hub=hub, history=history, recent=recent)
+    services.motd = args.motd
     if args.cheap_passwords:
         from chatroom.accounts.passwords import Cost, Passwords, in_threads
 

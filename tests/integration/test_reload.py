@@ -166,3 +166,47 @@ def test_a_lower_history_keep_trims_the_store_at_once(configured: Callable[..., 
         assert time.monotonic() < deadline, running.server.log()
         time.sleep(0.05)
     assert "events older than 2" in running.server.log()
+
+
+def test_sighup_reaches_open_irc_connections(configured: Callable[..., Configured]) -> None:
+    from tests.integration.test_rehash import irc_member
+
+    irc_port = free_port()
+    irc = BASE + f'irc = "tcp:{irc_port}:interface=127.0.0.1"\n'
+    running = configured(irc + "irc-ping = 120\nmax-rooms-per-member = 20\n")
+    dave = irc_member(irc_port, "dave")
+    dave.expect(" 366 ")  # registered: the end of the default room's NAMES
+    said = running.reload(irc + "irc-ping = 5\nmax-rooms-per-member = 3\n")
+    assert "irc-ping 120.0 -> 5.0" in said and "max-rooms-per-member 20 -> 3" in said
+    dave.send("VERSION")
+    dave.expect(" 351 ")
+    assert "CHANLIMIT=#:3" in dave.expect(" 005 ")
+    started = time.monotonic()
+    dave.expect("^PING ", timeout=10)  # the new interval holds for it: not 120 s
+    assert time.monotonic() - started < 8
+    dave.send("PONG :x")
+    dave.send("JOIN #a,#b,#c")
+    assert " 405 dave #c :you are in 3 rooms already" in dave.expect(" 405 ")
+
+
+def test_sighup_moves_the_metrics_endpoint(configured: Callable[..., Configured]) -> None:
+    from tests.integration.test_metrics_server import get, scrape, value
+
+    first, second = free_port(), free_port()
+    running = configured(BASE + f'metrics = "tcp:{first}:interface=127.0.0.1"\n')
+    alice = running.server.join("alice")
+    assert value(scrape(first), "chatroom_reloads_total") == 0
+    said = running.reload(BASE + f'metrics = "tcp:{second}:interface=127.0.0.1"\n')
+    assert f"listening on metrics tcp:{second}:interface=127.0.0.1" in said
+    assert f"no longer listening on metrics tcp:{first}:interface=127.0.0.1" in said
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", first), timeout=5)
+    assert value(scrape(second), "chatroom_reloads_total") == 1
+    assert value(scrape(second), "chatroom_members", front_end="line") == 1
+    assert get(second, "/readyz")[0] == 200
+    said = running.reload(BASE)  # turned off
+    assert f"no longer listening on metrics tcp:{second}:interface=127.0.0.1" in said
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", second), timeout=5)
+    alice.send("/who")
+    alice.expect("1 in the room")

@@ -151,3 +151,48 @@ def test_a_certificate_that_cannot_be_read_stops_the_start_in_one_line(tmp_path:
     assert result.returncode == 1
     assert result.stderr.startswith("chatroom: cannot start: ssl:0:privateKey=bad.pem: ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stdout
+
+
+def tls_irc_member(port: int, cert_pem: bytes, fingerprint: str, nick: str) -> LineClient:
+    """An IRC client over TLS (NICK and USER by hand), registered, having checked the
+    certificate the server showed."""
+    client = tls_line_client(port, cert_pem)
+    assert fingerprint_of(client.sock) == fingerprint  # type: ignore[arg-type]
+    client.send(f"NICK {nick}")
+    client.send(f"USER {nick} 0 * :{nick}")
+    client.expect(f" 001 {nick} ")
+    client.expect(" JOIN ")
+    return client
+
+
+def test_the_irc_port_over_tls_gets_a_new_certificate_and_keeps_its_clients(
+    tmp_path: Path,
+) -> None:
+    old_key, old_cert, old_print = certificate("old.example")
+    install(tmp_path, old_key, old_cert)
+    irc_port = free_port()
+    files = f"privateKey={tmp_path / 'key.pem'}:certKey={tmp_path / 'cert.pem'}"
+    server = ServerProcess(tmp_path, "--history", "none",
+                           "--irc", f"ssl:{irc_port}:{files}:interface=127.0.0.1")
+    try:
+        alice = tls_irc_member(irc_port, old_cert, old_print, "alice")
+        new_key, new_cert, new_print = certificate("new.example")
+        install(tmp_path, new_key, new_cert)
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for_log(server, "reload (SIGHUP) applied")
+        assert f"new TLS certificate for irc ssl:{irc_port}:" in server.log()
+
+        bob = tls_irc_member(irc_port, new_cert, new_print, "bob")
+        try:
+            tls_line_client(irc_port, old_cert)
+            raise AssertionError("a client trusting only the old certificate got in")
+        except ssl.SSLCertVerificationError:
+            pass
+        alice.send("PRIVMSG #lobby :over the old session")
+        assert bob.expect("PRIVMSG").endswith(" PRIVMSG #lobby :over the old session")
+        bob.send("PRIVMSG #lobby :and back")
+        assert alice.expect("PRIVMSG").endswith(" PRIVMSG #lobby :and back")
+    finally:
+        server.terminate()
+        server.wait()
+    assert "Traceback" not in server.log()

@@ -278,6 +278,11 @@
       case "history":
         history(m);
         break;
+      case "motd":  // the message of the day, after the welcome: the operator's text
+        for (const text of Array.isArray(m.lines) ? m.lines : []) {
+          system(String(text), "motd", m.time);
+        }
+        break;
       case "room": {
         const r = room(m.room);
         r.topic = m.topic || "";
