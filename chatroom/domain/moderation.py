@@ -103,6 +103,9 @@ class Moderation:
         views = getattr(chat.hub, "views", None)
         if isinstance(views, list):  # a shared hub: tell a late node every room's state
             views.append(self.views)
+        kept = getattr(chat.hub, "kept", None)
+        if isinstance(kept, list):  # ... and trade server bans with a node that comes back
+            kept.append(self.kept)
 
     # -- who is who -------------------------------------------------------------------
 
@@ -559,17 +562,28 @@ class Moderation:
             self.chat.quit(member, reason)
 
     def views(self) -> list[Event]:
-        """Every room's moderation state and the server's, as view events: what a node
-        that came later needs to hold the same rules."""
+        """Every room's moderation state and the server operators, as view events: what a
+        node that came later needs to hold the same rules (with ``kept``)."""
         now = self._now()
         events: list[Event] = [snapshot(state, state.name) for state in self.directory.rooms()]
         events += [
             Opered("", now, member, nick, "")
             for member, nick in self.directory.server_operators.items()
         ]
-        events += [
+        return events
+
+    def kept(self) -> list[Event]:
+        """The server bans, and those lifted since this node started, as view events with
+        the time of their change: a node that comes back takes those later than what it
+        holds, and tells the others what it holds (``roommodes._server_ban``)."""
+        now = self._now()
+        events: list[Event] = [
             ServerBanSet("", ban.time, "", ban.by, "+", ban.mask.text, ban.until, ban.reason)
             for ban in self.directory.server_bans.values() if ban.active(now)
+        ]
+        events += [
+            ServerBanSet("", when, "", "", "-", text, 0.0)
+            for when, text in self.directory.lifted_server_bans.values()
         ]
         return events
 
