@@ -59,6 +59,10 @@ class Limits:
     max_room_name: int = 32
     """Characters a room's name may have after its ``#`` (1 to 32)."""
 
+    max_topic: int = 390
+    """Characters a room's topic may have (1 to 1000), on every front end: ``/topic`` of a
+    longer one is refused, IRC's TOPIC cuts it there (and says so in ``TOPICLEN``)."""
+
     max_bans: int = 100
     """Bans one room may hold, and as many mutes; the server as many server bans."""
 

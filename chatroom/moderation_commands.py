@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 
-from chatroom.commands import Commands, Replies
+from chatroom.commands import ABOUT_ROOM, Commands, Replies
 from chatroom.domain import roomnames
 from chatroom.domain.chat import Member
 from chatroom.domain.errors import ChatError
@@ -151,12 +151,14 @@ class ModerationCommands:
         spec, *arguments = rest.split()
         if spec[0] not in "+-":
             spec = "+" + spec
-        done = self.moderation.set_modes(member, room, spec, arguments)
+        outcome = self.moderation.apply_modes(member, room, spec, arguments)
         where = self.moderation.room_of(member, room).name
-        if not done:
+        if outcome.done:
+            self._confirm(replies, f"you set mode {' '.join(outcome.done)} on {where}")
+        elif not outcome.refused:
             replies.cmd_notice(f"modes of {where} unchanged")
-            return
-        self._confirm(replies, f"you set mode {' '.join(done)} on {where}")
+        for change, why in outcome.refused:  # one line each, as IRC answers each
+            replies.cmd_refused(f"mode {change} refused: {why}", ABOUT_ROOM)
 
     def _register_room(self, member: Member, rest: str, replies: Replies) -> None:
         room, _ = _room_first(rest)

@@ -97,6 +97,7 @@ def apply_limits(services: Services, limits: Limits) -> None:
     services.chat.rules = replace(
         services.chat.rules, max_rooms=limits.max_rooms,
         max_rooms_per_member=limits.max_rooms_per_member, max_name=limits.max_room_name,
+        max_topic=limits.max_topic,
     )
     if services.admission is not None:
         services.admission.update(limits)

@@ -100,7 +100,8 @@ class Services:
         hub = hub if hub is not None else LocalHub()
         if names is None:
             names = cast(INicknames, hub) if INicknames.providedBy(hub) else LocalNicknames()
-        rules = RoomRules(limits.max_rooms, limits.max_rooms_per_member, limits.max_room_name)
+        rules = RoomRules(limits.max_rooms, limits.max_rooms_per_member, limits.max_room_name,
+                          limits.max_topic)
         chat = Chat(hub, names, clock, default_room=default_room, rules=rules)
         if recent is not None:
             if recent.exists is None:

@@ -79,6 +79,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         max_rooms=limits.max_rooms,
         max_rooms_per_member=limits.max_rooms_per_member,
         max_name=limits.max_room_name,
+        max_topic=limits.max_topic,
     )
     chat = Chat(hub, names, reactor, default_room=options["room"], rules=rules)
     try:

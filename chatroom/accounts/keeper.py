@@ -76,10 +76,19 @@ class StateKeeper:
                 self.store.save_room(record(state)).addErrback(self._not_kept, name)
 
     def _server_ban(self, event: ServerBanSet) -> None:
+        """Write the change if the directory took it: one older than what this node knows
+        (a node that missed the later one told it) is not written either."""
+        try:
+            key = masks.parse(event.mask).key
+        except BadMask:
+            return
+        held = self.directory.server_bans.get(key)
         if event.change == "+":
-            ban = ServerBanRecord(event.mask, event.nick, event.time, event.until, event.reason)
+            if held is None or held.time != event.time:
+                return
+            ban = ServerBanRecord(held.mask.text, held.by, held.time, held.until, held.reason)
             self.store.save_server_ban(ban).addErrback(self._not_kept, event.mask)
-        else:
+        elif held is None:
             self.store.delete_server_ban(event.mask).addErrback(self._not_kept, event.mask)
 
     def _not_kept(self, failure: Failure, what: str) -> None:

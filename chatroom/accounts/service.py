@@ -49,6 +49,9 @@ class Accounts:
         self.book = book if book is not None else AccountBook()
         self._chat = moderation.chat
         self._chat.hub.subscribe(self.book)
+        kept = getattr(self._chat.hub, "kept", None)
+        if isinstance(kept, list):  # a shared hub: trade accounts with nodes that come back
+            kept.append(self.book.kept)
         moderation.reserved = self.owner
 
     def _operator(self, name: str) -> tuple[str, str | None]:

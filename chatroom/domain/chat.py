@@ -79,6 +79,7 @@ class RoomRules:
     max_rooms_per_member: int = 20
     max_name: int = roomnames.MAX_ROOM_LENGTH
     max_topic: int = 390
+    """The ``--max-topic`` option (``Limits.max_topic``)."""
 
 
 class Guard(Protocol):

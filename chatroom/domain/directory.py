@@ -74,9 +74,12 @@ class Directory:
     ``permanent`` names rooms that stay when empty (the default room; registered rooms
     once moderation can register them). ``server_operators`` maps the ids of members
     signed in as server operators to their nicknames; ``server_bans`` holds the bans
-    from the whole server by mask key."""
+    from the whole server by mask key, and ``lifted_server_bans`` when each lifted since
+    this process started (so a node that was down learns of the lifting, not only of
+    what is banned, and an older ban does not come back)."""
 
-    __slots__ = ("_by_member", "_rooms", "permanent", "server_bans", "server_operators")
+    __slots__ = ("_by_member", "_rooms", "lifted_server_bans", "permanent", "server_bans",
+                 "server_operators")
 
     def __init__(self, permanent: Iterable[str] = ()) -> None:
         self._rooms: dict[str, RoomState] = {}
@@ -84,6 +87,7 @@ class Directory:
         self.permanent = {roomnames.key(name) for name in permanent}
         self.server_operators: dict[str, str] = {}
         self.server_bans: dict[str, ServerBan] = {}
+        self.lifted_server_bans: dict[str, tuple[float, str]] = {}  # key -> (when, mask)
 
     def __call__(self, event: Event) -> None:
         kind = type(event)

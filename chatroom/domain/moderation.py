@@ -72,6 +72,14 @@ line), logging ``reason``; its leaves are published as for any disconnect."""
 
 
 @dataclass(frozen=True, slots=True)
+class ModeOutcome:
+    """What one ``/mode`` did: the changes made, and each change refused with why."""
+
+    done: list[str]
+    refused: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Moderation's limits, from the server's options."""
 
@@ -95,6 +103,9 @@ class Moderation:
         views = getattr(chat.hub, "views", None)
         if isinstance(views, list):  # a shared hub: tell a late node every room's state
             views.append(self.views)
+        kept = getattr(chat.hub, "kept", None)
+        if isinstance(kept, list):  # ... and trade server bans with a node that comes back
+            kept.append(self.kept)
 
     # -- who is who -------------------------------------------------------------------
 
@@ -287,37 +298,61 @@ class Moderation:
 
     def set_modes(self, actor: Member, room: str | None, spec: str,
                   arguments: list[str]) -> list[str]:
+        """``apply_modes`` for a caller with one answer: the changes made, when none was
+        refused; else a ``ChatError`` that names what was made and what was refused."""
+        outcome = self.apply_modes(actor, room, spec, arguments)
+        if outcome.refused:
+            made = f"made {' '.join(outcome.done)}; " if outcome.done else ""
+            refused = "; ".join(f"{change}: {why}" for change, why in outcome.refused)
+            raise ChatError(f"{made}refused {refused}")
+        return outcome.done
+
+    def apply_modes(self, actor: Member, room: str | None, spec: str,
+                    arguments: list[str]) -> ModeOutcome:
         """Apply ``/mode`` flags: ``+mk KEY``, ``-t``, ``+l 10``, ``+o NICK``, ``+b MASK``
-        (no sign means ``+``). Returns the changes made, one per flag; a flag that is
-        already so changes nothing. The flags and arguments are all checked before
-        anything changes; a refused role or mask (a nickname not in the room) stops there."""
+        (no sign means ``+``). The flags and their arguments are all checked first: a bad
+        one refuses the whole command, nothing changed. Then each change is made or refused
+        on its own, as IRC servers do (ergo answers a refused one with its numeric and
+        makes the rest): a role for someone not in the room, a mask banned already, is
+        refused with why, the others made. A flag that is already so changes nothing."""
         state = self._run(actor, room)
         changes = self._parse_modes(spec, list(arguments))
         done: list[str] = []
+        refused: list[tuple[str, str]] = []
         for sign, flag, argument in changes:
-            if flag in "ov":
-                self._role(actor, state.name, argument, sign + flag)
-            elif flag == "b":
-                if sign == "+":
-                    self.ban(actor, state.name, argument)
-                else:
-                    self.unban(actor, state.name, argument)
-            elif flag == "q":
-                if sign == "+":
-                    self.mute(actor, state.name, argument)
-                else:
-                    self.unmute(actor, state.name, argument)
-            else:
-                change = self._mode_change(state, sign, flag, argument)
-                if change is None:
-                    continue
-                self._publish(ModeSet(state.name, self._now(), actor.id, actor.nick, change))
-                shown = change if flag != "k" or sign == "-" else "+k"
-                self.audit(actor, "set mode", shown, "", state.name)
-                done.append(change)
+            try:
+                change = self._one_mode(actor, state, sign, flag, argument)
+            except ChatError as e:
+                refused.append((f"{sign}{flag} {argument}".rstrip(), str(e)))
                 continue
-            done.append(f"{sign}{flag} {argument}")
-        return done
+            if change is not None:
+                done.append(change)
+        return ModeOutcome(done, refused)
+
+    def _one_mode(self, actor: Member, state: RoomState, sign: str, flag: str,
+                  argument: str) -> str | None:
+        """Make one change of ``/mode``; the change made, or ``None`` if it was so."""
+        if flag in "ov":
+            self._role(actor, state.name, argument, sign + flag)
+        elif flag == "b":
+            if sign == "+":
+                self.ban(actor, state.name, argument)
+            else:
+                self.unban(actor, state.name, argument)
+        elif flag == "q":
+            if sign == "+":
+                self.mute(actor, state.name, argument)
+            else:
+                self.unmute(actor, state.name, argument)
+        else:
+            change = self._mode_change(state, sign, flag, argument)
+            if change is None:
+                return None
+            self._publish(ModeSet(state.name, self._now(), actor.id, actor.nick, change))
+            shown = change if flag != "k" or sign == "-" else "+k"
+            self.audit(actor, "set mode", shown, "", state.name)
+            return change
+        return f"{sign}{flag} {argument}"
 
     def _parse_modes(self, spec: str, arguments: list[str]) -> list[tuple[str, str, str]]:
         sign = "+"
@@ -527,17 +562,28 @@ class Moderation:
             self.chat.quit(member, reason)
 
     def views(self) -> list[Event]:
-        """Every room's moderation state and the server's, as view events: what a node
-        that came later needs to hold the same rules."""
+        """Every room's moderation state and the server operators, as view events: what a
+        node that came later needs to hold the same rules (with ``kept``)."""
         now = self._now()
         events: list[Event] = [snapshot(state, state.name) for state in self.directory.rooms()]
         events += [
             Opered("", now, member, nick, "")
             for member, nick in self.directory.server_operators.items()
         ]
-        events += [
+        return events
+
+    def kept(self) -> list[Event]:
+        """The server bans, and those lifted since this node started, as view events with
+        the time of their change: a node that comes back takes those later than what it
+        holds, and tells the others what it holds (``roommodes._server_ban``)."""
+        now = self._now()
+        events: list[Event] = [
             ServerBanSet("", ban.time, "", ban.by, "+", ban.mask.text, ban.until, ban.reason)
             for ban in self.directory.server_bans.values() if ban.active(now)
+        ]
+        events += [
+            ServerBanSet("", when, "", "", "-", text, 0.0)
+            for when, text in self.directory.lifted_server_bans.values()
         ]
         return events
 

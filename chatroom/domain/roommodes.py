@@ -191,16 +191,28 @@ def _mask(state: RoomState, event: MaskSet) -> None:
 
 
 def _server_ban(directory: Directory, event: ServerBanSet) -> None:
+    """Set or lift a server ban, unless this node knows of a later change to it: a node
+    that comes back is told what the others hold, and tells them what it holds, and the
+    later of two changes wins (by their time)."""
     try:
         mask = masks.parse(event.mask)
     except BadMask:
         return
+    key = mask.key
+    held = directory.server_bans.get(key)
+    lifted = directory.lifted_server_bans.get(key)
+    latest = max(held.time if held is not None else 0.0,
+                 lifted[0] if lifted is not None else 0.0)
+    if event.time < latest:
+        return  # older than what this node knows
     if event.change == "+":
-        directory.server_bans[mask.key] = ServerBan(
+        directory.server_bans[key] = ServerBan(
             mask, event.nick, event.time, event.until, event.reason
         )
+        directory.lifted_server_bans.pop(key, None)
     else:
-        directory.server_bans.pop(mask.key, None)
+        directory.server_bans.pop(key, None)
+        directory.lifted_server_bans[key] = (event.time, mask.text)
 
 
 def snapshot(state: RoomState, room: str) -> RoomKnown:

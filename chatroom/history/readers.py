@@ -7,6 +7,10 @@ Why it looks like this:
   gives every read to the reader with the least work queued, and its writer thread only
   writes, indexes, trims and closes: a line reaches the disk within the flush window
   whatever anyone searches for.
+- A replay (a room's last lines, read when someone first joins it; a page of a room's
+  history) has a reader of its own, ``quick`` reads: the other readers may all be busy
+  with costly searches, each up to its budget, and a ``/join`` must not wait behind them.
+  Only quick reads go there, and each is a few milliseconds (the room's index).
 - Every read has a budget: a deadline, ``budget`` seconds after the read is handed over
   (the wait for a reader included), which SQLite's progress handler checks every
   ``PROGRESS_OPS`` steps of its virtual machine; past it the handler stops the query and
@@ -170,24 +174,30 @@ class Readers:
         self.stopping = False
         self._reactor = reactor
         self._lanes = [_Lane(path, f"chatroom-history-reader-{i}") for i in range(max(1, count))]
+        self._quick = _Lane(path, "chatroom-history-reader-replay")
 
     @property
     def busy(self) -> int:
         """Reads handed over and not finished yet."""
-        return sum(lane.queued for lane in self._lanes)
+        return sum(lane.queued for lane in self._all())
+
+    def _all(self) -> list[_Lane]:
+        return [*self._lanes, self._quick]
 
     def read(
-        self, f: Callable[..., T], *args: object, budget: float | None = None
+        self, f: Callable[..., T], *args: object, budget: float | None = None,
+        quick: bool = False,
     ) -> Deferred[T]:
-        """``f(connection, over, *args)`` on the least busy reader, within ``budget``
-        seconds (the readers' own unless given); fails with ``OutOfTime``, ``Busy`` or
-        ``Stopped`` if cut short, or with what ``f`` raised.
+        """``f(connection, over, *args)`` on the least busy reader (``quick``: on the
+        replays' own reader, which no search holds up), within ``budget`` seconds (the
+        readers' own unless given); fails with ``OutOfTime``, ``Busy`` or ``Stopped`` if
+        cut short, or with what ``f`` raised.
 
         ``over()`` says whether the budget is spent: ``f`` asks it in loops of its own, and
         raises ``sqlite3.OperationalError("interrupted")`` then, as SQLite does."""
         if self.stopping:
             return fail(Stopped())
-        lane = min(self._lanes, key=lambda lane: lane.queued)
+        lane = self._quick if quick else min(self._lanes, key=lambda lane: lane.queued)
         if lane.pool is None:
             lane.pool = start_pool(lane.name)
         lane.queued += 1
@@ -206,7 +216,7 @@ class Readers:
         threads and end the threads; fires when they have ended."""
         self.stopping = True
         closing = []
-        for lane in self._lanes:
+        for lane in self._all():
             lane.interrupt()
             if lane.pool is not None:
                 closing.append(self._close(lane))

@@ -892,7 +892,8 @@ class SqliteHistory:
         return self._submit(f, *args)
 
     async def _read(
-        self, f: Callable[..., T], *args: object, budget: float | None = None
+        self, f: Callable[..., T], *args: object, budget: float | None = None,
+        quick: bool = False,
     ) -> T:
         """``f(connection, over, *args)`` on a reader (see ``Readers.read``), once
         everything recorded before is stored; a read cut short fails with one sentence for
@@ -902,7 +903,7 @@ class SqliteHistory:
         with contextlib.suppress(HistoryError):  # logged already; read what is stored
             await self.flush()  # reads see every event recorded before them
         try:
-            return await self._readers.read(f, *args, budget=budget)
+            return await self._readers.read(f, *args, budget=budget, quick=quick)
         except ReadStopped as e:
             raise self._refusal(e) from None
 
@@ -937,7 +938,7 @@ class SqliteHistory:
         n = min(n, MAX_LAST)
         if n <= 0:
             return succeed([])
-        return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET))
+        return ensureDeferred(self._read(_read_last, n, room, budget=LAST_BUDGET, quick=True))
 
     def page(
         self,
@@ -951,7 +952,8 @@ class SqliteHistory:
         if limit <= 0:
             return succeed([])
         return ensureDeferred(
-            self._read(_select_page, room, after, before, limit, newest, budget=LAST_BUDGET)
+            self._read(_select_page, room, after, before, limit, newest, budget=LAST_BUDGET,
+                       quick=True)
         )
 
     def last_blocking(self, n: int, room: str | None = None) -> list[Record]:

@@ -246,6 +246,12 @@ class RedisHub(Service):
         self._topics: dict[str, TopicKnown] = {}  # room -> its topic, as last heard
         self.views: list[Callable[[], list[Event]]] = []
         """What else a late node is told (view events): moderation adds every room's state."""
+        self.kept: list[Callable[[], list[Event]]] = []
+        """What every node keeps in its state file (accounts, server bans, each change with
+        its time), as view events: told to a late node with ``views``, and told by a node
+        that comes (back) to the others, right after its ``Hello``. Whoever gets one keeps
+        the later change (a node that was down learns what changed meanwhile; one that was
+        alone teaches the others what changed on it)."""
         self._seq = 0
         self._inflight: deque[tuple[int, bytes]] = deque()  # sent, or to be; not stored yet
         self._batch: list[tuple[int, bytes]] = []  # this reactor turn's entries, unsent
@@ -606,6 +612,7 @@ class RedisHub(Service):
             self._send(event)
         self._announced = dict(self._present)
         self._send(wire.HELLO)  # and the others tell this node who is where
+        self._send_views(self.kept)  # and this node tells them what it keeps
         was = self.state
         self.state = State.CONNECTED
         self._log.info("in step with the room through Redis at {address}",
@@ -785,7 +792,11 @@ class RedisHub(Service):
             self._send(Present("", now, member, nick, rooms))
         for known in self._topics.values():
             self._send(known)
-        for view in self.views:
+        self._send_views(self.views)
+        self._send_views(self.kept)
+
+    def _send_views(self, views: list[Callable[[], list[Event]]]) -> None:
+        for view in views:
             for event in view():
                 self._send(event)
 

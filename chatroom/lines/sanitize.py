@@ -16,6 +16,10 @@ pattern becomes a space. A lone space of another kind (NBSP, the ideographic spa
 So no run of blanks can push text to the start of a terminal's next line, where it would
 pose as a line of its own.
 
+A line left with nothing that shows (only blanks, invisible marks such as U+034F COMBINING
+GRAPHEME JOINER, joiners) becomes empty, so every front end ignores it like an empty line
+instead of broadcasting a line that looks blank.
+
 A nickname is not cleaned: it is checked on the text as decoded (``decode``), and refused
 when it holds any of this.
 """
@@ -58,6 +62,8 @@ _ODD_BLANK = re.compile(f"[\t{FILLERS}\u2800]")
 # What Python calls printable but the blank rule may change: the blanks that are not
 # spaces, and the invisible marks (which count as blank after a space).
 _PRINTABLE_ODD = re.compile(f"[{FILLERS}\u2800{INVISIBLE_MARKS}]")
+# What is left when nothing in a line shows.
+_NOTHING_SHOWN = re.compile(f"[{BLANKS}{INVISIBLE_MARKS}{JOINERS}]*")
 
 
 def decode(raw: bytes) -> str:
@@ -71,7 +77,8 @@ def clean(raw: bytes) -> str:
 
 
 def clean_text(text: str) -> str:
-    """``text`` without what is not text, and with runs of blanks collapsed."""
+    """``text`` without what is not text, and with runs of blanks collapsed; empty when
+    nothing of it would show."""
     if text.isascii():  # the common cases first: nothing to change
         if text.isprintable() and "  " not in text:
             return text
@@ -84,4 +91,5 @@ def clean_text(text: str) -> str:
         text = "".join(p if i % 2 else _REMOVED.sub("", p) for i, p in enumerate(pieces))
     else:
         text = _REMOVED.sub("", text)
-    return _ODD_BLANK.sub(" ", _BLANK_RUN.sub(" ", text))
+    text = _ODD_BLANK.sub(" ", _BLANK_RUN.sub(" ", text))
+    return "" if _NOTHING_SHOWN.fullmatch(text) else text

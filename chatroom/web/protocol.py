@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chatroom.admission import SERVER_FULL, TOO_MANY_FROM_HOST
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.history.store import Record
@@ -34,7 +35,7 @@ from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.outbox import Outbox
 from chatroom.logs import RateLimitedLog
-from chatroom.registry import ConnectionRegistry
+from chatroom.registry import SHUTTING_DOWN, ConnectionRegistry
 from chatroom.session import Services, Session, describe_loss, describe_peer
 from chatroom.stream import GatedInput
 from chatroom.web import messages, origins
@@ -45,9 +46,14 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 """The server is shutting down: the page reconnects with backoff."""
 CLOSE_POLICY = 1008
-"""Nickname or idle timeout: the page waits for the person before reconnecting."""
+"""Nickname or idle timeout, a server ban: the page waits for the person before
+reconnecting."""
 CLOSE_TRY_LATER = 1013
 """Server full, too many connections from one address: the page retries with backoff."""
+PASSING_REFUSALS = frozenset({SERVER_FULL, TOO_MANY_FROM_HOST, SHUTTING_DOWN})
+"""Refusals at the door that pass by themselves (the server fills up, empties, restarts):
+close code 1013, and the page retries. Any other (a server ban) closes with 1008, so that
+the page stops and shows why instead of knocking again and again."""
 
 _OPEN = WebSocketProtocol.STATE_OPEN
 _CONNECTING = WebSocketProtocol.STATE_CONNECTING
@@ -204,7 +210,8 @@ class WebChatProtocol(GatedInput, WebSocketServerProtocol):  # type: ignore[misc
         now = self._clock.seconds()
         if self.refusal is not None:
             self._reply(messages.error(now, self.refusal, messages.ABOUT_SERVER))
-            self._close(CLOSE_TRY_LATER, self.refusal)
+            passing = self.refusal in PASSING_REFUSALS
+            self._close(CLOSE_TRY_LATER if passing else CLOSE_POLICY, self.refusal)
             return
         self._reply(messages.prompt(now))
 

@@ -81,8 +81,12 @@ class ServerProcess:
 class RawClient:
     """nc in a test: a bare socket that sends lines and waits for lines that match."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    def __init__(self, port: int, source: str | None = None) -> None:
+        """Connect to ``port``; from the loopback address ``source`` when given."""
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=TIMEOUT,
+            source_address=None if source is None else (source, 0),
+        )
         self._buffer = b""
         self.lines: list[str] = []
         self._cursor = 0

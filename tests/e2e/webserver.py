@@ -3,7 +3,7 @@
 It prints ``listening lines=PORT web=PORT`` once both listen, logs to standard output, and
 on SIGTERM says goodbye on both front ends before it exits, as ``twistd chatroom`` does.
 Options: ``--web-port`` (0 for any free one), ``--nick-timeout`` seconds, ``--demo-history``,
-``--cheap-passwords``,
+``--cheap-passwords``, ``--opers FILE`` (server operators, as ``twistd chatroom`` reads them),
 ``--history PATH`` (an SQLite store, kept across restarts as ``twistd chatroom`` keeps it).
 Until ``twistd chatroom --web`` exists, this is how the tests get a real server process.
 """
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="a line of the message of the day (repeatable)")
     parser.add_argument("--cheap-passwords", action="store_true",
                         help="Argon2id at its cheapest (a test registers in milliseconds)")
+    parser.add_argument("--opers", metavar="FILE", help="the server operators file")
     args = parser.parse_args(argv)
 
     from twisted.internet import reactor  # noqa: TID251 - an entry point picks the reactor
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         hub.subscribe(HistoryRecorder(history))
     services = Services.create(reactor, limits, hub=hub, history=history, recent=recent)
     services.motd = args.motd
+    if args.opers:
+        from chatroom.accounts.opers import load_operators
+
+        assert services.accounts is not None
+        services.accounts.operators = load_operators(args.opers)
     if args.cheap_passwords:
         from chatroom.accounts.passwords import Cost, Passwords, in_threads
 

@@ -1089,6 +1089,30 @@ async def test_a_search_that_waited_past_its_budget_never_starts(open_store, rea
     assert str(second_errors[0]) == "too many searches under way; try again in a moment"
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_replay_is_read_while_searches_hold_every_reader_and_more_wait(
+    open_store, reactor, monkeypatch
+):
+    """A join's replay (and a page of history) has a reader of its own (issue 15 leftovers,
+    point 6): with every reader held by searches and more queued, it still comes back."""
+    endless = Endless(reactor, monkeypatch)
+    store = await open_store(search_ms=60_000, readers=2)
+    store.record(said("before the join"))
+    await store.flush()
+    searches = [store.search("held") for _ in range(6)]  # 2 running, 4 queued behind them
+    try:
+        await endless.running.addTimeout(WAIT, reactor)
+        replay = await store.last(20, "lobby").addTimeout(WAIT / 2, reactor)
+        assert [r.text for r in replay] == ["before the join"]
+        page = await store.page("lobby").addTimeout(WAIT / 2, reactor)
+        assert [r.text for r in page] == ["before the join"]
+        assert not any(search.called for search in searches)  # still held: no luck here
+    finally:
+        endless.release.set()
+    for search in searches:
+        assert await search.addTimeout(WAIT, reactor) == []
+
+
 def costly_rows(count: int = 2000, words: int = 600) -> list[Said]:
     """Long lines of one common word between others: a phrase of many of it has to be
     checked against every position of every line, and matches none."""
