@@ -8,22 +8,15 @@ from collections.abc import Iterator
 import pytest
 from argon2 import PasswordHasher
 
-from chatroom.accounts.passwords import Cost, Passwords, here
 from chatroom.domain import masks
 from chatroom.domain.errors import BadMask
-from chatroom.irc.channelmodes import irc_form, irc_mask
 from tests.unit.helpers import Client
-from tests.unit.irchelpers import SERVER, Both, IRCClient, both
-
-CHEAP = Cost(time_cost=1, memory_kib=64, parallelism=1)
+from tests.unit.irchelpers import SERVER, Both, IRCClient, with_accounts
 
 
 @pytest.fixture
 def server() -> Iterator[Both]:
-    with both() as s:
-        accounts = s.services.accounts
-        assert accounts is not None
-        accounts.passwords = Passwords(here, CHEAP)
+    with with_accounts() as s:
         yield s
 
 
@@ -272,6 +265,8 @@ def test_mode_changes_from_the_line_front_end_reach_irc_as_mode(server: Both) ->
 
 
 def test_the_mask_mapping() -> None:
+    from chatroom.irc.channelmodes import irc_form, irc_mask
+
     cases = {
         "bob": "bob!*@*", "bob!*@*": "bob!*@*", "*!bob@*": "bob!*@*",
         "*!~bob@chatroom": "bob!*@*", "bob!bob@chatroom": "bob!*@*", "~a:Bob": "~a:Bob",
