@@ -316,6 +316,8 @@ def test_oper_right_wrong_slowed_and_none_configured(server: Both) -> None:
     assert alice.lines() == [f":{SERVER} 381 alice :You are now an IRC operator",
                              ":alice!alice@chatroom MODE alice :+o"]
     assert run(server, alice, "MODE alice") == [f":{SERVER} 221 alice :+o"]
+    who = run(server, alice, "WHO #dev")
+    assert [line.split(" ")[8] for line in who[:-1]] == ["H*@", "H", "H"]
     assert f":{SERVER} 313 x alice :is an IRC operator" in run(server, server.irc("x"),
                                                                  "WHOIS alice")
     assert "s3cret" not in repr(server.log)
