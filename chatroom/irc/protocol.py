@@ -713,6 +713,9 @@ def irc_cap(self: IRCProtocol, message: Message) -> None:
                 self.caps.add(name)
         self.reply(build(self.server, "CAP", self.nick, "ACK", " ".join(wanted)))
     elif sub == "END":
+        if self.sasl_chunks is not None:  # registration ends an unfinished SASL exchange
+            self.sasl_chunks = None
+            self._numeric(n.ERR_SASLABORTED, "SASL authentication aborted")
         if self._negotiating:
             self._negotiating = False
             self._try_register()
@@ -929,7 +932,7 @@ def irc_topic(self: IRCProtocol, message: Message) -> None:
         return
     chat = self.factory.chat
     text = user_text(message.params[1])[: chat.rules.max_topic]
-    if "t" in state.modes and member.id not in state.operators:
+    if "t" in state.modes and not chat.guard.is_operator(member, state):  # or a server operator
         self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
         return
     chat.set_topic(member, state.name, text)

@@ -82,6 +82,30 @@ def test_sasl_failures_abort_mechanisms_and_length(server: Both) -> None:
     assert alice.lines()[-1] == f":{SERVER} 903 * :SASL authentication successful"
 
 
+def test_a_burst_waits_for_the_check_and_cap_end_mid_exchange_aborts(server: Both) -> None:
+    registered(server)
+    alice = sasl_start(server)
+    alice.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', 'wrong-one')}")
+    assert alice.lines()[-1] == f":{SERVER} 904 * :SASL authentication failed"
+    # The next guess waits a second: the lines after it wait with it.
+    alice.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {plain('alice', 'open-sesame')}",
+               "CAP END", "NICK alice", "USER a 0 * :A")
+    assert alice.lines() == ["AUTHENTICATE +"]
+    server.clock.advance(1)
+    server.flush()
+    assert alice.lines()[:3] == [
+        f":{SERVER} 900 * *!*@chatroom alice :You are now logged in as alice",
+        f":{SERVER} 903 * :SASL authentication successful",
+        f":{SERVER} 001 alice :Welcome to the chatroom IRC network, alice!alice@chatroom"]
+    member = alice.protocol.member
+    assert member is not None and member.account == "alice"
+    bob = sasl_start(server)
+    bob.send("AUTHENTICATE PLAIN", "CAP END", "NICK bob", "USER b 0 * :B")
+    lines = bob.lines()
+    assert lines[:2] == ["AUTHENTICATE +", f":{SERVER} 906 * :SASL authentication aborted"]
+    assert bob.protocol.member is not None and bob.protocol.member.account is None
+
+
 def test_a_response_of_400_bytes_waits_for_the_rest(server: Both) -> None:
     password = "\u00e9" * 147  # 294 bytes of UTF-8: a response of 404 bytes of base64
     registered(server, "alice", password)

@@ -318,6 +318,13 @@ def test_oper_right_wrong_slowed_and_none_configured(server: Both) -> None:
     assert run(server, alice, "MODE alice") == [f":{SERVER} 221 alice :+o"]
     who = run(server, alice, "WHO #dev")
     assert [line.split(" ")[8] for line in who[:-1]] == ["H*@", "H", "H"]
+    carol = server.irc_clients[1]
+    carol.send("OPER root s3cret")  # no longer slowed: the right guess forgot the name
+    server.flush()
+    carol.clear()
+    carol.send("TOPIC #dev :opers run every room")
+    server.flush()
+    assert carol.lines() == [":carol!carol@chatroom TOPIC #dev :opers run every room"]
     assert f":{SERVER} 313 x alice :is an IRC operator" in run(server, server.irc("x"),
                                                                  "WHOIS alice")
     assert "s3cret" not in repr(server.log)
