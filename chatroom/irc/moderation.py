@@ -66,13 +66,14 @@ def _me(self: IRCProtocol) -> Member:
 
 def _refused(self: IRCProtocol, error: ChatError, channel: str, nick: str = "") -> None:
     """The numeric of a refused channel command."""
+    nick = nick.strip() or "*"  # never an empty middle parameter
     if isinstance(error, NotOperator):
         self._numeric(n.ERR_CHANOPRIVSNEEDED, channel, "You're not channel operator")
     elif isinstance(error, MemberNotInRoom):
-        self._numeric(n.ERR_USERNOTINCHANNEL, nick or error.nick, channel,
+        self._numeric(n.ERR_USERNOTINCHANNEL, nick, channel,
                       "They aren't on that channel")
     elif isinstance(error, NoSuchMember):
-        self._numeric(n.ERR_NOSUCHNICK, nick or error.nick, "No such nick/channel")
+        self._numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
     elif isinstance(error, NoSuchRoom):
         self._numeric(n.ERR_NOSUCHCHANNEL, channel, "No such channel")
     elif isinstance(error, NotServerOperator):
@@ -99,7 +100,8 @@ def _channel(self: IRCProtocol, name: str, member: Member) -> RoomState | None:
 @command("KICK")
 def irc_kick(self: IRCProtocol, message: Message) -> None:
     params = message.params
-    if len(params) < 2 or not params[1]:
+    nicks = [nick for nick in params[1].split(",") if nick] if len(params) > 1 else []
+    if not nicks:
         self._numeric(n.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
         return
     member = _me(self)
@@ -108,7 +110,7 @@ def irc_kick(self: IRCProtocol, message: Message) -> None:
         return
     reason = user_text(params[2])[:KICK_LENGTH] if len(params) > 2 else ""
     moderation = _moderation(self)
-    for nick in params[1].split(",")[:TARGETS]:
+    for nick in nicks[:TARGETS]:
         try:
             shown = moderation.kick(member, state.name, nick, reason)
         except ChatError as e:
@@ -122,7 +124,7 @@ def irc_kick(self: IRCProtocol, message: Message) -> None:
 @command("INVITE")
 def irc_invite(self: IRCProtocol, message: Message) -> None:
     params = message.params
-    if len(params) < 2:
+    if len(params) < 2 or not params[0].strip():
         self._numeric(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
         return
     nick, channel = params[0], params[1]

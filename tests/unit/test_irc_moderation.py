@@ -146,10 +146,14 @@ def test_roles_several_in_one_line_and_the_prefixes_they_give(server: Both) -> N
     assert any(line.endswith(":#lobby @+#dev") for line in whois)
     assert run(server, carol, "MODE #dev +o carol") == [
         f":{SERVER} 482 carol #dev :You're not channel operator"]
-    assert run(server, alice, "MODE #dev +o nobody", "MODE #dev +z", "MODE #dev +o") == [
+    assert run(server, alice, "MODE #dev +o nobody", "MODE #dev +z", "MODE #dev +o",
+               "MODE #dev +o :", "KICK #dev ,", "INVITE : #dev") == [
         f":{SERVER} 441 alice nobody #dev :They aren't on that channel",
         f":{SERVER} 472 alice z :is unknown mode char to me",
         f":{SERVER} 461 alice MODE :Not enough parameters",
+        f":{SERVER} 441 alice * #dev :They aren't on that channel",
+        f":{SERVER} 461 alice KICK :Not enough parameters",
+        f":{SERVER} 461 alice INVITE :Not enough parameters",
     ]
 
 
