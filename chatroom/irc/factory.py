@@ -18,6 +18,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
 
+from chatroom.domain import nicknames
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
 from chatroom.irc import chathistory, moderation, sasl
@@ -114,6 +115,13 @@ class IRCFactory(Factory):
             kept = self._filtered[(time, msgid, account)] = keep_tags(data, time, msgid,
                                                                       account)
         return kept
+
+    def about(self, nick: str) -> tuple[str, str]:
+        """``(account or *, realname)`` of the member called ``nick`` (extended-join)."""
+        holder = self.chat.names.lookup(nicknames.key(nick))
+        if holder is None:
+            return "*", nick
+        return self.account_of(holder[1]) or "*", self.realname(holder[1], holder[0])
 
     def account_of(self, member_id: str) -> str | None:
         """The account a member of this node is signed in to (account-tag)."""

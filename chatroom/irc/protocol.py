@@ -41,7 +41,7 @@ from chatroom.irc.message import (
     parse,
     strip_formatting,
 )
-from chatroom.irc.render import message_lines, msgid, server_time, source
+from chatroom.irc.render import extend_joins, message_lines, msgid, server_time, source
 from chatroom.irc.support import AWAY_LENGTH, TARGETS, VERSION
 from chatroom.lines.framing import TOO_LONG, LineBuffer
 from chatroom.lines.outbox import Outbox, SocketOutbox, open_outbox
@@ -338,6 +338,8 @@ class IRCProtocol(Protocol):
                                      "account-tag" in caps)
         if b" QUIT " in data:
             data = self._once_per_quit(data)
+        if "extended-join" in caps and b" JOIN " in data:
+            data = extend_joins(data, self.factory.about)
         self.outbox.send(data)
 
     def _once_per_quit(self, data: bytes) -> bytes:
@@ -472,7 +474,10 @@ class IRCProtocol(Protocol):
 
     def show_joined(self, member: Member, room: RoomState, replay: list[Record]) -> None:
         """``member`` is in ``room`` now: its JOIN, the topic, NAMES, and the replay."""
-        self.reply(build(source(member.nick), "JOIN", room.name, trailing=False))
+        extended = (member.account or "*", self.realname or member.nick) if (
+            "extended-join" in self.caps) else ()
+        self.reply(build(source(member.nick), "JOIN", room.name, *extended,
+                         trailing=bool(extended)))
         if room.topic:
             self._topic_lines(room)
         self.names(room)

@@ -43,6 +43,7 @@ ACTION_END = "\x01"
 
 _ALL_TAGS = re.compile(rb"(?m)^@time=([^; ]*);msgid=([^; ]*)(;account=[^ ]*)? ")
 _ACCOUNT = b";account="
+_JOIN = re.compile(rb"(?m)^((?:@[^ ]* )?:([^! ]+)![^ ]* JOIN [^ \r\n]+)\r$")
 
 
 def source(nick: str) -> str:
@@ -226,3 +227,14 @@ def _kept(match: re.Match[bytes], time: bool, msgid: bool, account: bool) -> byt
     if account and match[3]:
         tags.append(match[3][1:])
     return b"@" + b";".join(tags) + b" " if tags else b""
+
+
+def extend_joins(data: bytes, about: Callable[[str], tuple[str, str]]) -> bytes:
+    """extended-join: each JOIN line in ``data`` with the joiner's account (``*``: none
+    known) and realname, as ``about(nick)`` gives them."""
+
+    def extend(match: re.Match[bytes]) -> bytes:
+        account, realname = about(match[2].decode("utf-8", "replace"))
+        return b"%s %s :%s\r" % (match[1], account.encode(), realname.encode())
+
+    return _JOIN.sub(extend, data)

@@ -22,6 +22,7 @@ CAPS_BASE = (
     "batch",
     "cap-notify",
     "echo-message",
+    "extended-join",
     "labeled-response",
     "message-tags",
     "multi-prefix",

@@ -196,3 +196,21 @@ def test_account_notify_tells_of_register_and_unregister_on_the_line_front_end(
     erin.send("/register erin-secret")
     server.flush()
     assert deaf.lines() == []
+
+
+def test_extended_join_gives_account_and_realname(server: Both) -> None:
+    registered(server)
+    watcher = server.irc("watcher", "extended-join", "server-time")
+    plain_client = server.irc("plainclient")
+    server.join("bob")
+    alice = server.irc_connect()
+    alice.send("CAP REQ :extended-join", "PASS open-sesame", "NICK alice",
+               "USER a 0 * :Alice L", "CAP END")
+    server.flush()
+    assert ":alice!alice@chatroom JOIN #lobby alice :Alice L" in alice.lines()
+    joins = [line for line in watcher.lines() if " JOIN " in line]
+    assert all(line.startswith("@time=") for line in joins)
+    assert [line.split(" ", 1)[1] for line in joins] == [
+        ":bob!bob@chatroom JOIN #lobby * :bob", ":alice!alice@chatroom JOIN #lobby alice :Alice L"]
+    assert [line for line in plain_client.lines() if " JOIN " in line] == [
+        ":bob!bob@chatroom JOIN #lobby", ":alice!alice@chatroom JOIN #lobby"]
