@@ -318,13 +318,17 @@ class Session:
             self.refuse("choose a nickname first (or /quit)", "state")
             self.port.show_prompt()
 
-    def choose(self, raw: str) -> None:
+    def choose(self, raw: str, account: str | None = None) -> None:
+        """Take the nickname ``raw``; ``account`` is one the front end already proved
+        the person to be (IRC's SASL): its own registered nickname asks no password."""
         accounts = self.services.accounts
-        self._asking = accounts.asks_password(raw) if accounts is not None else None
+        self._asking = None
+        if accounts is not None and account is None:
+            self._asking = accounts.asks_password(raw)
         if self._asking is not None:
             self.port.show_password_prompt(self._asking)
             return
-        signing_in = self.services.chat.sign_in(raw, self.still_here)
+        signing_in = self.services.chat.sign_in(raw, self.still_here, account)
         self.wait_for(signing_in.addCallbacks(self._signed_in, self._nickname_refused))
 
     def password(self, password: str) -> None:

@@ -20,9 +20,10 @@ from twisted.internet.protocol import Factory
 from twisted.internet.protocol import Protocol as BaseProtocol
 from twisted.logger import Logger
 
+from chatroom.domain import nicknames
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Said, Whispered
-from chatroom.irc import chathistory, rehash
+from chatroom.irc import chathistory, moderation, rehash, sasl
 from chatroom.irc.message import build
 from chatroom.irc.protocol import IRCProtocol
 from chatroom.irc.render import Renderer, keep_tags, source
@@ -32,8 +33,10 @@ from chatroom.lines.fanout import Fanout
 from chatroom.registry import ConnectionRegistry
 from chatroom.session import Services
 
-# Modules whose commands the protocol knows:
-COMMANDS = (chathistory.irc_chathistory, rehash.irc_rehash)
+COMMANDS = (  # modules whose commands the protocol knows
+    chathistory.irc_chathistory, moderation.irc_mode, rehash.irc_rehash,
+    sasl.irc_authenticate,
+)
 
 PING_INTERVAL = 120.0
 
@@ -63,18 +66,20 @@ class IRCFactory(Factory):
         created = datetime.fromtimestamp(services.clock.seconds(), UTC)
         history_max = services.limits.history_max if services.history is not None else 0
         self.info = ServerInfo(name, network, created.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                               services.chat.rules, history_max)
+                               services.chat.rules, history_max,
+                               max_bans=services.limits.max_bans)
         self.caps = capabilities(services.history is not None)
-        self.renderer = Renderer(name)
+        self.renderer = Renderer(name, self.account_of)
         self.fanout = Fanout(services.clock, render=self.renderer)
         self.registry: ConnectionRegistry[IRCProtocol] = ConnectionRegistry(
             services.limits, services.clock, kind="irc ", admission=services.admission
         )
         self.members: dict[str, IRCProtocol] = {}
         self._last: bytes | None = None
-        self._filtered: dict[tuple[bool, bool], bytes] = {}
+        self._filtered: dict[tuple[bool, bool, bool], bytes] = {}
         hub = services.chat.hub
-        self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo)]
+        self._unsubscribe = [hub.subscribe(self.fanout.deliver), hub.subscribe(self._echo),
+                             hub.subscribe(sasl.AccountNotify(self))]
 
     @property
     def limits(self) -> Limits:
@@ -122,18 +127,31 @@ class IRCFactory(Factory):
             del self.members[member.id]
         self.registry.forget(protocol)
 
-    def filtered(self, data: bytes, time: bool, msgid: bool) -> bytes:
+    def filtered(self, data: bytes, time: bool, msgid: bool, account: bool = True) -> bytes:
         """``data`` with only the tags asked for; the fan-out hands the same bytes to every
         reader of a room, so each set of tags is made once per batch."""
-        if time and msgid:
+        if time and msgid and account:
             return data
         if data is not self._last:
             self._last = data
             self._filtered = {}
-        kept = self._filtered.get((time, msgid))
+        kept = self._filtered.get((time, msgid, account))
         if kept is None:
-            kept = self._filtered[(time, msgid)] = keep_tags(data, time, msgid)
+            kept = self._filtered[(time, msgid, account)] = keep_tags(data, time, msgid,
+                                                                      account)
         return kept
+
+    def about(self, nick: str) -> tuple[str, str]:
+        """``(account or *, realname)`` of the member called ``nick`` (extended-join)."""
+        holder = self.chat.names.lookup(nicknames.key(nick))
+        if holder is None:
+            return "*", nick
+        return self.account_of(holder[1]) or "*", self.realname(holder[1], holder[0])
+
+    def account_of(self, member_id: str) -> str | None:
+        """The account a member of this node is signed in to (account-tag)."""
+        member = self.chat.local(member_id)
+        return member.account if member is not None else None
 
     def _echo(self, event: Event) -> None:
         kind = type(event)
@@ -152,18 +170,23 @@ class IRCFactory(Factory):
 
     def tell_away(self, protocol: IRCProtocol, member: Member) -> None:
         """away-notify: IRC members here who share a room with ``member`` learn it."""
+        params = (protocol.away,) if protocol.away is not None else ()
+        self.tell_sharing(member.id, build(source(member.nick), "AWAY", *params),
+                          "away-notify")
+
+    def tell_sharing(self, member_id: str, line: bytes, cap: str) -> None:
+        """``line`` to the IRC members here who share a room with ``member_id`` and asked
+        for ``cap`` (away-notify, account-notify)."""
         directory = self.chat.directory
         sharing: set[str] = set()
-        for name in directory.rooms_of(member.id):
+        for name in directory.rooms_of(member_id):
             state = directory.find(name)
             if state is not None:
                 sharing.update(state.members)
-        sharing.discard(member.id)
-        params = (protocol.away,) if protocol.away is not None else ()
-        line = build(source(member.nick), "AWAY", *params)
-        for member_id in sharing:
-            other = self.members.get(member_id)
-            if other is not None and "away-notify" in other.caps:
+        sharing.discard(member_id)
+        for other_id in sharing:
+            other = self.members.get(other_id)
+            if other is not None and cap in other.caps:
                 other.reply(line)
 
     def shutdown(self) -> Deferred[object]:

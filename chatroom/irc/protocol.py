@@ -31,6 +31,7 @@ from chatroom.domain.errors import ChatError, NicknameInvalid, NicknameTaken, Ro
 from chatroom.domain.events import Event, Whispered
 from chatroom.history.store import Kind, Record, format_replay
 from chatroom.irc import numerics as n
+from chatroom.irc.channelmodes import join_refusal, prefixes, speak_refusal
 from chatroom.irc.message import (
     MAX_LINE,
     MAX_MESSAGE,
@@ -40,7 +41,7 @@ from chatroom.irc.message import (
     parse,
     strip_formatting,
 )
-from chatroom.irc.render import message_lines, msgid, server_time, source
+from chatroom.irc.render import extend_joins, message_lines, msgid, server_time, source
 from chatroom.irc.support import AWAY_LENGTH, TARGETS, VERSION
 from chatroom.limits import Limits
 from chatroom.lines.framing import TOO_LONG, LineBuffer
@@ -53,7 +54,8 @@ if TYPE_CHECKING:
 
 _CLOSED = Failure(net_error.ConnectionDone())
 
-BEFORE_REGISTRATION = frozenset({"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT"})
+BEFORE_REGISTRATION = frozenset({"CAP", "NICK", "USER", "PASS", "PING", "PONG", "QUIT",
+                                 "AUTHENTICATE"})
 
 Handler = Callable[["IRCProtocol", Message], "Deferred[Any] | None"]
 COMMANDS: dict[str, Handler] = {}
@@ -84,7 +86,8 @@ class IRCProtocol(StreamConnection, Protocol):
         self.peer = describe_peer(address)
         self.host: str | None = getattr(address, "host", None)
         self._lines = LineBuffer(MAX_LINE)
-        self.session = Session(factory.services, self, factory.fanout, self, self.peer, " (irc)")
+        self.session = Session(factory.services, self, factory.fanout, self, self.peer, " (irc)",
+                               self.host)
         self.caps: set[str] = set()
         self.cap_version = 0
         self._negotiating = False
@@ -92,6 +95,8 @@ class IRCProtocol(StreamConnection, Protocol):
         self._nick: str | None = None  # chosen, not yet claimed
         self._user: str | None = None
         self._password: str | None = None  # PASS: a registered nickname's (never logged)
+        self.account: str | None = None  # proved with SASL, signed in to at registration
+        self.sasl_chunks: list[str] | None = None  # an AUTHENTICATE PLAIN under way
         self.realname = ""
         self.away: str | None = None
         self.invisible = False
@@ -282,9 +287,13 @@ class IRCProtocol(StreamConnection, Protocol):
         """Rendered room events (from the fan-out), as this client asked for them."""
         if self.outbox is None:
             return
-        data = self.factory.filtered(data, "server-time" in self.caps, "message-tags" in self.caps)
+        caps = self.caps
+        data = self.factory.filtered(data, "server-time" in caps, "message-tags" in caps,
+                                     "account-tag" in caps)
         if b" QUIT " in data:
             data = self._once_per_quit(data)
+        if "extended-join" in caps and b" JOIN " in data:
+            data = extend_joins(data, self.factory.about)
         self.outbox.send(data)
 
     def _once_per_quit(self, data: bytes) -> bytes:
@@ -339,7 +348,8 @@ class IRCProtocol(StreamConnection, Protocol):
         command = "NOTICE" if self._notice else "PRIVMSG"
         data = self.factory.renderer(event, command)
         self.reply(self.factory.filtered(data, "server-time" in self.caps,
-                                         "message-tags" in self.caps))
+                                         "message-tags" in self.caps,
+                                         "account-tag" in self.caps))
 
     # -- what the session shows (session.Port, commands.Replies) ------------------------
 
@@ -382,8 +392,8 @@ class IRCProtocol(StreamConnection, Protocol):
             + build(self.server, n.RPL_YOURHOST, nick,
                     f"Your host is {self.server}, running version {VERSION}")
             + build(self.server, n.RPL_CREATED, nick, f"This server was created {info.created}")
-            + build(self.server, n.RPL_MYINFO, nick, self.server, VERSION, "i", "nst",
-                    trailing=False)
+            + build(self.server, n.RPL_MYINFO, nick, self.server, VERSION, "io",
+                    "biklmnoqstv", "bkloqv", trailing=False)
             + self._isupport(nick)
         )
         self._motd(nick)
@@ -409,7 +419,10 @@ class IRCProtocol(StreamConnection, Protocol):
 
     def show_joined(self, member: Member, room: RoomState, replay: list[Record]) -> None:
         """``member`` is in ``room`` now: its JOIN, the topic, NAMES, and the replay."""
-        self.reply(build(source(member.nick), "JOIN", room.name, trailing=False))
+        extended = (member.account or "*", self.realname or member.nick) if (
+            "extended-join" in self.caps) else ()
+        self.reply(build(source(member.nick), "JOIN", room.name, *extended,
+                         trailing=bool(extended)))
         if room.topic:
             self._topic_lines(room)
         self.names(room)
@@ -428,8 +441,9 @@ class IRCProtocol(StreamConnection, Protocol):
         if "s" not in room.modes or (member is not None and member.id in room.members):
             symbol = "@" if "s" in room.modes else "="
             full = "userhost-in-names" in self.caps
+            multi = "multi-prefix" in self.caps
             entries = [
-                ("@" if member_id in room.operators else "") + (source(nick) if full else nick)
+                prefixes(room, member_id, multi) + (source(nick) if full else nick)
                 for member_id, nick in room.members.items()
             ]
             head = f":{self.server} {n.RPL_NAMREPLY} {self.nick} {symbol} {room.name} :"
@@ -554,7 +568,7 @@ class IRCProtocol(StreamConnection, Protocol):
         if self._nick is None or self._user is None:
             return
         self._registering = True
-        self.session.choose(self._nick)
+        self.session.choose(self._nick, self.account)
 
     def _list(self, rooms: list[tuple[str, int, str]]) -> None:
         nick = self.nick
@@ -649,6 +663,9 @@ def irc_cap(self: IRCProtocol, message: Message) -> None:
                 self.caps.add(name)
         self.reply(build(self.server, "CAP", self.nick, "ACK", " ".join(wanted)))
     elif sub == "END":
+        if self.sasl_chunks is not None:  # registration ends an unfinished SASL exchange
+            self.sasl_chunks = None
+            self._numeric(n.ERR_SASLABORTED, "SASL authentication aborted")
         if self._negotiating:
             self._negotiating = False
             self._try_register()
@@ -760,16 +777,18 @@ def irc_join(self: IRCProtocol, message: Message) -> Deferred[None] | None:
             self.cmd_parted(room, None)
         return None
     names = []
-    for raw in message.params[0].split(","):
+    keys = message.params[1].split(",") if len(message.params) > 1 else []
+    for index, raw in enumerate(message.params[0].split(",")):
+        key = keys[index] if index < len(keys) else ""
         if not raw.startswith("#"):
             self._numeric(n.ERR_NOSUCHCHANNEL, raw, "No such channel")
             continue
         try:
-            names.append(roomnames.normalize(raw, chat.rules.max_name))
+            names.append((roomnames.normalize(raw, chat.rules.max_name), key))
         except ChatError as e:
             state = chat.directory.find(raw) if _valid_key(raw) else None
             if state is not None:
-                names.append(state.name)
+                names.append((state.name, key))
             else:
                 self._numeric(n.ERR_BADCHANNAME, raw, f"Illegal channel name: {e}")
     if not names:
@@ -785,22 +804,26 @@ def _valid_key(raw: str) -> bool:
     return True
 
 
-async def _join_all(self: IRCProtocol, member: Member, names: list[str]) -> None:
+async def _join_all(self: IRCProtocol, member: Member, names: list[tuple[str, str]]) -> None:
     services = self.factory.services
     recent = services.recent
     chat = services.chat
-    for name in names:
+    for name, key in names:
         if recent is not None:
             await recent.load(name)
         if not member.present:
             return
         try:
-            state, entered = chat.enter(member, name)
+            state, entered = chat.enter(member, name, key)
         except RoomLimit as e:
             self._numeric(n.ERR_TOOMANYCHANNELS, name, str(e))
             continue
         except ChatError as e:
-            self._numeric(n.ERR_BADCHANNAME, name, str(e))
+            refused = join_refusal(e)
+            if refused is not None:
+                self._numeric(refused[0], name, refused[1])
+            else:
+                self._numeric(n.ERR_BADCHANNAME, name, str(e))
             continue
         if entered:
             self.show_joined(member, state, self.session.replay(state.name, member))
@@ -859,7 +882,7 @@ def irc_topic(self: IRCProtocol, message: Message) -> None:
         return
     chat = self.factory.chat
     text = user_text(message.params[1])[: chat.rules.max_topic]
-    if "t" in state.modes and member.id not in state.operators:
+    if "t" in state.modes and not chat.guard.is_operator(member, state):  # or a server operator
         self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
         return
     chat.set_topic(member, state.name, text)
@@ -918,10 +941,11 @@ def irc_privmsg(self: IRCProtocol, message: Message) -> None:
                 self._numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
             elif member.id not in state.members:
                 self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, "Cannot send to channel")
-            elif action:
-                chat.act(member, text, state.name)
             else:
-                chat.say(member, text, state.name)
+                try:
+                    (chat.act if action else chat.say)(member, text, state.name)
+                except ChatError as e:  # moderated, or muted
+                    self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, speak_refusal(e))
             continue
         holder = chat.names.lookup(nicknames.key(target)) if _valid_nick(target) else None
         if holder is None:
@@ -968,20 +992,22 @@ def irc_who(self: IRCProtocol, message: Message) -> None:
     chat = self.factory.chat
     me = self.session.member
     assert me is not None
-    rows: list[tuple[str, str, str, bool]] = []  # channel, member id, nick, operator
+    rows: list[tuple[str, str, str, str]] = []  # channel, member id, nick, prefixes
+    multi = "multi-prefix" in self.caps
     if mask.startswith("#"):
         state = chat.directory.find(mask)
         if state is not None and ("s" not in state.modes or me.id in state.members):
-            rows = [(state.name, member_id, nick, member_id in state.operators)
+            rows = [(state.name, member_id, nick, prefixes(state, member_id, multi))
                     for member_id, nick in state.members.items()]
     elif _valid_nick(mask):
         holder = chat.names.lookup(nicknames.key(mask))
         if holder is not None:
-            rows = [("*", holder[1], holder[0], False)]
+            rows = [("*", holder[1], holder[0], "")]
     out = []
-    for channel, member_id, nick, operator in rows:
+    operators = chat.directory.server_operators
+    for channel, member_id, nick, marks in rows:
         flags = ("G" if self.factory.away_message(member_id) is not None else "H")
-        flags += "@" if operator else ""
+        flags += ("*" if member_id in operators else "") + marks
         out.append(build(self.server, n.RPL_WHOREPLY, self.nick, channel, nick, "chatroom",
                          self.server, nick, flags, "0 " + self.factory.realname(member_id, nick)))
     self.reply(b"".join(out))
@@ -1010,10 +1036,15 @@ def irc_whois(self: IRCProtocol, message: Message) -> None:
         state = chat.directory.find(name)
         if state is None or ("s" in state.modes and me.id not in state.members):
             continue
-        rooms.append(("@" if member_id in state.operators else "") + state.name)
+        rooms.append(prefixes(state, member_id, "multi-prefix" in self.caps) + state.name)
     if rooms:
         self._numeric(n.RPL_WHOISCHANNELS, nick, " ".join(rooms))
     self._numeric(n.RPL_WHOISSERVER, nick, self.server, self.factory.info.network)
+    if member_id in chat.directory.server_operators:
+        self._numeric(n.RPL_WHOISOPERATOR, nick, "is an IRC operator")
+    local = chat.local(member_id)
+    if local is not None and local.account is not None:
+        self._numeric(n.RPL_WHOISACCOUNT, nick, local.account, "is logged in as")
     away = self.factory.away_message(member_id)
     if away is not None:
         self._numeric(n.RPL_AWAY, nick, away)
@@ -1070,83 +1101,3 @@ def irc_version(self: IRCProtocol, message: Message) -> None:
 def irc_time(self: IRCProtocol, message: Message) -> None:
     now = datetime.fromtimestamp(self._clock.seconds(), UTC)
     self._numeric(n.RPL_TIME, self.server, now.strftime("%A %B %d %Y -- %H:%M:%S +00:00"))
-
-
-# -- modes and moderation (the moderation issue's; answered, not done, for now) ------------
-
-
-@command("MODE")
-def irc_mode(self: IRCProtocol, message: Message) -> None:
-    if not message.params:
-        self._numeric(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
-        return
-    member = self.session.member
-    assert member is not None
-    target = message.params[0]
-    if not target.startswith("#"):
-        if nicknames.key(target) != nicknames.key(member.nick):
-            self._numeric(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
-            return
-        if len(message.params) == 1:
-            self._numeric(n.RPL_UMODEIS, "+i" if self.invisible else "+")
-            return
-        change = message.params[1]
-        if any(c not in "+-i" for c in change):
-            self._numeric(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
-            return
-        adding = not change.startswith("-")
-        if "i" in change and adding != self.invisible:
-            self.invisible = adding
-            self.reply(build(source(member.nick), "MODE", member.nick,
-                             ("+" if adding else "-") + "i"))
-        return
-    state = self.room_or_error(target, must_be_in=False)
-    if state is None:
-        return
-    if len(message.params) == 1:
-        modes = "+" + "".join(sorted(set(state.modes) | {"n"}))
-        self.reply(build(self.server, n.RPL_CHANNELMODEIS, self.nick, state.name, modes,
-                         trailing=False))
-        self.reply(build(self.server, n.RPL_CREATIONTIME, self.nick, state.name,
-                         str(int(state.created)), trailing=False))
-        return
-    change = message.params[1]
-    if change.lstrip("+-") in ("b", "e", "I") and len(message.params) == 2:
-        self._numeric(n.RPL_ENDOFBANLIST, state.name, "End of channel ban list")
-        return
-    if member.id not in state.operators:
-        self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
-        return
-    mode = next((c for c in change if c not in "+-"), change)
-    self._numeric(n.ERR_UNKNOWNMODE, mode, "Changing channel modes is not supported here yet")
-
-
-@command("KICK", "INVITE")
-def irc_moderation(self: IRCProtocol, message: Message) -> None:
-    name = message.command
-    params = message.params
-    if len(params) < 2:
-        self._numeric(n.ERR_NEEDMOREPARAMS, name, "Not enough parameters")
-        return
-    channel, nick = (params[0], params[1]) if name == "KICK" else (params[1], params[0])
-    state = self.room_or_error(channel)
-    if state is None:
-        return
-    member = self.session.member
-    assert member is not None
-    chat = self.factory.chat
-    holder = chat.names.lookup(nicknames.key(nick)) if _valid_nick(nick) else None
-    if holder is None:
-        self._numeric(n.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        return
-    if name == "KICK" and holder[1] not in state.members:
-        self._numeric(n.ERR_USERNOTINCHANNEL, holder[0], state.name, "They aren't on that channel")
-        return
-    if name == "INVITE" and holder[1] in state.members:
-        self._numeric(n.ERR_USERONCHANNEL, holder[0], state.name, "is already on channel")
-        return
-    if member.id not in state.operators:
-        self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
-        return
-    self._numeric(n.ERR_UNKNOWNCOMMAND, name, "Not supported on this server yet")
-

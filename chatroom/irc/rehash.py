@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.defer import Deferred
 
 from chatroom.domain.errors import NotServerOperator
+from chatroom.irc import numerics as n
 from chatroom.irc.message import Message
 from chatroom.irc.protocol import IRCProtocol, command
 from chatroom.rehash import rehash, sentences
@@ -18,8 +19,6 @@ from chatroom.rehash import rehash, sentences
 if TYPE_CHECKING:
     from chatroom.reload import Outcome
 
-RPL_REHASHING = "382"
-ERR_NOPRIVILEGES = "481"
 
 
 @command("REHASH")
@@ -30,13 +29,13 @@ def irc_rehash(self: IRCProtocol, message: Message) -> Deferred[None] | None:
     try:
         reloading = rehash(member, reloader)
     except NotServerOperator:
-        self._numeric(ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        self._numeric(n.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
         return None
     except LookupError as e:
         self.cmd_notice(str(e))
         return None
     assert reloader is not None
-    self._numeric(RPL_REHASHING, reloader.options["config"] or "chatroom", "Rehashing")
+    self._numeric(n.RPL_REHASHING, reloader.options["config"] or "chatroom", "Rehashing")
 
     def answer(outcome: Outcome) -> None:
         for sentence in sentences(outcome):

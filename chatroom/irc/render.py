@@ -13,6 +13,7 @@ Other front ends' members have no IRC user or host: everyone's source is
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chatroom.domain.events import (
@@ -31,6 +32,7 @@ from chatroom.domain.events import (
     Whispered,
 )
 from chatroom.history.store import line_id, row_for
+from chatroom.irc.channelmodes import irc_form_of
 from chatroom.irc.message import MAX_MESSAGE, build, split_text
 
 HOST = "chatroom"
@@ -39,7 +41,9 @@ HOST = "chatroom"
 ACTION_START = "\x01ACTION "
 ACTION_END = "\x01"
 
-_ALL_TAGS = re.compile(rb"(?m)^@time=([^; ]*);msgid=([^ ]*) ")
+_ALL_TAGS = re.compile(rb"(?m)^@time=([^; ]*);msgid=([^; ]*)(;account=[^ ]*)? ")
+_ACCOUNT = b";account="
+_JOIN = re.compile(rb"(?m)^((?:@[^ ]* )?:([^! ]+)![^ ]* JOIN [^ \r\n]+)\r$")
 
 
 def source(nick: str) -> str:
@@ -84,13 +88,24 @@ def message_lines(
 
 
 class Renderer:
-    """``render(event)``: the IRC lines of ``event``, all tags on (see ``keep_tags``)."""
+    """``render(event)``: the IRC lines of ``event``, all tags on (see ``keep_tags``).
 
-    def __init__(self, server: str) -> None:
+    ``account_of`` gives the account a member (by id) is signed in to, if it is known here
+    (account-tag): lines from that member carry ``account=``."""
+
+    def __init__(
+        self, server: str, account_of: Callable[[str], str | None] = lambda member: None
+    ) -> None:
         self.server = server
+        self.account_of = account_of
 
     def tags(self, event: Event, msgid: str) -> dict[str, str]:
-        return {"time": server_time(event.time), "msgid": msgid}
+        tags = {"time": server_time(event.time), "msgid": msgid}
+        if event.member:
+            account = self.account_of(event.member)
+            if account is not None:
+                tags["account"] = account
+        return tags
 
     def __call__(self, event: Event, command: str = "PRIVMSG") -> bytes:
         kind = type(event)
@@ -111,7 +126,8 @@ class Renderer:
             return build(src, "JOIN", event.room, tags=tags, trailing=False)
         if kind is Left:
             assert isinstance(event, Left)
-            if event.by:  # kicked or banned by an operator
+            if event.by:  # kicked or banned by an operator: the line is theirs
+                tags.pop("account", None)
                 return build(source(event.by), "KICK", event.room, event.nick,
                              event.message or event.by, tags=tags)
             if event.reason == "part":
@@ -131,11 +147,14 @@ class Renderer:
         if kind is ModeSet:
             assert isinstance(event, ModeSet)
             flag, _, argument = event.change.partition(" ")
+            if flag == "-k":
+                argument = "*"  # a key is a parameter both ways (CHANMODES type B)
             return build(src, "MODE", event.room, flag, *([argument] if argument else []),
                          tags=tags, trailing=False)
         if kind is RoleSet or kind is MaskSet:
             assert isinstance(event, RoleSet | MaskSet)
-            who = event.target_nick if isinstance(event, RoleSet) else event.mask
+            who = (event.target_nick if isinstance(event, RoleSet)
+                   else irc_form_of(event.mask))
             origin = src if event.nick else self.server  # a registered room's own doing
             return build(origin, "MODE", event.room, event.change, who, tags=tags,
                          trailing=False)
@@ -184,8 +203,12 @@ def event_id(event: Event) -> str:
     return msgid(line_id(found), event.time)
 
 
-def keep_tags(data: bytes, time: bool, msgid: bool) -> bytes:
+def keep_tags(data: bytes, time: bool, msgid: bool, account: bool = True) -> bytes:
     """Rendered lines with only the tags a reader asked for."""
+    if _ACCOUNT in data:
+        if time and msgid and account:
+            return data
+        return _ALL_TAGS.sub(lambda match: _kept(match, time, msgid, account), data)
     if time and msgid:
         return data
     if time:
@@ -193,3 +216,25 @@ def keep_tags(data: bytes, time: bool, msgid: bool) -> bytes:
     if msgid:
         return _ALL_TAGS.sub(rb"@msgid=\2 ", data)
     return _ALL_TAGS.sub(b"", data)
+
+
+def _kept(match: re.Match[bytes], time: bool, msgid: bool, account: bool) -> bytes:
+    tags = []
+    if time:
+        tags.append(b"time=" + match[1])
+    if msgid:
+        tags.append(b"msgid=" + match[2])
+    if account and match[3]:
+        tags.append(match[3][1:])
+    return b"@" + b";".join(tags) + b" " if tags else b""
+
+
+def extend_joins(data: bytes, about: Callable[[str], tuple[str, str]]) -> bytes:
+    """extended-join: each JOIN line in ``data`` with the joiner's account (``*``: none
+    known) and realname, as ``about(nick)`` gives them."""
+
+    def extend(match: re.Match[bytes]) -> bytes:
+        account, realname = about(match[2].decode("utf-8", "replace"))
+        return b"%s %s :%s\r" % (match[1], account.encode(), realname.encode())
+
+    return _JOIN.sub(extend, data)

@@ -16,10 +16,13 @@ from chatroom.domain.chat import RoomRules
 from chatroom.domain.nicknames import MAX_NICK_LENGTH
 
 CAPS_BASE = (
+    "account-notify",
+    "account-tag",
     "away-notify",
     "batch",
     "cap-notify",
     "echo-message",
+    "extended-join",
     "labeled-response",
     "message-tags",
     "multi-prefix",
@@ -27,6 +30,16 @@ CAPS_BASE = (
     "userhost-in-names",
 )
 CHATHISTORY = "draft/chathistory"
+SASL_MECHANISMS = "PLAIN"
+
+CHANMODES = "bq,k,l,imnst"
+"""Lists (bans, mutes as Solanum's quiets), the key, the limit, the flags. ``n`` is always
+set (only a channel's members talk in it)."""
+
+MODES = 6
+"""Mode changes with a parameter one MODE may carry; more are ignored."""
+
+KICK_LENGTH = 390
 
 VERSION = "chatroom-0.1"
 
@@ -38,6 +51,7 @@ TARGETS = 4
 def capabilities(history: bool) -> dict[str, str]:
     """Capability name -> value (empty: none), as ``CAP LS 302`` lists them."""
     caps = dict.fromkeys(CAPS_BASE, "")
+    caps["sasl"] = SASL_MECHANISMS
     if history:
         caps[CHATHISTORY] = ""
     return dict(sorted(caps.items()))
@@ -53,15 +67,21 @@ class ServerInfo:
     rules: RoomRules
     history_max: int = 0
     """Most messages one CHATHISTORY answer holds (0: no chathistory)."""
+    max_bans: int = 100
+    """Bans (and as many mutes) one channel may hold (``--max-bans``)."""
 
     def isupport(self) -> list[str]:
         tokens = [
             f"AWAYLEN={AWAY_LENGTH}",
             "CASEMAPPING=ascii",
             f"CHANLIMIT=#:{self.rules.max_rooms_per_member}",
-            "CHANMODES=,,,nst",
+            f"CHANMODES={CHANMODES}",
             f"CHANNELLEN={self.rules.max_name + 1}",
             "CHANTYPES=#",
+            "EXTBAN=~,a",
+            f"KICKLEN={KICK_LENGTH}",
+            f"MAXLIST=bq:{self.max_bans}",
+            f"MODES={MODES}",
             f"NETWORK={self.network}",
             f"NICKLEN={MAX_NICK_LENGTH}",
             "PREFIX=(ov)@+",

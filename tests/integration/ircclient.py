@@ -13,13 +13,16 @@ TIMEOUT = 10.0
 class LibClient:
     """One ``irc.client`` connection; every event it gets is kept in ``events``."""
 
-    def __init__(self, port: int, nick: str, realname: str = "") -> None:
+    def __init__(self, port: int, nick: str, realname: str = "", password: str | None = None,
+                 sasl_login: str | None = None) -> None:
+        """``password`` alone is sent with PASS; with ``sasl_login``, by SASL PLAIN."""
         self.reactor = irc.client.Reactor()
         self.events: list[irc.client.Event] = []
         self._seen = 0
         self.reactor.add_global_handler("all_events", self._keep, -10)
         self.connection = self.reactor.server().connect(
-            "127.0.0.1", port, nick, ircname=realname or nick
+            "127.0.0.1", port, nick, password=password, ircname=realname or nick,
+            sasl_login=sasl_login,
         )
 
     def _keep(self, connection: irc.client.ServerConnection, event: irc.client.Event) -> None:

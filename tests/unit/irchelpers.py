@@ -11,6 +11,7 @@ from twisted.internet import error as net_error
 from twisted.internet.address import IPv4Address
 from twisted.python.failure import Failure
 
+from chatroom.accounts.passwords import Cost, Passwords, here
 from chatroom.history.memory import MemoryHistory
 from chatroom.history.recent import RecentRecords
 from chatroom.hubs.local import LocalHub
@@ -22,6 +23,7 @@ from chatroom.session import Services
 from tests.unit.helpers import RELAXED, BoundedClock, Server, TCPLikeTransport, parse_lines
 
 SERVER = "irc.test"
+CHEAP = Cost(time_cost=1, memory_kib=64, parallelism=1)
 
 
 class IRCClient:
@@ -130,3 +132,13 @@ def both(limits: Limits = RELAXED, history: bool = False, **overrides: Any) -> I
         limits = dataclasses.replace(limits, **overrides)
     server = Both(limits, history)
     yield server
+
+
+@contextmanager
+def with_accounts(**overrides: Any) -> Iterator[Both]:
+    """``both``, its passwords hashed cheaply and checked at once (on the test's clock)."""
+    with both(**overrides) as server:
+        accounts = server.services.accounts
+        assert accounts is not None
+        accounts.passwords = Passwords(here, CHEAP)
+        yield server
