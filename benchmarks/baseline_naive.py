@@ -29,11 +29,14 @@ class NaiveChat(LineReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 2048
 
-    def __init__(self, users: dict[str, NaiveChat]) -> None:
+    def __init__(self, users: dict[str, NaiveChat], nodelay: bool) -> None:
         self.users = users
+        self.nodelay = nodelay
         self.name: str | None = None
 
     def connectionMade(self) -> None:
+        if self.nodelay:
+            self.transport.setTcpNoDelay(True)  # type: ignore[union-attr]
         self.transport.write(b"Choose a nickname:\r\n")  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -65,23 +68,26 @@ class NaiveChat(LineReceiver):
 class NaiveFactory(Factory):
     noisy = False
 
-    def __init__(self) -> None:
+    def __init__(self, nodelay: bool) -> None:
         self.users: dict[str, NaiveChat] = {}
+        self.nodelay = nodelay
 
     def buildProtocol(self, addr: IAddress | None) -> NaiveChat:
-        return NaiveChat(self.users)
+        return NaiveChat(self.users, self.nodelay)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--nodelay", action=argparse.BooleanOptionalAction, default=False,
+                        help="TCP_NODELAY on every connection")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # listenTCP's default backlog (50), as the tutorial has it; chatroom's endpoint uses the same
-    port = reactor.listenTCP(args.port, NaiveFactory(), interface=args.interface)  # type: ignore[arg-type]
+    port = reactor.listenTCP(args.port, NaiveFactory(args.nodelay), interface=args.interface)  # type: ignore[arg-type]
     address: Any = port.getHost()
     print(f"listening on {address.host}:{address.port}", flush=True)
     reactor.run()

@@ -26,7 +26,11 @@ rig moves, because "twice saturation" may not overload a server whose p99 is fla
 A full run ends with ``scaling.py``'s sweeps (cost per delivery as members and senders
 grow), as a table and ``out/scaling.svg``.
 
+A run also repeats workload 3 five times on fresh servers (``latency.py``): one run's
+p99 at low load says little on a shared machine.
+
 Other subcommands: ``one`` runs one server under one load (for cross-checks),
+``latency`` runs only workload 3's repeats (``--trace``: where the milliseconds go),
 ``scaling`` runs only the sweeps,
 ``experiments`` compares patched variants (``variants.py``), ``burst`` checks that a burst
 within the default flood allowance cuts no reader. See README.md.
@@ -61,6 +65,9 @@ LOADGEN = OUT / "loadgen"
 BIN = Path(sys.executable).parent
 SERVERS = ("chatroom", "baseline")
 P99_MS = 100.0
+SETTLE = 1.0
+"""Seconds between the last join and the first measured line: the tail of the joins'
+announcements (1000 joins are 500 000 lines on a server without batching) stays out."""
 
 Step = dict[str, Any]
 
@@ -98,8 +105,9 @@ class Server:
         return self.proc.pid
 
     def command(self) -> list[str]:
-        if self.kind == "baseline":
-            return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0"]
+        if self.kind in ("baseline", "baseline-nodelay", "baseline-nagle"):
+            nodelay = ["--nodelay"] if self.kind == "baseline-nodelay" else ["--no-nodelay"]
+            return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0", *nodelay]
         if self.kind.startswith("chatroom"):
             # chatroom[-nohist][@TREE][+PATCH,PATCH]: -nohist runs with --history none;
             # @TREE runs the checkout at TREE with its own venv (TREE/.venv), for before/after
@@ -140,7 +148,7 @@ class Server:
                                      start_new_session=True, preexec_fn=_niced)
         out.close()
         deadline = time.monotonic() + timeout
-        chat = self.kind.startswith("chatroom")
+        chat = self.kind.startswith("chatroom")  # the baselines print their port
         pattern = re.compile(rb"port=(\d+)\)" if chat else rb"listening on .*:(\d+)")
         source = log if chat else stdout
         while time.monotonic() < deadline:
@@ -184,6 +192,7 @@ class Bench:
     out: Path
     servers: tuple[str, ...] = SERVERS
     retries: int = 1
+    late_ok: bool = True  # False: the ramp as before 2026-12-05, for before/after figures
     waited: float = 0.0
     log: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -238,7 +247,10 @@ class Bench:
         for rate, secs in steps:
             cmd += ["--step", f"{rate:g}:{secs:g}"]
         if ramp:
-            cmd += ["--stop-after", str(ramp), "--abort", "--retries", str(self.retries)]
+            # late-ok: a step that was only late (everything arrived within the drain) does
+            # not end the ramp; one that fell behind does (see loadgen.c)
+            cmd += ["--stop-after", str(ramp), *(["--late-ok"] if self.late_ok else []),
+                    "--abort", "--retries", str(self.retries)]
         if probes:
             cmd += ["--probe-at", ",".join(f"{p:g}" for p in probes)]
         attempts = 1 + (self.retries if ramp else 0)  # a ramp's steps may be tried again
@@ -298,7 +310,8 @@ class Bench:
         if first is not None:
             steps.insert(0, first)
         with self.server(kind) as server:
-            _, results = self.loadgen(server, clients, senders, steps, ramp=2, tag=tag)
+            _, results = self.loadgen(server, clients, senders, steps, ramp=2, tag=tag,
+                                      settle=SETTLE)
         low = _last_attempt(results, 0) if first is not None else None
         ramp = [r for r in results if first is None or r["step"] > 0]
         best, fail_rate = _best(ramp)
@@ -312,7 +325,7 @@ class Bench:
                 _, again = self.loadgen(
                     server, clients, senders,
                     [(rates[0], 1.5)] + [(r, self.step_s) for r in rates[1:]],
-                    ramp=2, tag=tag + "-fine",
+                    ramp=2, tag=tag + "-fine", settle=SETTLE,
                 )
             fine_best, fine_fail = _best([r for r in again if r["step"] > 0])
             if fine_best is not None:
@@ -327,7 +340,7 @@ class Bench:
         for attempt in range(1 + (0 if self.quick else self.retries)):
             with self.server(kind) as server:
                 _, results = self.loadgen(server, clients, senders, [(rate, secs)],
-                                          drain=drain, tag=tag)
+                                          drain=drain, tag=tag, settle=SETTLE)
             step = dict(results[0], attempt=attempt)
             if step["pass"] or not _timing_only(step):
                 break
@@ -504,6 +517,12 @@ def run_all(bench: Bench, profile: bool) -> dict[str, Any]:
     servers: dict[str, dict[str, Any]] = {kind: {} for kind in bench.servers}
     results: dict[str, Any] = {"quick": q, "servers": servers}
     one_room_workloads(bench, servers)
+    import latency  # benchmarks/latency.py
+
+    # p99 at low load is one unlucky scheduling away from doubling: five runs, each shown
+    bench.note("--- workload 3, five runs on fresh servers (p50/p99 run by run)")
+    results["latency"] = latency.measure(
+        bench, ["chatroom"] if q else list(servers), 5, seconds=3.0 if q else 5.0)
     for kind, res in servers.items():
         bench.note(f"--- {kind}: workload 5 (memory per idle member)")
         res["w5"] = bench.memory(kind)
@@ -849,6 +868,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="the saturation ramps too (--no-ramps: the fixed loads only)")
     scale = sub.add_parser("scaling", help="cost per delivery as members and senders grow")
     scale.add_argument("variants", nargs="*", default=list(SERVERS))
+    lat = sub.add_parser("latency", help="workload 3 five times per server: p50/p99 each run")
+    lat.add_argument("variants", nargs="*", default=["chatroom"],
+                     help="servers, in turn (A B A B), e.g. chatroom@/work/wt/before chatroom")
+    lat.add_argument("--runs", type=int, default=5)
+    lat.add_argument("--seconds", type=float, default=5.0)
+    lat.add_argument("--trace", action="store_true",
+                     help="time each line inside chatroom too (variants.py's trace patch)")
     versus = sub.add_parser("versus", help="workloads 1-3 on two servers, interleaved, ratios")
     versus.add_argument("variants", nargs="+",
                         help="e.g. chatroom@/work/wt/before chatroom (a tree with its .venv)")
@@ -898,6 +924,15 @@ def main(argv: list[str] | None = None) -> int:
         pads = [int(p) for p in args.pads.split(",") if p]
         text = run_burst(bench, args.variants, pads)
         (OUT / "burst.md").write_text(text + "\n")
+        print(text)
+        return 0
+    if args.command == "latency":
+        import latency  # benchmarks/latency.py
+
+        found = latency.measure(bench, args.variants, args.runs, args.trace, args.seconds)
+        (OUT / "latency.json").write_text(json.dumps(found, indent=1))
+        text = latency.table(found)
+        (OUT / "latency.md").write_text(text + "\n")
         print(text)
         return 0
     if args.command == "versus":
@@ -956,6 +991,11 @@ def main(argv: list[str] | None = None) -> int:
         f"server and loadgen share the cores. A rate passes when no line "
         f"is lost, none is out of order, no member is cut and p99 < {P99_MS:g} ms."
     )
+    if "latency" in results:
+        import latency
+
+        text += "\n\nWorkload 3, five runs (each on a fresh server, in turn):\n\n" + \
+            latency.table(results["latency"])
     if "scaling" in results:
         import scaling
 
