@@ -105,8 +105,9 @@ class Server:
         return self.proc.pid
 
     def command(self) -> list[str]:
-        if self.kind in ("baseline", "baseline-nodelay", "baseline-nagle"):
-            nodelay = ["--nodelay"] if self.kind == "baseline-nodelay" else ["--no-nodelay"]
+        if self.kind in ("baseline", "baseline-nagle"):
+            # baseline-nagle: the tutorial as written, without TCP_NODELAY (README.md)
+            nodelay = ["--no-nodelay"] if self.kind == "baseline-nagle" else ["--nodelay"]
             return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0", *nodelay]
         if self.kind.startswith("chatroom"):
             # chatroom[-nohist][@TREE][+PATCH,PATCH]: -nohist runs with --history none;
