@@ -38,14 +38,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import profile_hot
 import rooms as rooms_bench
 from run import (
-    BIN,
     LOADGEN,
     OUT,
     P99_MS,
@@ -166,10 +165,8 @@ class Loadgen:
         self.proc.stdin.flush()
 
     def finish(self) -> list[Step]:
-        try:
+        with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=max(1.0, self.deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         self.stop()
         self.reader.join(timeout=5)
         return [r for r in self.records if r["phase"] == "step"]
@@ -279,11 +276,12 @@ def recording(pid: int, name: str, on: bool, seconds: float = 120.0) -> Iterator
         print(profile_hot.summarize(path, top=25)["text"], file=sys.stderr)
 
 
-def crowd(bench: Bench, members: int, processes: int, profile: bool = False) -> dict[str, Any]:
+def crowd(bench: Bench, members: int, processes: int, profile: bool = False,
+          kind: str = "chatroom") -> dict[str, Any]:
     """Workload 1: the join storm, memory, one line to all, /who, p99 at 100 lines/s."""
     found: dict[str, Any] = {"members": members}
     bench.note(f"--- crowd: {members} members in #lobby over {processes} loadgens")
-    server = ScaleServer("chatroom", bench.out / "logs", chat_rate=None,
+    server = ScaleServer(kind, bench.out / "logs", chat_rate=None,
                          extra=["--max-clients", str(members + 500)])
     with server:
         time.sleep(1.0)
@@ -324,12 +322,13 @@ def crowd(bench: Bench, members: int, processes: int, profile: bool = False) -> 
     return found
 
 
-def storm(bench: Bench, present: int, chatters: int, churn: int) -> dict[str, Any]:
+def storm(bench: Bench, present: int, chatters: int, churn: int,
+          kind: str = "chatroom") -> dict[str, Any]:
     """Workload 2: ``churn`` of ``present`` members reset and as many join at once while
     ``chatters`` talk, one line a second each."""
     found: dict[str, Any] = {"present": present, "chatters": chatters, "churn": churn}
     bench.note(f"--- storm: {present} present, {chatters} chatting, {churn} leave and join")
-    server = ScaleServer("chatroom", bench.out / "logs", chat_rate=None,
+    server = ScaleServer(kind, bench.out / "logs", chat_rate=None,
                          extra=["--max-clients", str(present + churn + 500)])
     with server:
         # the chatters' process, and the crowd on its own addresses (the storm is its own)
@@ -453,20 +452,22 @@ async def _ws_run(port: int, members: int, rate: float, secs: float, pid: int,
             "cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None}
 
 
-def web(bench: Bench, members: int, rate: float, secs: float) -> dict[str, Any]:
+def web(bench: Bench, members: int, rate: float, secs: float,
+        kind: str = "chatroom") -> dict[str, Any]:
     """Workload 5: ``members`` WebSocket members, 1 sender at ``rate``; then as many line
     members under the same load, on a server of their own."""
     found: dict[str, Any] = {"members": members, "rate": rate}
     bench.note(f"--- web: {members} WebSocket members, 1 sender at {rate:g}/s")
-    server = ScaleServer("chatroom", bench.out / "logs")
+    server = ScaleServer(kind, bench.out / "logs")
     server.defaults, server.web = False, True
     with server:
         found["web"] = asyncio.run(asyncio.wait_for(
             _ws_run(server.web_port, members, rate, secs, server.pid, 120.0), 200.0))
     bench.note(f"web: {found['web']}")
     bench.note(f"--- web: {members} line members, 1 sender at {rate:g}/s")
-    with bench.server("chatroom") as line_server:
-        _, steps = bench.loadgen(line_server, members, 1, [(rate, secs)], drain=5.0, tag="web-lines")
+    with bench.server(kind) as line_server:
+        _, steps = bench.loadgen(line_server, members, 1, [(rate, secs)], drain=5.0,
+                                 tag="web-lines")
     step = steps[-1]
     found["lines"] = {"delivered": step["delivered"], "deliveries_per_s": step["deliveries_per_s"],
                       "server_cpu_s": step["server_cpu_s"], "p99_ms": step["p99_ms"],
@@ -484,8 +485,8 @@ def _f(v: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def report(found: dict[str, Any]) -> str:
-    out = [f"# Scale (issue 17)\n\n{machine()}; revision {revision()}. Server and loadgens "
-           "share the machine's 2 cores with other work.\n"]
+    out = [f"# Scale (issue 17): {found['server']}\n\n{machine()}; revision {revision()}. "
+           "Server and loadgens share the machine's 2 cores with other work.\n"]
     c = found.get("crowd")
     if c:
         w = c["who"]
@@ -550,28 +551,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=None)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="py-spy the crowd's server")
+    parser.add_argument("--servers", default="chatroom",
+                        help="comma-separated, as run.py names them (chatroom@TREE for "
+                             "another checkout): each workload runs on each in turn")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)
     build_loadgen()
-    found: dict[str, Any] = {}
+    kinds = args.servers.split(",")
+    runs: list[dict[str, Any]] = []
+    text = ""
     with _bench(args.quick) as bench:
         q = args.quick
         for w in args.workloads:
-            if w == "crowd":
-                found["crowd"] = crowd(bench, args.members or (5000 if q else 15000),
-                                       args.processes, args.profile)
-            elif w == "storm":
-                found["storm"] = storm(bench, 4000 if q else 10000, 100, 2000 if q else 5000)
-            elif w == "rooms":
-                found["rooms"] = rooms_bench.measure(
-                    bench, 60 if q else 300, 50, [10.0, 50.0] if q else [10.0, 25, 50],
-                    with_memory=False)
-            elif w == "web":
-                found["web"] = web(bench, 500 if q else 2000, 20.0, 5.0 if q else 10.0)
-            else:
-                parser.error(f"unknown workload {w!r}")
-            text = report(found)
-            (OUT / "scale.md").write_text(text)
-            (OUT / "scale.json").write_text(json.dumps(found, indent=1, default=str))
+            for _ in range(args.rounds):
+                for kind in kinds:
+                    found: dict[str, Any] = {"server": kind}
+                    if w == "crowd":
+                        found["crowd"] = crowd(bench, args.members or (5000 if q else 15000),
+                                               args.processes, args.profile, kind)
+                    elif w == "storm":
+                        found["storm"] = storm(bench, 4000 if q else 10000, 100,
+                                               2000 if q else 5000, kind)
+                    elif w == "rooms":
+                        found["rooms"] = rooms_bench.measure(
+                            bench, 60 if q else 300, 50, [10.0, 50.0] if q else [10.0, 25, 50],
+                            with_memory=False, kind=kind)
+                    elif w == "web":
+                        found["web"] = web(bench, 500 if q else 2000, 20.0,
+                                           5.0 if q else 10.0, kind)
+                    else:
+                        parser.error(f"unknown workload {w!r}")
+                    runs.append(found)
+                    text = "\n".join(report(r) for r in runs)
+                    (OUT / "scale.md").write_text(text)
+                    (OUT / "scale.json").write_text(json.dumps(runs, indent=1, default=str))
     print(text)
     return 0
 
