@@ -18,7 +18,6 @@ from twisted.python.failure import Failure
 
 from chatroom.throttle import TokenBucket
 
-
 _NO_HOLDS: frozenset[str] = frozenset()
 
 

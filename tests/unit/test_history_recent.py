@@ -15,8 +15,8 @@ from zope.interface import implementer
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
-from chatroom.history import HistoryRecorder, IHistory, Kind, MemoryHistory, Record, describe
 from chatroom.domain.roomnames import key as room_key
+from chatroom.history import HistoryRecorder, IHistory, Kind, MemoryHistory, Record, describe
 from chatroom.history.fold import Joins
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import Row
@@ -96,16 +96,15 @@ def test_seeded_records_come_first_and_are_returned_as_they_are() -> None:
 def test_each_event_becomes_a_record_once_while_it_is_in_the_buffer(monkeypatch: Any) -> None:
     # A join storm reads the whole buffer back for every arrival (issue 17): the records
     # are built once per event and room, not once per read.
-    import chatroom.history.recent as module
+    from chatroom.history.store import record_from_row
 
     built: list[Row] = []
-    real = module.record_from_row
 
     def counting(id: int, row: Row) -> Record:
         built.append(row)
-        return real(id, row)
+        return record_from_row(id, row)
 
-    monkeypatch.setattr(module, "record_from_row", counting)
+    monkeypatch.setattr("chatroom.history.recent.record_from_row", counting)
     recent = RecentRecords(10, joins=Joins.FOLD)
     for i in range(5):
         recent(Joined(ROOM, NOW + i, f"m{i}", f"nick{i}"))
