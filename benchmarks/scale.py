@@ -9,8 +9,9 @@
    step 5 000 of the 10 000 reset their connections at once and 5 000 newcomers connect at
    once: the chatters' p99 during the storm, and nothing lost (every chatter and every
    remaining member gets every line, in order).
-3. ``rooms``: 15 000 connections in 300 rooms of 50, 300 senders, up to 15 000 lines/s in
-   total, against one room of 50 at the same rates (``rooms.py``'s measure).
+3. ``rooms-at``: 15 000 connections in 300 rooms of 50, 300 senders, 15 000 lines/s in total
+   held for 5 s whatever the latency, against one room of 50 at the same lines/s in total and
+   at the same per room; ``rooms``: ``rooms.py``'s ramp on 300 x 50 (10, 25, 50 a room).
 5. ``web``: 2000 WebSocket members in one room and 1 sender, against 2000 line members on the
    same load: deliveries/s and server CPU per delivery (``/proc/PID/task/*/sched``).
 
@@ -454,6 +455,30 @@ async def _ws_run(port: int, members: int, rate: float, secs: float, pid: int,
             "cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None}
 
 
+def rooms_at(bench: Bench, rooms: int, members: int, per_room: float, secs: float,
+             kind: str = "chatroom") -> dict[str, Any]:
+    """Workload 3 at one rate, held whatever the latency (no ramp, no abort): ``rooms`` x
+    ``members`` with one sender a room at ``per_room`` lines/s; then one room of ``members``
+    at the same lines/s in total, and at the same per room, each on a fresh server."""
+    found: dict[str, Any] = {"rooms": rooms, "members": members, "per_room": per_room}
+    runs = (("many", rooms * members, rooms, per_room * rooms, rooms),
+            ("one_total", members, 1, per_room * rooms, 1),
+            ("one_room", members, 1, per_room, 1))
+    for label, clients, senders, rate, n_rooms in runs:
+        bench.note(f"--- rooms at one rate: {label}, {clients} members, {rate:g} lines/s")
+        with bench.server(kind) as server:
+            _, steps = bench.loadgen(server, clients, senders, [(rate, secs)], drain=5.0,
+                                     rooms=n_rooms, hs_timeout=rooms_bench.SETUP_S,
+                                     tag=f"rooms-at-{label}")
+        step = steps[-1]
+        found[label] = {k: step[k] for k in (
+            "rate", "delivered", "deliveries_per_s", "p50_ms", "p99_ms", "owed", "cut",
+            "server_cpu_s", "pass")}
+        found[label]["cpu_us_per_delivery"] = (
+            step["server_cpu_s"] / step["delivered"] * 1e6 if step["delivered"] else None)
+    return found
+
+
 def web(bench: Bench, members: int, rate: float, secs: float,
         kind: str = "chatroom") -> dict[str, Any]:
     """Workload 5: ``members`` WebSocket members, 1 sender at ``rate``; then as many line
@@ -523,6 +548,23 @@ def report(found: dict[str, Any]) -> str:
     r = found.get("rooms")
     if r:
         out += [f"## 3. {r['rooms']} rooms of {r['members']}\n", rooms_bench.table(r), ""]
+    ra = found.get("rooms_at")
+    if ra:
+        out += [
+            f"## 3. {ra['rooms']} rooms of {ra['members']} at {ra['per_room']:g} lines/s a "
+            "room, held\n",
+            "| load | lines/s | deliveries/s | p50 / p99 ms | µs server CPU per delivery | "
+            "verdict |", "|---|---|---|---|---|---|",
+        ]
+        for label, what in (("many", f"{ra['rooms']} rooms x {ra['members']}"),
+                            ("one_total", f"1 room of {ra['members']}, same lines/s in total"),
+                            ("one_room", f"1 room of {ra['members']}, same lines/s a room")):
+            r = ra[label]
+            out.append(f"| {what} | {r['rate']:g} | {r['deliveries_per_s']:.0f} | "
+                       f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} | "
+                       f"{_f(r['cpu_us_per_delivery'])} | "
+                       f"{'pass' if r['pass'] else 'fail'} (owed {r['owed']}, cut {r['cut']}) |")
+        out.append("")
     wb = found.get("web")
     if wb:
         a, b = wb["web"], wb["lines"]
@@ -548,7 +590,9 @@ def _bench(quick: bool) -> Iterator[Bench]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workloads", nargs="*", default=["crowd", "storm", "rooms", "web"])
+    parser.add_argument("workloads", nargs="*", default=["crowd", "storm", "rooms-at", "web"],
+                        help="crowd, storm, rooms-at (300x50 held at 50 lines/s a room), "
+                             "rooms (rooms.py's ramp on 300x50), web")
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("BENCH_QUICK") == "1")
     parser.add_argument("--members", type=int, default=None)
@@ -579,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
                         found["rooms"] = rooms_bench.measure(
                             bench, 60 if q else 300, 50, [10.0, 50.0] if q else [10.0, 25, 50],
                             with_memory=False, kind=kind)
+                    elif w == "rooms-at":
+                        found["rooms_at"] = rooms_at(bench, 60 if q else 300, 50, 50.0,
+                                                     5.0, kind)
                     elif w == "web":
                         found["web"] = web(bench, 500 if q else 2000, 20.0,
                                            5.0 if q else 10.0, kind)
