@@ -116,6 +116,7 @@ class Fanout:
         # member id -> keys of its rooms here: a tuple, since most members are in one room
         # or a few and a set costs 216 bytes a member
         self._member_rooms: dict[str, tuple[str, ...]] = {}
+        self._lost: str | None = None  # a member whose connection is gone, leaving (lost)
         self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
         self._pending: list[_Item] = []
         # (member id, room key or None) -> index in _pending from which it gets that room's
@@ -142,7 +143,14 @@ class Fanout:
         if self._pending:
             self._late[(member.id, None)] = len(self._pending)
 
+    def lost(self, member_id: str) -> None:
+        """``member_id``'s connection is gone and it is about to leave: nothing can reach it,
+        so its leaving its rooms does not flush what is queued (``remove`` ends this)."""
+        self._lost = member_id
+
     def remove(self, member_id: str) -> None:
+        if self._lost == member_id:
+            self._lost = None
         if self._members.pop(member_id, None) is None:
             return
         del self._people[member_id]
@@ -231,7 +239,8 @@ class Fanout:
         leaving = self._rooms.get(key)
         if leaving is None or member_id not in leaving:
             return
-        self.flush()  # what the room said before this member left still reaches it
+        if member_id != self._lost:
+            self.flush()  # what the room said before this member left still reaches it
         del leaving[member_id]
         if member_id in self._member_rooms:
             self._member_rooms[member_id] = tuple(
