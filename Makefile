@@ -7,7 +7,7 @@ PORT   ?= 8080
 WEB_PORT ?= 8081
 IRC_PORT ?= 6667
 
-.PHONY: run test lint typecheck pytest bench clean sysdeps
+.PHONY: run test lint typecheck pytest bench bench-scale clean sysdeps
 
 $(STAMP): setup.cfg pyproject.toml
 	@echo "chatroom: creating the virtualenv in $(VENV) and installing dependencies (1-2 minutes the first time)..."
@@ -53,6 +53,12 @@ bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet py-spy
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory.py
+
+# People at scale (issue 17): 15 000 members in one room, join and leave storms, 300 rooms of
+# 50, 2000 WebSocket members (benchmarks/scale.py; ~10 minutes, BENCH_QUICK=1 for ~4). The
+# load is spread over several loadgen processes and 127.0.0.x source addresses.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info twisted/plugins/dropin.cache .mypy_cache .ruff_cache .pytest_cache

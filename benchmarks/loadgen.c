@@ -28,6 +28,17 @@
  * --inflight, so the lobby, where every arrival is announced to everyone, stays that small
  * (the handshake record reports lobby_max). --src-ips N spreads the clients over source
  * addresses 127.0.0.1..N (each has ~28000 ephemeral ports).
+ *
+ * Spreading a crowd over processes (benchmarks/scale.py): a process has 20000 descriptors at
+ * most, and one thread reads at most so many lines a second. --src-base K starts the source
+ * addresses at 127.0.0.(K+1), so processes do not share ports; --nick-prefix P names the
+ * clients P0, P1... (default "m"); --passive makes a process's clients receivers only: they
+ * check the lines of the --senders S senders of another process (order, gaps, doubles,
+ * latency), and what is owed is counted against the highest sequence any of them saw;
+ * --wait-stdin holds the steps until a line arrives on stdin, so that processes start them
+ * together. --storm-at T:K: T seconds into the first step, reset K of the receivers at once
+ * (RST: SO_LINGER 0) and connect K fresh clients at once (nicknames P_sN); the step record
+ * says when the last of them was welcomed (storm_join_s).
  * Written for the chatroom benchmarks (benchmarks/run.py); single-threaded, epoll, no deps.
  */
 #define _GNU_SOURCE
@@ -37,6 +48,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +82,7 @@ typedef struct client {
     int cut;        /* closed by the server (or reset) after joining */
     int rooms_ok, left_lobby; /* --rooms: confirmations seen while ROOMING */
     int settled;    /* its handshake ended: joined, or dead */
+    int storm;      /* --storm-at: a newcomer of the storm (unchecked, like a probe) */
     double t_start, t_joined;
 } client_t;
 
@@ -88,6 +101,10 @@ static int opt_rooms, opt_rooms_each = 1, opt_src_ips = 1;
 /* --irc: speak IRC (NICK/USER, then JOIN #lobby; joined at its end of NAMES; lines are
  * PRIVMSG #lobby; PINGs answered), to the IRC front end or another IRC server */
 static int opt_irc;
+/* spreading over processes and addresses (see the header) */
+static int opt_src_base, opt_passive, opt_wait_stdin, opt_storm_k;
+static double opt_storm_at = -1;
+static const char *opt_prefix = "m";
 static double step_rate[MAX_STEPS], step_secs[MAX_STEPS];
 static int n_steps;
 static double probe_at[MAX_PROBES];
@@ -311,9 +328,9 @@ static void start(client_t *c) {
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
-    if (opt_src_ips > 1) { /* spread over 127.0.0.1..N: each address has its own ports */
+    if (opt_src_ips > 1 || opt_src_base) { /* spread over 127.0.0.1..N: each address has its own ports */
         struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->id % opt_src_ips));
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(opt_src_base + c->id % opt_src_ips));
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); exit(3); }
     }
@@ -360,6 +377,54 @@ static uint64_t parse_u(const char **p, const char *end, int *ok) {
     return v;
 }
 
+/* ---- spreading over processes: passive receivers, the start signal, storms ---- */
+
+/* --passive: the other process's sender sid has sent at least seq + 1 lines */
+static void heard(uint64_t sid, uint64_t seq) {
+    if (seq + 1 > sent_by[sid]) sent_by[sid] = seq + 1;
+}
+
+/* --wait-stdin: keep reading the room until a line (or EOF) comes on stdin */
+static void pump(int timeout_ms);
+static void wait_stdin(void) {
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    while (poll(&p, 1, 0) == 0) pump(5);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin)) return;
+}
+
+/* reset a receiver's connection (RST, as when a machine drops off): not "cut by the server" */
+static void reset_client(client_t *c) {
+    if (c->state == DEAD) return;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    kill_client(c, 0);
+}
+
+static int storm_first, storm_fired;
+static double storm_t;
+/* --storm-at: the last K receivers reset at once, K newcomers connect at once */
+static void start(client_t *c);
+static void storm_fire(void) {
+    storm_fired = 1;
+    storm_t = now();
+    for (int r = opt_clients - opt_storm_k; r < opt_clients; r++) reset_client(&cl[r]);
+    for (int i = storm_first; i < storm_first + opt_storm_k; i++) start(&cl[i]);
+}
+/* newcomers of the storm not yet welcomed (nor dead), and when the last one was */
+static int storm_busy(double *last_joined, int *joined) {
+    int busy = 0;
+    *joined = 0;
+    *last_joined = storm_t;
+    for (int i = storm_first; storm_fired && i < storm_first + opt_storm_k; i++) {
+        if (cl[i].state == JOINED) {
+            (*joined)++;
+            if (cl[i].t_joined > *last_joined) *last_joined = cl[i].t_joined;
+        } else if (cl[i].state != DEAD) busy++;
+    }
+    return busy;
+}
+
 static void on_chat_line(client_t *c, const char *s, size_t len, uint64_t t_ns) {
     const char *m = memmem(s, len, "#L ", 3);
     if (!m) return;
@@ -371,7 +436,8 @@ static void on_chat_line(client_t *c, const char *s, size_t len, uint64_t t_ns) 
     if (ok && p < end && *p == ' ') p++; else ok = 0;
     uint64_t ts = parse_u(&p, end, &ok);
     if (!ok || sid >= (uint64_t)opt_senders) return;
-    if ((int)sid == c->id) { self_echo++; return; }
+    if ((int)sid == c->id && !opt_passive) { self_echo++; return; }
+    if (opt_passive) heard(sid, seq);
     if (!shares_room(c->id, (int)sid)) { strays++; return; }
     uint64_t us = t_ns > ts ? (t_ns - ts) / 1000 : 0;
     hist[bucket(us)]++;
@@ -550,7 +616,7 @@ static uint64_t owed_to(int r) {
     uint64_t m = c->gaps;
     if (!opt_rooms) {
         for (int s = 0; s < opt_senders; s++)
-            if (s != r) m += sent_by[s] - c->next_seq[s];
+            if (s != r || opt_passive) m += sent_by[s] - c->next_seq[s];
         return m;
     }
     for (int k = 0; k < opt_rooms_each; k++) /* only the senders of its own rooms */
@@ -578,7 +644,8 @@ static void usage(void) {
             "usage: loadgen --port P [--host H] [--clients N] [--senders S] [--step RATE:SECONDS]...\n"
             "               [--drain S] [--hs-timeout S] [--settle S] [--inflight K] [--p99-ms MS]\n"
             "               [--stop-on-fail | --stop-after K [--late-ok]] [--abort] [--retries K] [--pad BYTES] [--probe-at T1,T2] [--server-pid PID]\n"
-            "               [--rooms R [--rooms-each K]] [--src-ips N] [--irc]\n");
+            "               [--rooms R [--rooms-each K]] [--src-ips N] [--irc]\n"
+            "               [--src-base K] [--nick-prefix P] [--passive] [--wait-stdin] [--storm-at T:K]\n");
     exit(2);
 }
 
@@ -609,7 +676,7 @@ static int do_step(int st, int attempt, int *retryable) {
     while (now() < tend) {
         double t = now();
         uint64_t due = (uint64_t)((t - ts) * rate);
-        for (; planned < due; planned++) {
+        for (; planned < due && !opt_passive; planned++) {
             client_t *c = &cl[rr];
             if (c->state == JOINED) {
                 char b[5200];
@@ -629,6 +696,7 @@ static int do_step(int st, int attempt, int *retryable) {
         }
         for (int s = 0; s < opt_senders; s++)
             if (cl[s].out_len && cl[s].state != DEAD) flush_client(&cl[s]);
+        if (opt_storm_k && !storm_fired && st == 0 && t - ts >= opt_storm_at) storm_fire();
         while (fired < n_probes && t - ts >= probe_at[fired] && probe_next < n_total) {
             start(&cl[probe_next++]);
             fired++;
@@ -660,6 +728,9 @@ static int do_step(int st, int attempt, int *retryable) {
             if (cl[i].state != DEAD && cl[i].state != JOINED) probes_busy = 1;
         for (int s = 0; s < opt_senders; s++)
             if (cl[s].out_len && cl[s].state != DEAD) flush_client(&cl[s]);
+        double storm_last;
+        int storm_joined;
+        if (storm_busy(&storm_last, &storm_joined)) probes_busy = 1;
         if (!probes_busy && missing() == 0) break;
         if (now() - td >= (aborted ? 0.2 : opt_drain)) break;
         pump(5);
@@ -715,7 +786,11 @@ static int do_step(int st, int attempt, int *retryable) {
         printf("%s%.2f", i > probe_first ? "," : "", ms);
         kill_client(c, 0);
     }
-    printf("],\"pass\":%s}\n", pass ? "true" : "false");
+    double storm_last;
+    int storm_joined, storm_left = storm_busy(&storm_last, &storm_joined);
+    printf("],\"storm_reset\":%d,\"storm_joined\":%d,\"storm_pending\":%d,\"storm_join_s\":%.3f",
+           storm_fired && st == 0 ? opt_storm_k : 0, storm_joined, storm_left, storm_last - storm_t);
+    printf(",\"pass\":%s}\n", pass ? "true" : "false");
     fflush(stdout);
     *retryable = gaps == 0 && ooo == 0 && dups == 0 && stray == 0 && cut == 0;
     step_late_only = !pass && *retryable && !aborted && owed == 0 && blocked == 0;
@@ -754,33 +829,49 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--rooms")) opt_rooms = atoi(VAL);
         else if (!strcmp(a, "--rooms-each")) opt_rooms_each = atoi(VAL);
         else if (!strcmp(a, "--src-ips")) opt_src_ips = atoi(VAL);
+        else if (!strcmp(a, "--src-base")) opt_src_base = atoi(VAL);
+        else if (!strcmp(a, "--nick-prefix")) opt_prefix = VAL;
+        else if (!strcmp(a, "--passive")) opt_passive = 1;
+        else if (!strcmp(a, "--wait-stdin")) opt_wait_stdin = 1;
+        else if (!strcmp(a, "--storm-at")) {
+            const char *s = VAL;
+            opt_storm_at = atof(s);
+            const char *colon = strchr(s, ':');
+            opt_storm_k = colon ? atoi(colon + 1) : 0;
+        }
         else usage();
 #undef VAL
     }
     if (!opt_port || opt_clients < 1 || opt_senders < 1 || opt_senders > opt_clients) usage();
     if (opt_rooms < 0 || opt_rooms_each < 1 || opt_rooms_each > 8 || (opt_rooms && opt_rooms_each > opt_rooms) ||
-        (opt_rooms && opt_irc) || opt_src_ips < 1 || opt_src_ips > 250)
+        (opt_rooms && opt_irc) || opt_src_ips < 1 ||
+        opt_src_base < 0 || opt_src_base + opt_src_ips > 250 || (opt_passive && opt_rooms) ||
+        opt_storm_k < 0 || opt_storm_k > opt_clients || strlen(opt_prefix) > 8)
         usage();
     room_open = calloc((size_t)(opt_rooms > 0 ? opt_rooms : 1), sizeof *room_open);
     if (opt_pad < 0 || opt_pad > 4000) opt_pad = 0;
 
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
-    rlim_t want = (rlim_t)opt_clients + MAX_PROBES * MAX_STEPS + 64;
+    rlim_t want = (rlim_t)opt_clients + (rlim_t)opt_storm_k + MAX_PROBES * MAX_STEPS + 64;
     if (rl.rlim_cur < want) {
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     ep = epoll_create1(0);
-    n_total = opt_clients + n_probes * (n_steps ? n_steps : 1);
+    storm_first = opt_clients + n_probes * (n_steps ? n_steps : 1);
+    n_total = storm_first + opt_storm_k;
     cl = calloc((size_t)n_total, sizeof *cl);
     sent_by = calloc((size_t)opt_senders, sizeof *sent_by);
     for (int i = 0; i < n_total; i++) {
         client_t *c = &cl[i];
         c->id = i;
         c->probe = i >= opt_clients;
-        c->nick_len = snprintf(c->nick, sizeof c->nick, c->probe ? "p%d" : "m%d", i);
+        c->storm = i >= storm_first;
+        c->nick_len = c->storm ? snprintf(c->nick, sizeof c->nick, "%s_s%d", opt_prefix, i - storm_first)
+                      : c->probe ? snprintf(c->nick, sizeof c->nick, "p%s%d", strcmp(opt_prefix, "m") ? opt_prefix : "", i)
+                      : snprintf(c->nick, sizeof c->nick, "%s%d", opt_prefix, i);
         c->in = malloc(IN_SIZE);
         c->next_seq = c->probe ? NULL : calloc((size_t)opt_senders, sizeof(uint32_t));
         c->state = DEAD;
@@ -813,6 +904,7 @@ int main(int argc, char **argv) {
     if (joined_n < opt_clients) return 1;
 
     /* ---- steps ---- */
+    if (opt_wait_stdin) wait_stdin();
     probe_next = opt_clients;
     int failed_in_row = 0;
     for (int st = 0; st < n_steps; st++) {

@@ -452,7 +452,13 @@ class Session:
         if member is None or not member.present:
             return
         fanout = self.fanout
-        fanout.flush()
+        if self._gone:
+            # Nothing reaches a lost connection, so its departure need not write anybody's
+            # lines early: a flush per departure made a reset storm of 5000 among 10 000
+            # one pass over the room per line (issue 17).
+            fanout.lost(member.id)
+        else:
+            fanout.flush()
         if self.services.moderation is not None:
             self.services.moderation.detach(member)
         self.services.chat.quit(member, reason, message)

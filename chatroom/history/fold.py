@@ -23,6 +23,11 @@ from chatroom.history.store import Kind, Record
 PRESENCE = frozenset({Kind.JOINED, Kind.LEFT})
 """The kinds a run is made of; anything else (a line, an action, a rename, a topic) ends it."""
 
+# The loops below run over a whole run for every arrival of a join storm (issue 17): on
+# Python 3.11 ``Kind.JOINED`` is a slow attribute lookup and an enum's hash is a Python
+# call, so they compare with module constants, by identity.
+_JOINED, _LEFT, _NOTICE = Kind.JOINED, Kind.LEFT, Kind.NOTICE
+
 
 class Joins(StrEnum):
     """How a replay shows joins and leaves (``--history-joins``)."""
@@ -54,11 +59,13 @@ def newest_lines(newest_first: Iterable[Record], n: int, joins: Joins) -> list[R
     picked: list[Record] = []
     lines = 0
     in_run = False
+    hide, folding = joins is Joins.HIDE, joins is Joins.FOLD
     for record in newest_first:
-        presence = record.kind in PRESENCE
-        if presence and joins is Joins.HIDE:
+        kind = record.kind
+        presence = kind is _JOINED or kind is _LEFT
+        if presence and hide:
             continue
-        if joins is Joins.FOLD and presence and in_run:
+        if folding and presence and in_run:
             picked.append(record)  # the same line as the record after it
             continue
         if lines == n:
@@ -67,7 +74,7 @@ def newest_lines(newest_first: Iterable[Record], n: int, joins: Joins) -> list[R
         lines += 1
         in_run = presence
     picked.reverse()
-    return fold(picked) if joins is Joins.FOLD else picked
+    return fold(picked) if folding else picked
 
 
 def fold(records: Sequence[Record]) -> list[Record]:
@@ -77,14 +84,14 @@ def fold(records: Sequence[Record]) -> list[Record]:
     folded: list[Record] = []
     run: list[Record] = []
     for record in _with_end(records):
-        if record is not None and record.kind in PRESENCE:
+        if record is not None and (record.kind is _JOINED or record.kind is _LEFT):
             run.append(record)
             continue
         if len(run) == 1:
             folded.append(run[0])
         elif run:
             last = run[-1]
-            folded.append(Record(0, last.time, last.room, Kind.NOTICE, "", summary(run),
+            folded.append(Record(0, last.time, last.room, _NOTICE, "", summary(run),
                                  same_as=last.line_id))
         run = []
         if record is not None:
@@ -115,9 +122,9 @@ def summary(run: Sequence[Record]) -> str:
     for key, began in first.items():
         ended = last[key]
         if began is ended:
-            what = "joined" if began is Kind.JOINED else "left"
+            what = "joined" if began is _JOINED else "left"
         else:
-            what = "came and went" if began is Kind.JOINED else "left and came back"
+            what = "came and went" if began is _JOINED else "left and came back"
         groups[what].append(shown[key])
     return "; ".join(f"{names(nicks)} {what}" for what, nicks in groups.items() if nicks)
 

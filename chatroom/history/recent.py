@@ -8,7 +8,10 @@ the store would take a trip to its thread. At start the default room's buffer is
 from the store; another room's is filled the first time someone joins it (``load``).
 
 It runs on the reactor thread for every event the rooms carry, so ``__call__`` only keeps
-the event itself; ``Record`` objects are built in ``last``, for the few that are read.
+the event itself; ``Record`` objects are built in ``last``, for the few that are read, and
+kept per room while their event is in the buffer: in a join storm every arrival reads the
+whole buffer back (a run of joins is folded whole), and building the same records again
+for each of 15 000 arrivals was most of the storm's cost (issue 17).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from chatroom.history.store import IHistory, Record, record_from_row, rows_for
 _RECORDED = frozenset(RECORDED)
 
 _Items = deque[Event | Record]
+_Memo = dict[int, tuple[Event, "Record | None"]]
+"""Per room: ``id(event)`` -> the event (which keeps the id its own) and its record there."""
 
 
 class RecentRecords:
@@ -37,7 +42,8 @@ class RecentRecords:
     seeded: lines heard before that are kept and merged in. ``joins`` says how ``last``
     shows joins and leaves (``fold.py``; the server's default is ``fold``)."""
 
-    __slots__ = ("_history", "_loading", "_rooms", "_size", "_whole", "exists", "joins")
+    __slots__ = ("_history", "_loading", "_memo", "_rooms", "_size", "_whole", "exists",
+                 "joins")
 
     def __init__(
         self,
@@ -53,6 +59,7 @@ class RecentRecords:
         # Events as the hub gave them (their member id lets a member's replay leave out
         # its own join), or records from the store.
         self._rooms: dict[str, _Items] = {}
+        self._memo: dict[str, _Memo] = {}
         self._whole: set[str] = set()
         self._loading: dict[str, Deferred[None]] = {}
 
@@ -73,6 +80,7 @@ class RecentRecords:
         if self.exists is not None and self.exists(room) is None:
             key = room_key(room)
             self._rooms.pop(key, None)
+            self._memo.pop(key, None)
             self._whole.discard(key)
 
     def __call__(self, event: Event) -> None:
@@ -136,15 +144,31 @@ class RecentRecords:
 
     def _newest(self, items: _Items, room: str, joining: str | None) -> Iterator[Record]:
         """``items`` of ``room`` as records, newest first, without ``joining``'s join."""
+        key = room_key(room)
+        memo = self._memo.get(key)
+        if memo is None:
+            memo = self._memo[key] = {}
+        elif len(memo) > 2 * self._size:  # events gone from the buffer: their records too
+            memo = self._memo[key] = {id(item): memo[id(item)] for item in items
+                                      if id(item) in memo and memo[id(item)][0] is item}
         for item in reversed(items):
             if isinstance(item, Record):
-                if item.room and room_key(item.room) != room_key(room):
+                if item.room and room_key(item.room) != key:
                     continue
                 yield item
             elif joining is not None and type(item) is Joined and item.member == joining:
                 continue
             else:
-                for row in rows_for(item):
-                    if row[1] == "" or room_key(row[1]) == room_key(room):
-                        yield record_from_row(0, row)
-                        break
+                known = memo.get(id(item))
+                if known is None or known[0] is not item:
+                    known = memo[id(item)] = (item, _record_in(item, key))
+                if known[1] is not None:
+                    yield known[1]
+
+
+def _record_in(event: Event, key: str) -> Record | None:
+    """``event`` as a record of the room whose key is ``key``, if it is one of its."""
+    for row in rows_for(event):
+        if row[1] == "" or room_key(row[1]) == key:
+            return record_from_row(0, row)
+    return None

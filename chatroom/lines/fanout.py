@@ -113,7 +113,10 @@ class Fanout:
         self._members: dict[str, Recipient] = {}
         self._people: dict[str, Member] = {}
         self._rooms: dict[str, dict[str, Recipient]] = {}
-        self._member_rooms: dict[str, set[str]] = {}  # member id -> keys of its rooms here
+        # member id -> keys of its rooms here: a tuple, since most members are in one room
+        # or a few and a set costs 216 bytes a member
+        self._member_rooms: dict[str, tuple[str, ...]] = {}
+        self._lost: str | None = None  # a member whose connection is gone, leaving (lost)
         self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
         self._pending: list[_Item] = []
         # (member id, room key or None) -> index in _pending from which it gets that room's
@@ -140,7 +143,14 @@ class Fanout:
         if self._pending:
             self._late[(member.id, None)] = len(self._pending)
 
+    def lost(self, member_id: str) -> None:
+        """``member_id``'s connection is gone and it is about to leave: nothing can reach it,
+        so its leaving its rooms does not flush what is queued (``remove`` ends this)."""
+        self._lost = member_id
+
     def remove(self, member_id: str) -> None:
+        if self._lost == member_id:
+            self._lost = None
         if self._members.pop(member_id, None) is None:
             return
         del self._people[member_id]
@@ -219,7 +229,9 @@ class Fanout:
         if joined:
             group = self._rooms.setdefault(key, {})
             group[member_id] = self._members[member_id]
-            self._member_rooms.setdefault(member_id, set()).add(key)
+            rooms = self._member_rooms.get(member_id, ())
+            if key not in rooms:
+                self._member_rooms[member_id] = (*rooms, key)
             self._groups.pop(key, None)
             # Nothing of the room from before the join, nor the join itself.
             self._late[(member_id, key)] = len(self._pending) + (1 if queued else 0)
@@ -227,9 +239,12 @@ class Fanout:
         leaving = self._rooms.get(key)
         if leaving is None or member_id not in leaving:
             return
-        self.flush()  # what the room said before this member left still reaches it
+        if member_id != self._lost:
+            self.flush()  # what the room said before this member left still reaches it
         del leaving[member_id]
-        self._member_rooms.get(member_id, set()).discard(key)
+        if member_id in self._member_rooms:
+            self._member_rooms[member_id] = tuple(
+                k for k in self._member_rooms[member_id] if k != key)
         self._late.pop((member_id, key), None)
         self._regroup(key, leaving)
 

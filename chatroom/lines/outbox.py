@@ -219,7 +219,9 @@ class SocketOutbox(_Capped):
         # Bytes given to transport.write since it last said its buffer was empty: an
         # upper bound on what it still holds. While it holds anything, new bytes wait here.
         self._handed = 0
-        self._queue: deque[bytes] = deque()
+        # Made when bytes first wait, dropped when they are gone: an empty deque costs
+        # 760 bytes, and most connections never need one (15 000 members: 11 MB).
+        self._queue: deque[bytes] | None = None
         self._queued = 0
 
     def send(self, data: bytes) -> None:
@@ -231,6 +233,8 @@ class SocketOutbox(_Capped):
             self._judge()
             return
         if self._handed or self._queue:
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append(data)
             self._queued += len(data)
             self._judge()
@@ -260,7 +264,7 @@ class SocketOutbox(_Capped):
     def _give_up(self) -> None:
         super()._give_up()
         self._handed = 0
-        self._queue.clear()
+        self._queue = None
         self._queued = 0
 
     def resumeProducing(self) -> None:
@@ -290,6 +294,8 @@ class SocketOutbox(_Capped):
             self._queued -= len(first)
             self._hand(first[sent:] if sent else first)
             break
+        if queue is not None and not queue:
+            self._queue = None
         if self.queued <= self._cap:
             self._drained()
 
@@ -305,7 +311,7 @@ class SocketOutbox(_Capped):
         self._direct = False
         if self._queue:
             queue = list(self._queue)
-            self._queue.clear()
+            self._queue = None
             self._handed += self._queued
             self._queued = 0
             self._transport.writeSequence(queue)

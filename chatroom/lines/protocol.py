@@ -161,20 +161,20 @@ class ChatLineProtocol(StreamConnection, LineReceiver):
         self.send(HELP_LINES)
 
     def show_welcome(self, member: Member, room: RoomState, replay: list[Record]) -> None:
-        if replay:
-            self._send_records(replay, f"last {_lines(len(replay))}", "end of history")
+        # One write for the replay, the topic and the welcome: a join storm is thousands
+        # of these, and each send() to a socket costs about as much as the rest of a join.
+        parts = [self._records(replay, f"last {_lines(len(replay))}", "end of history")
+                 ] if replay else []
         if room.topic:
-            self.send(render.notice(f"topic of {room.name}: {room.topic}"))
+            parts.append(render.notice(f"topic of {room.name}: {room.topic}"))
         count = len(room.members)
         others = "nobody else is" if count <= 1 else f"{count} people are"
-        self.send(
-            render.notice(
-                f"welcome, {member.nick}! {others} here; /who lists them, /help lists commands"
-            )
-        )
+        parts.append(render.notice(
+            f"welcome, {member.nick}! {others} here; /who lists them, /help lists commands"))
         motd = self.session.services.motd
         if motd:
-            self.send(b"".join(render.notice(text) for text in motd))
+            parts.extend(render.notice(text) for text in motd)
+        self.send(b"".join(parts))
 
     def show_error(self, why: str, about: str) -> None:
         self.send(render.error(why))
@@ -247,8 +247,12 @@ class ChatLineProtocol(StreamConnection, LineReceiver):
     ) -> None:
         """Old lines, bracketed by notices and each behind its time in brackets, so that
         neither a person nor a program takes them for live ones."""
+        self.send(self._records(records, title, end, dated))
+
+    @staticmethod
+    def _records(records: list[Record], title: str, end: str, dated: bool = False) -> bytes:
         texts = [format_record(record) for record in records] if dated else format_replay(records)
-        self.send(
+        return (
             render.notice(title + " (times in UTC)")
             + b"".join(render.line(text) for text in texts)
             + render.notice(end)

@@ -80,7 +80,7 @@ class TelnetFilter:
         self._interrupted = False
         self._reported = False
         self._asked = False
-        self.answer = bytearray()
+        self.answer = b""  # rarely anything: an empty bytearray costs 56 bytes
 
     def feed(self, data: bytes) -> bytes:
         # 0xFF never occurs in valid UTF-8, so ordinary text takes this fast path.
@@ -130,8 +130,7 @@ class TelnetFilter:
         return None
 
     def take_answer(self) -> bytes:
-        answer = bytes(self.answer)
-        self.answer.clear()
+        answer, self.answer = self.answer, b""
         return answer
 
     # -- what it sent ---------------------------------------------------------------

@@ -15,7 +15,9 @@ from zope.interface import implementer
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Acted, Event, Joined, Left, Notice, Renamed, Said, Whispered
+from chatroom.domain.roomnames import key as room_key
 from chatroom.history import HistoryRecorder, IHistory, Kind, MemoryHistory, Record, describe
+from chatroom.history.fold import Joins
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import Row
 from chatroom.hubs.local import LocalHub
@@ -89,6 +91,44 @@ def test_seeded_records_come_first_and_are_returned_as_they_are() -> None:
     recent(said("pushes the oldest out"))
     texts = [r.text for r in recent.last(ROOM, 10)]
     assert texts == ["from the store", "live", "pushes the oldest out"]
+
+
+def test_each_event_becomes_a_record_once_while_it_is_in_the_buffer(monkeypatch: Any) -> None:
+    # A join storm reads the whole buffer back for every arrival (issue 17): the records
+    # are built once per event and room, not once per read.
+    from chatroom.history.store import record_from_row
+
+    built: list[Row] = []
+
+    def counting(id: int, row: Row) -> Record:
+        built.append(row)
+        return record_from_row(id, row)
+
+    monkeypatch.setattr("chatroom.history.recent.record_from_row", counting)
+    recent = RecentRecords(10, joins=Joins.FOLD)
+    for i in range(5):
+        recent(Joined(ROOM, NOW + i, f"m{i}", f"nick{i}"))
+    first = recent.last(ROOM, 10, joining="m4")
+    second = recent.last(ROOM, 10)
+    assert len(built) == 5
+    assert first == recent.last(ROOM, 10, joining="m4")
+    assert [describe(r) for r in second] == ["*** nick0, nick1 and 3 others joined"]
+
+
+def test_records_kept_for_reading_follow_the_buffer_as_it_rolls() -> None:
+    recent, fresh_reads = RecentRecords(3, joins=Joins.FOLD), []
+    for i in range(40):
+        recent(said(f"line {i}") if i % 3 else Joined(ROOM, NOW + i, f"m{i}", f"n{i}"))
+        recent(Renamed("", NOW + i, "m0", f"a{i}", f"b{i}", rooms=(ROOM, "#attic")))
+        got = recent.last(ROOM, 10)
+        again = RecentRecords(3, joins=Joins.FOLD)
+        for item in recent._rooms[room_key(ROOM)]:
+            again(item)  # type: ignore[arg-type]
+        fresh_reads.append(got == again.last(ROOM, 10))
+        assert [r.room for r in recent.last("#attic", 10)] == ["#attic"] * len(
+            recent.last("#attic", 10))
+    assert all(fresh_reads)
+    assert len(recent._memo[room_key(ROOM)]) <= 2 * 3 + 1
 
 
 def test_a_size_below_one_still_keeps_the_last_record() -> None:

@@ -122,3 +122,31 @@ def test_a_bug_drops_only_this_connection_and_is_logged(
     assert port.names() == ["abort"] and session.leave_reason == "server error"
     assert len(logged_failures) == 1
     logged_failures.clear()
+
+
+def test_a_lost_connection_leaving_writes_nobody_elses_lines_early() -> None:
+    # A reset storm (issue 17): 5000 departures among 10 000 members made a pass over the
+    # room each when every departure flushed the fan-out. What was on its way to the others
+    # goes in the turn's own pass, with the departure after it.
+    clock = Clock()
+    services = Services.create(clock, Limits())
+    fanout = Fanout(clock)
+    services.chat.hub.subscribe(fanout.deliver)
+    ports, sessions = [], []
+    for nick in ("alice", "bob", "carol"):
+        port = RecordingPort()
+        session = Session(services, port, fanout, port, nick)
+        port.session = session
+        session.start()
+        session.text(nick)
+        ports.append(port)
+        sessions.append(session)
+    clock.advance(0)
+    alice = ports[0]
+    alice.sent.clear()
+    sessions[1].text("hello")
+    sessions[2].lost("connection reset")
+    assert alice.sent == []  # nothing written before the turn's pass
+    clock.advance(0)
+    assert alice.sent == [b"bob: hello\r\n*** carol left\r\n"]
+    assert services.chat.members() == ["alice", "bob"]
