@@ -38,6 +38,8 @@ from chatroom.logs import RateLimitedLog
 
 SERVER_FULL = "server full"
 TOO_MANY_FROM_HOST = "too many connections from your address"
+NO_CAP = 2**31 - 1
+"""``--max-clients 0`` where the open files limit is not known (only in tests): no cap."""
 
 
 class Seat:
@@ -90,10 +92,11 @@ class Admission:
 
     def _size(self, limits: Limits) -> None:
         self.limits = limits
-        self.max_clients = limits.max_clients
+        asked = limits.max_clients or NO_CAP
+        self.max_clients = asked
         spare = self._spare
         if spare is not None:
-            self.max_clients = max(0, min(limits.max_clients, spare - limits.fd_reserve))
+            self.max_clients = max(0, min(asked, spare - limits.fd_reserve))
             self.pause_at = max(1, spare - limits.fd_reserve // 2)
 
     def update(self, limits: Limits) -> None:
@@ -107,7 +110,10 @@ class Admission:
         cap = f"at most {self.max_clients} connections at once"
         if self.pause_at is None:
             return f"{cap} (--max-clients)"
-        if self.max_clients < self.limits.max_clients:
+        if not self.limits.max_clients:
+            cap += (f" (the open files limit less those in use and --fd-reserve"
+                    f" {self.limits.fd_reserve}; --max-clients 0)")
+        elif self.max_clients < self.limits.max_clients:
             cap += (f" (--max-clients {self.limits.max_clients}, less than that: the open"
                     f" files limit less those in use and --fd-reserve {self.limits.fd_reserve})")
         else:

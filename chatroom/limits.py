@@ -25,10 +25,11 @@ class Limits:
     """Bytes of unsent output a connection may keep queued for a second (or 16 times as much
     at once) before it is dropped as a slow reader."""
 
-    max_clients: int = 5000
+    max_clients: int = 0
     """Connections the server holds at once, on every port together (a plain HTTP request
     counts too); more get ``! server full`` (the web: HTTP 503 or close code 1013) and are
-    closed. The open-files limit less ``fd_reserve`` caps it too."""
+    closed. 0: no cap of its own, as many as the open-files limit allows; that limit less
+    ``fd_reserve`` caps any number given here too."""
 
     max_per_ip: int = 16
     """Connections one address may hold at once, on every port together; more are refused."""

@@ -161,9 +161,10 @@ class Options(CommandOptions):
          "much at once) before it is dropped as a slow reader.",
          _ranged(int, 4096, None, "Must be at least 4096.")],
         ["max-clients", None, DEFAULTS.max_clients,
-         "Connections served at once, in all, on every port (plain HTTP ones too); also "
-         "capped by the open files limit less --fd-reserve.",
-         _ranged(int, 1, None, "Must be at least 1.")],
+         "Connections served at once, in all, on every port (plain HTTP ones too); 0: as "
+         "many as the open files limit allows. The open files limit less --fd-reserve "
+         "caps it in any case.",
+         _ranged(int, 0, None, "Must be 0 (no cap of its own) or more.")],
         ["max-per-ip", None, DEFAULTS.max_per_ip,
          "Connections served at once from one address, on every port.",
          _ranged(int, 1, None, "Must be at least 1.")],

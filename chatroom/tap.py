@@ -106,7 +106,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
         HistoryService(hub, history).setServiceParent(top)
     # One count of connections for every front end, once the store's files are open.
     admission = Admission(limits, reactor, open_files_limit(), descriptors_in_use())
-    if admission.max_clients < limits.max_clients:
+    if limits.max_clients and admission.max_clients < limits.max_clients:
         _log.warn("--max-clients {max_clients} is above what {soft} open files allow: {cap}",
                   max_clients=limits.max_clients, soft=soft, cap=admission.describe())
     else:

@@ -121,6 +121,18 @@ def test_the_open_files_limit_caps_max_clients_less_what_is_in_use_and_the_reser
     assert Admission(limits, clock).max_clients == 5000  # no limit on open files
 
 
+def test_by_default_the_open_files_limit_alone_caps_the_connections(clock):
+    """Issue 17: 15 000 people with default limits. A fixed default (5000 before) refused
+    the 5001st on a host whose open files allow 20 000."""
+    limits = Limits(fd_reserve=128)
+    assert limits.max_clients == 0
+    admission = Admission(limits, clock, open_files=20000, in_use=20)
+    assert admission.max_clients == 20000 - 20 - 128
+    assert "at most 19852 connections" in admission.describe()
+    assert "--max-clients 0" in admission.describe()
+    assert Admission(limits, clock).refusal("10.0.0.1") is None  # open files not known
+
+
 def test_accepting_pauses_on_every_port_before_descriptors_run_out_and_resumes(clock):
     admission = Admission(Limits(max_clients=10, fd_reserve=16), clock, open_files=40,
                           in_use=4)  # 10 clients; accepting pauses at 40 - 4 - 8 = 28 sockets
