@@ -945,11 +945,13 @@ def irc_list(self: IRCProtocol, message: Message) -> None:
 def irc_privmsg(self: IRCProtocol, message: Message) -> None:
     command_name = message.command
     params = message.params
+    # "automatic replies MUST NEVER be sent in response to a NOTICE", errors included
+    error = self._numeric if command_name == "PRIVMSG" else _no_reply
     if not params or not params[0]:
-        self._numeric(n.ERR_NORECIPIENT, f"No recipient given ({command_name})")
+        error(n.ERR_NORECIPIENT, f"No recipient given ({command_name})")
         return
     if len(params) < 2 or not params[1]:
-        self._numeric(n.ERR_NOTEXTTOSEND, "No text to send")
+        error(n.ERR_NOTEXTTOSEND, "No text to send")
         return
     member = self.session.member
     assert member is not None
@@ -970,9 +972,9 @@ def irc_privmsg(self: IRCProtocol, message: Message) -> None:
         if target.startswith("#"):
             state = chat.directory.find(target)
             if state is None:
-                self._numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+                error(n.ERR_NOSUCHCHANNEL, target, "No such channel")
             elif member.id not in state.members:
-                self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, "Cannot send to channel")
+                error(n.ERR_CANNOTSENDTOCHAN, state.name, "Cannot send to channel")
             elif action:
                 chat.act(member, text, state.name)
             else:
@@ -980,12 +982,16 @@ def irc_privmsg(self: IRCProtocol, message: Message) -> None:
             continue
         holder = chat.names.lookup(nicknames.key(target)) if _valid_nick(target) else None
         if holder is None:
-            self._numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+            error(n.ERR_NOSUCHNICK, target, "No such nick/channel")
             continue
         chat.whisper(member, target, "/me " + text if action else text)
         away = self.factory.away_message(holder[1])
         if away is not None and command_name == "PRIVMSG":
             self._numeric(n.RPL_AWAY, holder[0], away)
+
+
+def _no_reply(code: str, *params: str) -> None:
+    """What a NOTICE gets in place of an error numeric."""
 
 
 def _valid_nick(raw: str) -> bool:

@@ -149,6 +149,18 @@ def test_numeric_errors_for_messages(server: Both) -> None:
     ]
 
 
+def test_a_notice_gets_no_error_back(server: Both) -> None:
+    # RFC 1459/2812 and Modern IRC: no automatic reply to a NOTICE, errors included
+    # (irctest's testNoticeNonexistentChannel)
+    alice = server.irc("alice")
+    server.join("carol").send("/join #dev")
+    server.flush()
+    alice.clear()
+    alice.send("NOTICE", "NOTICE #lobby", "NOTICE #nowhere :x", "NOTICE #dev :x",
+               "NOTICE nobody :x", "PING :done")
+    assert alice.lines() == [f":{SERVER} PONG {SERVER} :done"]
+
+
 def test_join_several_channels_part_and_names(server: Both) -> None:
     bob = server.join("bob")
     alice = server.irc("alice")
