@@ -249,13 +249,18 @@ class IRCProtocol(Protocol):
         if item is TOO_LONG:
             self._numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
             return
+        raw = cast(bytes, item)
         try:
-            message = parse(cast(bytes, item))
+            message = parse(raw)
         except TooLong:
             self._numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        if message is not None:
-            self.handle(message)
+        if message is None:
+            return
+        if not _is_utf8(raw):  # UTF8ONLY: relayed with U+FFFD in place, and the sender told
+            self.reply(build(self.server, "WARN", message.command, "INVALID_UTF8",
+                             "Invalid UTF-8 was replaced with U+FFFD"))
+        self.handle(message)
 
     def handle(self, message: Message) -> None:
         """Run one command, its replies labeled if the client asked for that."""
@@ -637,6 +642,16 @@ class IRCProtocol(Protocol):
 
     def next_batch(self) -> str:
         return f"b{next(self._batches)}"
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _batch_edge(line: bytes) -> tuple[int, int]:

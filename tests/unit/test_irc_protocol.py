@@ -133,6 +133,19 @@ def test_private_messages_both_ways(server: Both) -> None:
     assert alice.lines() == [":bob!bob@chatroom PRIVMSG alice :back"]
 
 
+def test_invalid_utf8_is_replaced_and_the_sender_warned(server: Both) -> None:
+    # UTF8ONLY is advertised: the line is relayed with U+FFFD, and its sender told with
+    # WARN <command> INVALID_UTF8 (IRCv3 UTF8ONLY, standard replies; irctest's
+    # testUtf8Validation)
+    bob = server.join("bob")
+    alice = server.irc("alice")
+    alice.send(b"PRIVMSG bob :hi\xaa", "PRIVMSG bob :fine")
+    server.flush()
+    assert bob.lines() == ["[private] alice: hi\ufffd", "[private] alice: fine"]
+    assert alice.lines() == [
+        f":{SERVER} WARN PRIVMSG INVALID_UTF8 :Invalid UTF-8 was replaced with U+FFFD"]
+
+
 def test_numeric_errors_for_messages(server: Both) -> None:
     alice = server.irc("alice")
     server.join("carol").send("/join #dev")
