@@ -28,7 +28,7 @@ from chatroom.domain import nicknames, roomnames
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import ChatError, NicknameInvalid, NicknameTaken, RoomLimit
-from chatroom.domain.events import Event, Whispered
+from chatroom.domain.events import Event
 from chatroom.history.store import Kind, Record, format_replay
 from chatroom.irc import numerics as n
 from chatroom.irc.message import (
@@ -384,9 +384,8 @@ class IRCProtocol(Protocol):
         return tags
 
     def echo(self, event: Event) -> None:
-        """echo-message: the client's own message, as the others got it."""
-        if isinstance(event, Whispered) and event.target == event.member:
-            return  # delivered to itself already
+        """echo-message: the client's own message, as the others got it (a message to
+        oneself too: it comes as delivered and as the echo, as labeled-response shows)."""
         command = "NOTICE" if self._notice else "PRIVMSG"
         data = self.factory.renderer(event, command)
         self.reply(self.factory.filtered(data, "server-time" in self.caps,
