@@ -20,8 +20,8 @@ ident lookups, no connection throttle, ping timeouts longer than a run, send que
 (``--rate 100000 --burst 100000``, history on) with ``--irc``. Each runs as the invoking
 user on a free 127.0.0.1 port (ngIRCd, started as root, switches to ``nobody`` by itself;
 InspIRCd gets ``--runasroot``). ngIRCd listens with a backlog of 10, so loadgen lets 8
-clients register at a time there; InspIRCd completes registrations once a second, so 250
-at a time there (the setup is not measured).
+clients register at a time there; InspIRCd took about a second to register each client
+here, so 250 at a time there (the setup is not measured).
 
 Output: a table on stdout and in ``benchmarks/out/irc.md``, the figures in ``irc.json``,
 every step in ``steps.jsonl``. ``BENCH_QUICK=1`` (or ``--quick``): coarse ramps only, shorter
@@ -183,7 +183,7 @@ class IrcBench(Bench):
 
     def make_server(self, kind: str) -> Server:
         if kind in PACKAGES:
-            # ngIRCd listens with a backlog of 10; InspIRCd registers clients once a second
+            # ngIRCd listens with a backlog of 10; InspIRCd takes ~1 s to register a client
             return Peer(kind, self.out / "logs", inflight=8 if kind == "ngircd" else 250)
         return Server(kind, self.out / "logs", irc=True)
 
