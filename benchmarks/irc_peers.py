@@ -25,7 +25,8 @@ here, so 250 at a time there (the setup is not measured).
 
 Output: a table on stdout and in ``benchmarks/out/irc.md``, the figures in ``irc.json``,
 every step in ``steps.jsonl``. ``BENCH_QUICK=1`` (or ``--quick``): coarse ramps only, shorter
-steps (~5 minutes). Servers are stopped by their PIDs; every loadgen run has a deadline.
+steps (~3 minutes; a full run ~7). Servers are stopped by their PIDs; every loadgen run
+has a deadline.
 """
 
 from __future__ import annotations
