@@ -9,7 +9,10 @@ directory, with its history and state there, serving IRC on the port irctest cho
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 from irctest.basecontrollers import (
@@ -21,6 +24,22 @@ from irctest.specifications import Capabilities, OptionalBehaviors
 
 ROOT = Path(__file__).resolve().parents[2]
 TWISTD = os.environ.get("CHATROOM_TWISTD", str(ROOT / ".venv" / "bin" / "twistd"))
+
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _stop_left_over() -> None:
+    """Servers irctest did not stop (a test skipped from its setUp gets no tearDown): each
+    is stopped by its own process group, which ``execute`` made for it."""
+    for proc in _started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in _started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class ChatroomController(BaseServerController, DirectoryBasedController):
@@ -66,10 +85,12 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
         assert self.directory is not None
         self.port, self.hostname = port, hostname
         _, line_port = self.get_hostname_and_port()  # the line front end's, unused
+        # loopback only, whatever irctest's hostname ("0.0.0.0", which Linux connects to
+        # as 127.0.0.1)
         self.proc = self.execute(
             [
                 TWISTD, "-n", "--pidfile=", f"--logfile={self.directory / 'chatroom.log'}",
-                "chatroom", "--interface", hostname, "--port", str(line_port),
+                "chatroom", "--interface", "127.0.0.1", "--port", str(line_port),
                 "--irc", str(port), "--irc-name", "My.Little.Server",
                 "--history", str(self.directory / "history.sqlite"),
                 "--state", str(self.directory / "state.sqlite"),
@@ -78,6 +99,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
             ],
             cwd=self.directory,
         )
+        _started.append(self.proc)
 
 
 def get_irctest_controller_class() -> type[ChatroomController]:
