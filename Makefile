@@ -7,7 +7,7 @@ PORT   ?= 8080
 WEB_PORT ?= 8081
 IRC_PORT ?= 6667
 
-.PHONY: run test lint typecheck pytest bench bench-scale clean sysdeps
+.PHONY: run test lint typecheck pytest bench bench-irc bench-scale clean sysdeps
 
 $(STAMP): setup.cfg pyproject.toml
 	@echo "chatroom: creating the virtualenv in $(VENV) and installing dependencies (1-2 minutes the first time)..."
@@ -48,11 +48,18 @@ pytest: $(STAMP) sysdeps
 test: lint typecheck pytest
 
 # Fan-out benchmarks: chatroom and the naive Twisted baseline on the same workloads, one
-# table (BENCH_QUICK=1 for a ~2 minute run); then RSS under abuse.
+# table (BENCH_QUICK=1 for a ~2 minute run); then RSS under abuse; then the IRC front end
+# against ngIRCd and InspIRCd.
 bench: $(STAMP)
 	-$(BIN)/python -m pip install --quiet py-spy
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/memory.py
+	$(MAKE) bench-irc
+
+# chatroom's IRC front end against ngIRCd and InspIRCd (Debian packages, installed with
+# apt-get if missing) on the same loads, in the same run; one table (BENCH_QUICK=1: ~3 minutes).
+bench-irc: $(STAMP)
+	$(BIN)/python benchmarks/irc_peers.py
 
 # People at scale (issue 17): 15 000 members in one room, join and leave storms, 300 rooms of
 # 50, 2000 WebSocket members (benchmarks/scale.py; ~10 minutes, BENCH_QUICK=1 for ~4). The

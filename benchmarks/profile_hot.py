@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from run import BIN, OUT, Bench, Server, Step, build_loadgen
+from run import BIN, OUT, Bench, Step, build_loadgen
 
 _LINE = re.compile(r":\d+\)$")
 IDLE_LEAVES = ("EPollReactor.doPoll", "doPoll (")
@@ -197,6 +197,7 @@ def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float
     if spy is None:
         return {"text": "py-spy not found: pip install py-spy into the venv"}
     suffix = "" if kind == "chatroom" else "-" + "".join(c if c.isalnum() else "_" for c in kind)
+    suffix += "-irc" if bench.irc else ""
     raw = bench.out / f"profile-{name}{suffix}.txt"
     raw.unlink(missing_ok=True)
     recorder: list[subprocess.Popen[bytes]] = []
@@ -206,7 +207,7 @@ def profile_one(bench: Bench, name: str, clients: int, senders: int, rate: float
                "--duration", f"{seconds:g}", "--format", "raw", "--output", str(raw)]
         recorder.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
 
-    with Server(kind, bench.out / "logs") as server:
+    with bench.make_server(kind) as server:
         _, steps = bench.loadgen(server, clients, senders, [(rate, seconds + 1.5)],
                                  tag=f"profile-{name}", on_handshake=start_recording,
                                  rooms=ROOMS.get(name, 0), hs_timeout=300.0)
@@ -258,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--server", default="chatroom",
                         help="chatroom, or a variant as run.py names it (chatroom+queued)")
+    parser.add_argument("--irc", action="store_true",
+                        help="the IRC front end, with loadgen in IRC mode (irc_peers.py)")
     args = parser.parse_args(argv)
     unknown = set(args.workload) - set(WORKLOADS)
     if unknown:
@@ -265,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(WORKLOADS)}")
     build_loadgen()
     OUT.mkdir(parents=True, exist_ok=True)
-    bench = Bench(quick=False, out=OUT, servers=("chatroom",), started=time.monotonic())
+    if args.irc:
+        from irc_peers import IrcBench
+
+        bench: Bench = IrcBench(quick=False, out=OUT, servers=("chatroom",), irc=True)
+    else:
+        bench = Bench(quick=False, out=OUT, servers=("chatroom",), started=time.monotonic())
     for name in args.workload or ["w1", "w2"]:
         clients, senders, rate = WORKLOADS[name]
         print(profile_one(bench, name, clients, senders, args.rate or rate, args.seconds,

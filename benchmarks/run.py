@@ -95,9 +95,12 @@ class Server:
     logdir: Path
     chat_rate: int | None = 100_000  # None: chatroom's default flood control
     extra: list[str] = field(default_factory=list)
+    irc: bool = False  # chatroom: also serve IRC (--irc), and measure that port
+    inflight: int = 32  # clients loadgen lets register at once (its listen backlog allowing)
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     _tmp: str = ""
+    _source: Path = Path()
 
     @property
     def pid(self) -> int:
@@ -120,6 +123,7 @@ class Server:
             if name not in ("chatroom", "chatroom-nohist") or (tree and patches):
                 raise ValueError(f"unknown server {self.kind!r}")
             history = ["--history", "none"] if name == "chatroom-nohist" else []
+            irc = ["--irc", "0", "--irc-name", "bench.local"] if self.irc else []
             launcher = (
                 [sys.executable, str(HERE / "variants.py"), patches] if patches
                 else [str(Path(tree).resolve() / ".venv" / "bin" / "twistd")] if tree
@@ -128,7 +132,7 @@ class Server:
             return [
                 *launcher, "-n", "--pidfile=", f"--logfile={self._log()}", "chatroom",
                 "--port", "0", *flood, *history,
-                "--max-per-ip", "100000", "--max-clients", "100000", *self.extra,
+                "--max-per-ip", "100000", "--max-clients", "100000", *irc, *self.extra,
             ]  # fmt: skip
         raise ValueError(f"unknown server {self.kind!r}")
 
@@ -144,27 +148,34 @@ class Server:
         cmd = self.command()
         log = Path(next((a.split("=", 1)[1] for a in cmd if a.startswith("--logfile=")), ""))
         stdout = self._log().with_suffix(".stdout")
+        self._source = log if log.name else stdout
         out = open(stdout, "wb")  # noqa: SIM115 (Popen keeps its own copy)
         self.proc = subprocess.Popen(cmd, cwd=self._tmp, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True, preexec_fn=_niced)
         out.close()
         deadline = time.monotonic() + timeout
-        chat = self.kind.startswith("chatroom")  # the baselines print their port
-        pattern = re.compile(rb"port=(\d+)\)" if chat else rb"listening on .*:(\d+)")
-        source = log if chat else stdout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}: see {source}")
-            try:
-                matches = pattern.findall(source.read_bytes())
-            except FileNotFoundError:
-                matches = []
-            if matches:
-                self.port = int(matches[-1])
+                raise RuntimeError(
+                    f"{self.kind} exited with {self.proc.returncode}: see {self._source}")
+            port = self.listening_port()
+            if port:
+                self.port = port
                 return self.port
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.kind} did not listen within {timeout} s")
+
+    def listening_port(self) -> int | None:
+        """The port the server says it listens on (in its log), once it says so."""
+        pattern = (rb"listening on irc .*port=(\d+)\)" if self.irc
+                   else rb"port=(\d+)\)" if self.kind.startswith("chatroom")
+                   else rb"listening on .*:(\d+)")
+        try:
+            matches = re.findall(pattern, self._source.read_bytes())
+        except FileNotFoundError:
+            return None
+        return int(matches[-1]) if matches else None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -194,6 +205,7 @@ class Bench:
     servers: tuple[str, ...] = SERVERS
     retries: int = 1
     late_ok: bool = True  # False: the ramp as before 2026-12-05, for before/after figures
+    irc: bool = False  # loadgen speaks IRC (--irc)
     waited: float = 0.0
     log: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -209,6 +221,9 @@ class Bench:
             t0 = time.monotonic()
             quiet_machine(self, limit=min(budget, 3.0))
             self.waited += time.monotonic() - t0
+        return self.make_server(kind)
+
+    def make_server(self, kind: str) -> Server:
         return Server(kind, self.out / "logs")
 
     def note(self, text: str) -> None:
@@ -238,13 +253,15 @@ class Bench:
         cmd = [
             str(LOADGEN), "--port", str(server.port), "--clients", str(clients),
             "--senders", str(senders), "--server-pid", str(server.pid),
-            "--drain", str(drain), "--settle", str(settle), "--inflight", "32",
+            "--drain", str(drain), "--settle", str(settle), "--inflight", str(server.inflight),
             "--p99-ms", str(P99_MS), "--hs-timeout", f"{hs_timeout:g}",
             # ~28000 ephemeral ports per source address: a big crowd uses several
             "--src-ips", str(1 + clients // 5000),
         ]  # fmt: skip
         if rooms:
             cmd += ["--rooms", str(rooms), "--rooms-each", str(rooms_each)]
+        if self.irc:
+            cmd.append("--irc")
         for rate, secs in steps:
             cmd += ["--step", f"{rate:g}:{secs:g}"]
         if ramp:
@@ -504,12 +521,19 @@ def one_room_workloads(bench: Bench, servers: dict[str, dict[str, Any]]) -> None
     for kind, res in servers.items():
         bench.note(f"--- {kind}: workload 1 at 3000 msgs/s")
         res["w1_3000"] = bench.fixed(kind, 1000, 1, 3000, 2.0 if q else 4.0, "w1-3000")
+    low_then_w2(bench, servers, w2_coarse, "w2-sat", low)
+
+
+def low_then_w2(bench: Bench, servers: dict[str, dict[str, Any]], coarse: list[float],
+                tag: str, low: tuple[float, float]) -> None:
+    """Workloads 3 (100 clients, 10 senders at the ``low`` rate, as the ramp's first step)
+    and 2 (their saturation) on each server in turn."""
     for kind, res in servers.items():
-        bench.note(f"--- {kind}: workloads 3 (500 msgs/s) and 2 (100 clients, 10 senders)")
-        sat = bench.saturation(kind, 100, 10, w2_coarse, "w2-sat", first=low)
+        bench.note(f"--- {kind}: workloads 3 ({low[0]:g} msgs/s) and 2 (100 clients, 10 senders)")
+        sat = bench.saturation(kind, 100, 10, coarse, tag, first=low)
         res["w3"] = sat.pop("low")
         res["w2"] = sat
-        res["w2"]["p99_by_rate"] = bench.ramp_p99("w2-sat", kind)
+        res["w2"]["p99_by_rate"] = bench.ramp_p99(tag, kind)
 
 
 def run_all(bench: Bench, profile: bool) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from chatroom.domain import nicknames, roomnames
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import ChatError, NicknameInvalid, NicknameTaken, RoomLimit
-from chatroom.domain.events import Event, Whispered
+from chatroom.domain.events import Event
 from chatroom.history.store import Kind, Record, format_replay
 from chatroom.irc import numerics as n
 from chatroom.irc.channelmodes import join_refusal, prefixes, speak_refusal
@@ -208,13 +208,18 @@ class IRCProtocol(StreamConnection, Protocol):
         if item is TOO_LONG:
             self._numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
             return
+        raw = cast(bytes, item)
         try:
-            message = parse(cast(bytes, item))
+            message = parse(raw)
         except TooLong:
             self._numeric(n.ERR_INPUTTOOLONG, "Input line was too long")
             return
-        if message is not None:
-            self.handle(message)
+        if message is None:
+            return
+        if not _is_utf8(raw):  # UTF8ONLY: relayed with U+FFFD in place, and the sender told
+            self.reply(build(self.server, "WARN", message.command, "INVALID_UTF8",
+                             "Invalid UTF-8 was replaced with U+FFFD"))
+        self.handle(message)
 
     def handle(self, message: Message) -> None:
         """Run one command, its replies labeled if the client asked for that."""
@@ -342,9 +347,8 @@ class IRCProtocol(StreamConnection, Protocol):
         return tags
 
     def echo(self, event: Event) -> None:
-        """echo-message: the client's own message, as the others got it."""
-        if isinstance(event, Whispered) and event.target == event.member:
-            return  # delivered to itself already
+        """echo-message: the client's own message, as the others got it (a message to
+        oneself too: it comes as delivered and as the echo, as labeled-response shows)."""
         command = "NOTICE" if self._notice else "PRIVMSG"
         data = self.factory.renderer(event, command)
         self.reply(self.factory.filtered(data, "server-time" in self.caps,
@@ -596,6 +600,16 @@ class IRCProtocol(StreamConnection, Protocol):
 
     def next_batch(self) -> str:
         return f"b{next(self._batches)}"
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _batch_edge(line: bytes) -> tuple[int, int]:
@@ -913,11 +927,13 @@ def irc_list(self: IRCProtocol, message: Message) -> None:
 def irc_privmsg(self: IRCProtocol, message: Message) -> None:
     command_name = message.command
     params = message.params
+    # "automatic replies MUST NEVER be sent in response to a NOTICE", errors included
+    error = self._numeric if command_name == "PRIVMSG" else _no_reply
     if not params or not params[0]:
-        self._numeric(n.ERR_NORECIPIENT, f"No recipient given ({command_name})")
+        error(n.ERR_NORECIPIENT, f"No recipient given ({command_name})")
         return
     if len(params) < 2 or not params[1]:
-        self._numeric(n.ERR_NOTEXTTOSEND, "No text to send")
+        error(n.ERR_NOTEXTTOSEND, "No text to send")
         return
     member = self.session.member
     assert member is not None
@@ -938,23 +954,27 @@ def irc_privmsg(self: IRCProtocol, message: Message) -> None:
         if target.startswith("#"):
             state = chat.directory.find(target)
             if state is None:
-                self._numeric(n.ERR_NOSUCHCHANNEL, target, "No such channel")
+                error(n.ERR_NOSUCHCHANNEL, target, "No such channel")
             elif member.id not in state.members:
-                self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, "Cannot send to channel")
+                error(n.ERR_CANNOTSENDTOCHAN, state.name, "Cannot send to channel")
             else:
                 try:
                     (chat.act if action else chat.say)(member, text, state.name)
                 except ChatError as e:  # moderated, or muted
-                    self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, speak_refusal(e))
+                    error(n.ERR_CANNOTSENDTOCHAN, state.name, speak_refusal(e))
             continue
         holder = chat.names.lookup(nicknames.key(target)) if _valid_nick(target) else None
         if holder is None:
-            self._numeric(n.ERR_NOSUCHNICK, target, "No such nick/channel")
+            error(n.ERR_NOSUCHNICK, target, "No such nick/channel")
             continue
         chat.whisper(member, target, "/me " + text if action else text)
         away = self.factory.away_message(holder[1])
         if away is not None and command_name == "PRIVMSG":
             self._numeric(n.RPL_AWAY, holder[0], away)
+
+
+def _no_reply(code: str, *params: str) -> None:
+    """What a NOTICE gets in place of an error numeric."""
 
 
 def _valid_nick(raw: str) -> bool:

@@ -12,6 +12,7 @@ Other front ends' members have no IRC user or host: everyone's source is
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from chatroom.domain.events import (
 )
 from chatroom.history.store import line_id, row_for
 from chatroom.irc.channelmodes import irc_form_of
-from chatroom.irc.message import MAX_MESSAGE, build, split_text
+from chatroom.irc.message import MAX_MESSAGE, build, cut, format_tags, split_text
 
 HOST = "chatroom"
 """The host part of every member's source."""
@@ -50,10 +51,24 @@ def source(nick: str) -> str:
     return f"{nick}!{nick}@{HOST}"
 
 
+_second: tuple[float, str] = (math.nan, "")
+"""The last whole second formatted, and its text: a busy room's lines share it."""
+
+
 def server_time(seconds: float) -> str:
     """IRCv3 server-time: UTC, milliseconds, ``Z``."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    global _second
+    # datetime.fromtimestamp's rounding, to the microsecond; then milliseconds, cut
+    fraction, whole = math.modf(seconds)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    elif micro < 0:
+        whole, micro = whole - 1, micro + 1_000_000
+    if _second[0] != whole:
+        moment = datetime.fromtimestamp(whole, UTC)
+        _second = (whole, moment.strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{_second[1]}{micro // 1000:03d}Z"
 
 
 def parse_time(text: str) -> float | None:
@@ -77,13 +92,20 @@ def message_lines(
     if action:
         overhead += len(ACTION_START) + len(ACTION_END)
     pieces = split_text(text, MAX_MESSAGE - overhead)
+    # what build(src, command, target, body, tags=tags) writes, without its generality:
+    # this runs once per message for every room's readers
+    prefix = f":{src} {command} {target} :"
     out = []
     msgid = tags.get("msgid")
     for number, piece in enumerate(pieces, 1):
         if msgid is not None and number > 1:
             tags = {**tags, "msgid": f"{msgid}/{number}"}
         body = ACTION_START + piece + ACTION_END if action else piece
-        out.append(build(src, command, target, body, tags=tags))
+        line = (prefix + body).encode("utf-8", "replace")
+        if len(line) > MAX_MESSAGE - 2:
+            line = cut(line, MAX_MESSAGE - 2)
+        head = ("@" + format_tags(tags) + " ").encode("utf-8", "replace") if tags else b""
+        out.append(head + line + b"\r\n")
     return b"".join(out)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from chatroom.irc.message import (
@@ -91,6 +93,20 @@ def test_keep_tags_gives_each_reader_what_it_asked_for() -> None:
     assert keep_tags(data, False, False) == b":a PRIVMSG #x :@time=1;msgid=2 x\r\n:b JOIN #x\r\n"
     assert keep_tags(data, True, False).startswith(b"@time=T :a PRIVMSG")
     assert keep_tags(data, False, True).endswith(b"@msgid=N :b JOIN #x\r\n")
+
+
+def test_server_time_is_what_datetime_writes_across_seconds_and_roundings() -> None:
+    # server_time keeps the last second's text: it must still be datetime's, to the
+    # millisecond, whichever second comes next and however the microseconds round
+    def by_datetime(seconds: float) -> str:
+        moment = datetime.fromtimestamp(seconds, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    moments = [1700000000.0, 1700000000.9999996, 1700000000.9994, 1700000001.0004999,
+               1699999999.5, 1700000000.123, 0.5, -0.25, -1.0000001, 1e9 + 0.0015]
+    moments += [1700000000 + i * 0.0617 for i in range(200)]
+    for seconds in moments + moments[::-1]:
+        assert server_time(seconds) == by_datetime(seconds), seconds
 
 
 def test_server_time_round_trips_to_the_millisecond() -> None:

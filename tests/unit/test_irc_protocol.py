@@ -134,6 +134,19 @@ def test_private_messages_both_ways(server: Both) -> None:
     assert alice.lines() == [":bob!bob@chatroom PRIVMSG alice :back"]
 
 
+def test_invalid_utf8_is_replaced_and_the_sender_warned(server: Both) -> None:
+    # UTF8ONLY is advertised: the line is relayed with U+FFFD, and its sender told with
+    # WARN <command> INVALID_UTF8 (IRCv3 UTF8ONLY, standard replies; irctest's
+    # testUtf8Validation)
+    bob = server.join("bob")
+    alice = server.irc("alice")
+    alice.send(b"PRIVMSG bob :hi\xaa", "PRIVMSG bob :fine")
+    server.flush()
+    assert bob.lines() == ["[private] alice: hi\ufffd", "[private] alice: fine"]
+    assert alice.lines() == [
+        f":{SERVER} WARN PRIVMSG INVALID_UTF8 :Invalid UTF-8 was replaced with U+FFFD"]
+
+
 def test_numeric_errors_for_messages(server: Both) -> None:
     alice = server.irc("alice")
     server.join("carol").send("/join #dev")
@@ -148,6 +161,18 @@ def test_numeric_errors_for_messages(server: Both) -> None:
         f":{SERVER} 461 alice JOIN :Not enough parameters",
         f":{SERVER} 442 alice #dev :You're not on that channel",
     ]
+
+
+def test_a_notice_gets_no_error_back(server: Both) -> None:
+    # RFC 1459/2812 and Modern IRC: no automatic reply to a NOTICE, errors included
+    # (irctest's testNoticeNonexistentChannel)
+    alice = server.irc("alice")
+    server.join("carol").send("/join #dev")
+    server.flush()
+    alice.clear()
+    alice.send("NOTICE", "NOTICE #lobby", "NOTICE #nowhere :x", "NOTICE #dev :x",
+               "NOTICE nobody :x", "PING :done")
+    assert alice.lines() == [f":{SERVER} PONG {SERVER} :done"]
 
 
 def test_join_several_channels_part_and_names(server: Both) -> None:

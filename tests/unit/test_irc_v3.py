@@ -83,6 +83,23 @@ def test_labeled_response_one_line_none_and_several(server: Both) -> None:
     assert lines[-1] == f":{SERVER} BATCH -{ref}"
 
 
+def test_a_message_to_oneself_comes_as_delivered_and_as_the_labeled_echo(server: Both) -> None:
+    # labeled-response's own example: with echo-message, a PRIVMSG to oneself arrives
+    # twice, once as any recipient gets it and once as the echo, which carries the label
+    # (irctest's testLabeledPrivmsgResponsesToSelf)
+    alice = server.irc("alice", "labeled-response", "batch", "echo-message")
+    alice.send("@label=s1 PRIVMSG alice :hi")
+    server.flush()
+    assert sorted(alice.lines()) == [
+        ":alice!alice@chatroom PRIVMSG alice :hi",
+        "@label=s1 :alice!alice@chatroom PRIVMSG alice :hi",
+    ]
+    plain = server.irc("plain")
+    plain.send("PRIVMSG plain :hi")  # without echo-message: once
+    server.flush()
+    assert plain.lines() == [":plain!plain@chatroom PRIVMSG plain :hi"]
+
+
 def test_multi_prefix_userhost_in_names_and_cap_notify(server: Both) -> None:
     alice = server.irc("alice", "multi-prefix", "userhost-in-names")
     alice.send("JOIN #dev", "NAMES #dev", "CAP LIST")
