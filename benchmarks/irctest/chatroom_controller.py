@@ -23,6 +23,9 @@ from irctest.basecontrollers import (
 from irctest.specifications import Capabilities, OptionalBehaviors
 
 ROOT = Path(__file__).resolve().parents[2]
+OPERPASSWORD_HASH = (  # chatroom-passwd's for "operpassword", irctest's operator password
+    "$argon2id$v=19$m=65536,t=3,p=4$ndR2GfGiUDp4hppTp3fV3A$86yZ4r5wDwbEUcXLBOi/Q3MRpCoW7Kiz36YO1QSAsAM"
+)
 TWISTD = os.environ.get("CHATROOM_TWISTD", str(ROOT / ".venv" / "bin" / "twistd"))
 
 _started: list[subprocess.Popen[bytes]] = []
@@ -83,6 +86,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
         assert self.proc is None
         self.create_config()
         assert self.directory is not None
+        (self.directory / "opers").write_text(f"operuser {OPERPASSWORD_HASH}\n")
         self.port, self.hostname = port, hostname
         _, line_port = self.get_hostname_and_port()  # the line front end's, unused
         # loopback only, whatever irctest's hostname ("0.0.0.0", which Linux connects to
@@ -94,6 +98,7 @@ class ChatroomController(BaseServerController, DirectoryBasedController):
                 "--irc", str(port), "--irc-name", "My.Little.Server",
                 "--history", str(self.directory / "history.sqlite"),
                 "--state", str(self.directory / "state.sqlite"),
+                "--opers", str(self.directory / "opers"),
                 # irctest sends bursts and opens many clients from one address
                 "--rate", "1000", "--burst", "1000", "--max-per-ip", "1000",
             ],
