@@ -50,6 +50,10 @@ def read(path: str) -> dict[str, Any]:
         raise usage.UsageError(f"--config {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise usage.UsageError(f"--config {path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the whole file first
+        raise usage.UsageError(
+            f"--config {path}: not UTF-8 text (byte {e.start + 1}: {e.object[e.start]:#04x})"
+        ) from None
 
 
 def apply(options: CommandOptions, path: str) -> None:
