@@ -19,6 +19,7 @@ from typing import Any
 from twisted.python import usage
 
 from chatroom.cli import CommandOptions
+from chatroom.files import open_regular
 
 NOT_IN_FILE = frozenset({"config", "help", "version"})
 """Options a file cannot set: which file to read, and those that only print."""
@@ -44,7 +45,7 @@ def settable(options: CommandOptions) -> dict[str, bool]:
 def read(path: str) -> dict[str, Any]:
     """The file's table; ``UsageError`` in one sentence if it cannot be read or parsed."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             return tomllib.load(file)
     except OSError as e:
         raise usage.UsageError(f"--config {path}: {e.strerror or e}") from None

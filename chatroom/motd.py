@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 
+from chatroom.files import open_regular
 from chatroom.irc.message import strip_formatting
 from chatroom.lines.sanitize import clean_text
 
@@ -59,7 +60,7 @@ def parse(text: str) -> list[str]:
 def load(path: str) -> list[str]:
     """The lines to show of the file at ``path``: blocking (at start, or in a thread)."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             data = file.read(MAX_BYTES)
     except OSError as e:
         raise MotdError(f"cannot read it: {e.strerror or e}") from None
