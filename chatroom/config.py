@@ -19,6 +19,7 @@ from typing import Any
 from twisted.python import usage
 
 from chatroom.cli import CommandOptions
+from chatroom.files import open_regular
 
 NOT_IN_FILE = frozenset({"config", "help", "version"})
 """Options a file cannot set: which file to read, and those that only print."""
@@ -44,12 +45,16 @@ def settable(options: CommandOptions) -> dict[str, bool]:
 def read(path: str) -> dict[str, Any]:
     """The file's table; ``UsageError`` in one sentence if it cannot be read or parsed."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             return tomllib.load(file)
     except OSError as e:
         raise usage.UsageError(f"--config {path}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise usage.UsageError(f"--config {path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # tomllib decodes the whole file first
+        raise usage.UsageError(
+            f"--config {path}: not UTF-8 text (byte {e.start + 1}: {e.object[e.start]:#04x})"
+        ) from None
 
 
 def apply(options: CommandOptions, path: str) -> None:

@@ -14,9 +14,9 @@ not right stops the server with a sentence that names it, and again on every rel
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from chatroom.accounts.passwords import BadHash, check_hash
+from chatroom.files import open_regular
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 """An operator's name: ASCII letters, digits, ``_ . -``, 1 to 32, a letter or digit first."""
@@ -53,7 +53,8 @@ def parse_operators(text: str, where: str = "the operators file") -> dict[str, s
 def load_operators(path: str) -> dict[str, str]:
     """The operators of the file at ``path`` (read at start, before the reactor runs)."""
     try:
-        text = Path(path).read_text("utf-8")
+        with open_regular(path) as file:
+            text = file.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise OperatorsFileError(f"cannot read {path}: {e}") from None
     return parse_operators(text, path)

@@ -75,8 +75,11 @@ class AccountBook:
             return
         assert isinstance(event, AccountSet)
         key = nicknames.key(event.name)
-        if event.time < self._changed(key):
-            return  # an older state of it, from a node that missed the later change
+        if not event.member and event.time < self._changed(key):
+            # A view (no member: what a node that comes back is told) older than what
+            # this node knows. A live change is later by the stream's order, whatever
+            # the clock of the node that made it.
+            return
         store = self.store
         if event.hash:
             account = Account(event.name, event.hash, event.time)

@@ -21,6 +21,11 @@ INVISIBLE_MARKS = "\u034f\u17b4\u17b5\u180b-\u180d\u180f\ufe00-\ufe0f\U000e0100-
 vowels, Mongolian free variation selectors and the variation selectors (which pick an
 emoji's colour form, or an ideograph's variant). Zero width on their own."""
 
+LAYOUT_CONTROLS = "\U00013430-\U0001343f"
+"""The Egyptian hieroglyph format controls (category Cf, not default-ignorable): they
+arrange the signs around them, so chat keeps them, but on their own they show nothing, and
+a nickname refuses them as it refuses every format character."""
+
 FILLERS = "\u115f\u1160\u3164\uffa0"
 """The Hangul fillers: letters (category Lo) that show as nothing, or as a blank."""
 

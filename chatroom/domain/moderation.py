@@ -66,6 +66,10 @@ MAX_KEY = 32
 MAX_LIMIT = 100_000
 """The largest member limit (``+l``)."""
 
+MAX_MODE_CHANGES = 12
+"""Changes one ``/mode`` may make. Each is a line to the room, an audit line and (with
+Redis) an entry on the shared stream, and the command costs one token of flood control."""
+
 Evict = Callable[[str, str], None]
 """``evict(why, reason)``: close a member's connection, telling it ``why`` (an error
 line), logging ``reason``; its leaves are published as for any disconnect."""
@@ -372,6 +376,9 @@ class Moderation:
             changes.append((sign, char, argument))
         if not changes:
             raise ChatError("usage: /mode [#ROOM] [+|-]FLAGS [ARGUMENTS]")
+        if len(changes) > MAX_MODE_CHANGES:
+            raise ChatError(f"a /mode makes at most {MAX_MODE_CHANGES} changes "
+                            f"(got {len(changes)})")
         if arguments:
             raise ChatError(f"too many arguments for /mode {spec}: {' '.join(arguments)}")
         for sign, flag, argument in changes:

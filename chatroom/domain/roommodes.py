@@ -193,7 +193,8 @@ def _mask(state: RoomState, event: MaskSet) -> None:
 def _server_ban(directory: Directory, event: ServerBanSet) -> None:
     """Set or lift a server ban, unless this node knows of a later change to it: a node
     that comes back is told what the others hold, and tells them what it holds, and the
-    later of two changes wins (by their time)."""
+    later of two changes wins (by their time). A live change (one with a member, the
+    operator) is the later by the stream's order, whatever its node's clock says."""
     try:
         mask = masks.parse(event.mask)
     except BadMask:
@@ -203,8 +204,8 @@ def _server_ban(directory: Directory, event: ServerBanSet) -> None:
     lifted = directory.lifted_server_bans.get(key)
     latest = max(held.time if held is not None else 0.0,
                  lifted[0] if lifted is not None else 0.0)
-    if event.time < latest:
-        return  # older than what this node knows
+    if not event.member and event.time < latest:
+        return  # a view older than what this node knows (a live change is later)
     if event.change == "+":
         directory.server_bans[key] = ServerBan(
             mask, event.nick, event.time, event.until, event.reason

@@ -35,6 +35,7 @@ from chatroom.domain.charclasses import (
     INVISIBLE_FORMAT,
     INVISIBLE_MARKS,
     JOINERS,
+    LAYOUT_CONTROLS,
     TAGS,
 )
 
@@ -63,7 +64,7 @@ _ODD_BLANK = re.compile(f"[\t{FILLERS}\u2800]")
 # spaces, and the invisible marks (which count as blank after a space).
 _PRINTABLE_ODD = re.compile(f"[{FILLERS}\u2800{INVISIBLE_MARKS}]")
 # What is left when nothing in a line shows.
-_NOTHING_SHOWN = re.compile(f"[{BLANKS}{INVISIBLE_MARKS}{JOINERS}]*")
+_NOTHING_SHOWN = re.compile(f"[{BLANKS}{INVISIBLE_MARKS}{JOINERS}{LAYOUT_CONTROLS}]*")
 
 
 def decode(raw: bytes) -> str:

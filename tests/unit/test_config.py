@@ -158,3 +158,15 @@ def test_every_live_option_is_marked_live_in_the_example() -> None:
         assert block is not None
         marked = "[live" in block.group(1)
         assert marked == (key in LIVE), f"{key}: [live] in the example, or not, as reload says"
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    # tomllib decodes the file itself: its UnicodeDecodeError is no TOMLDecodeError, and
+    # escaped to /rehash, which then cut the operator's connection as a server error.
+    path = tmp_path / "chatroom.toml"
+    path.write_bytes(b"max-line = 1024\n# caf\xe9\n")
+    with pytest.raises(usage.UsageError) as raised:
+        parse("--config", str(path))
+    said = str(raised.value)
+    assert said.startswith(f"--config {path}: not UTF-8 text"), said
+    assert "\n" not in said

@@ -30,6 +30,8 @@ INVISIBLE = [
     "\u00a0\u034f",
     "\u3164",  # Hangul filler
     "\u200b\u034f",  # a removed character, then a kept invisible one
+    "\U00013430",  # Egyptian hieroglyph vertical joiner (a nickname refuses it as invisible)
+    "\U00013436 \U00013431",
 ]
 
 
@@ -45,7 +47,8 @@ def test_a_line_of_invisible_characters_is_cleaned_to_nothing(line: str) -> None
 
 
 @pytest.mark.parametrize(
-    "line", ["a\u034f", "\u034fa", "\u2764\ufe0f", "\U0001f468\u200d\U0001f469"]
+    "line", ["a\u034f", "\u034fa", "\u2764\ufe0f", "\U0001f468\u200d\U0001f469",
+             "\U00013000\U00013430\U00013001"]
 )
 def test_invisible_characters_beside_text_stay(line: str) -> None:
     assert clean_text(line) == line

@@ -15,7 +15,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from chatroom.domain.errors import ChatError
-from chatroom.domain.moderation import Moderation
+from chatroom.domain.moderation import MAX_MODE_CHANGES, Moderation
 from tests.unit.helpers import Server, serving
 from tests.unit.test_protocol_moderation import dev, run
 from tests.unit.test_web_harness import FakeBrowser, make_site
@@ -92,3 +92,18 @@ def test_the_page_gets_one_error_per_refused_change() -> None:
     assert {m["type"] for m in got} >= {"mode", "role"}, got
 
 
+
+
+def test_one_mode_command_makes_a_bounded_number_of_changes(server: Server) -> None:
+    # Each change is a broadcast line, an audit log line and (with Redis) an entry on the
+    # shared stream: one 2 KiB line of "+b-b" pairs made 500 of each, past flood control
+    # (one line, one token), enough to push other rooms' lines out of the stream's backlog.
+    alice, bob, _carol = dev(server)
+    most = MAX_MODE_CHANGES
+    pairs = "+b-b" * most
+    masks = " ".join(["x"] * 2 * most)
+    assert run(server, alice, f"/mode {pairs} {masks}") == [
+        f"! a /mode makes at most {most} changes (got {2 * most})"]
+    assert bob.lines() == []
+    assert run(server, alice, "/mode " + "+v-v" * (most // 2) + " bob" * most)[0].startswith(
+        "*** you set mode +v bob -v bob")

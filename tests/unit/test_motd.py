@@ -26,6 +26,13 @@ def test_lines_are_cleaned_cut_and_counted() -> None:
     assert motd.parse("\n \n") == []
 
 
+def test_irc_formatting_codes_go_whole_with_their_colour_numbers() -> None:
+    # MOTDs are written for IRC clients, in colour: the numbers after ^C are part of the
+    # code, not text; the control characters alone were removed, "04" stayed.
+    text = "\x02Welcome\x02 to \x0304,12chat\x03 \x1dnow\x0f \x0399"
+    assert motd.parse(text) == ["Welcome to chat now"]
+
+
 def test_a_file_is_read_up_to_a_bound(tmp_path: Path) -> None:
     path = tmp_path / "motd.txt"
     path.write_bytes(b"caf\xc3\xa9 \xff\n" + b"y" * (motd.MAX_BYTES * 4))

@@ -87,3 +87,25 @@ def test_a_server_ban_keeps_its_later_change_and_the_file_only_that() -> None:
     assert [b.mask.text for b in directory.server_bans.values()] == ["203.0.113.7"]
     assert store.calls == [("save", "203.0.113.7"), ("delete", "203.0.113.7"),
                            ("delete", "198.51.100.1"), ("save", "203.0.113.7")]
+
+
+def test_a_live_change_applies_whatever_the_clock_of_its_node() -> None:
+    # Nodes' clocks differ. The stream orders live changes: one made after another is
+    # later, even when the node that made it has a clock behind. Only what a node that
+    # comes back is told (views, no member) is judged by time. Before, a /password,
+    # /unregister, /gban or /ungban made on a node whose clock was behind the previous
+    # change's node was confirmed to the person and ignored on every node.
+    book = AccountBook(Written())
+    book(AccountSet("", 100.0, "m1", "alice", "alice", "first"))  # node A, clock ahead
+    book(AccountSet("", 40.0, "m2", "alice", "alice", "second"))  # /password on node B
+    found = book.find("alice")
+    assert found is not None and found.hash == "second"
+    book(AccountSet("", 41.0, "m2", "alice", "alice", ""))  # /unregister on node B
+    assert book.find("alice") is None
+
+    directory = Directory()
+    roommodes.apply(directory, ServerBanSet("", 100.0, "o1", "root", "+", "203.0.113.7", 0.0))
+    roommodes.apply(directory, ServerBanSet("", 40.0, "o2", "op", "-", "203.0.113.7", 0.0))
+    assert directory.server_bans == {}
+    roommodes.apply(directory, ServerBanSet("", 30.0, "o2", "op", "+", "203.0.113.7", 0.0))
+    assert [b.mask.text for b in directory.server_bans.values()] == ["203.0.113.7"]
