@@ -154,6 +154,11 @@ class Reloader:
                 "{reasons}", trigger=trigger, reasons="; ".join(outcome.refusals),
                 refusals=outcome.refusals,
             )
+        except Exception as e:  # a bug: the operator who asked is told, never cut off
+            outcome.refusals = [f"the reload failed: {e.__class__.__name__}: {e}"
+                                " (a bug: see the server's log)"]
+            self.refusals += 1
+            self._log.failure("reload ({trigger}) failed", trigger=trigger)
         else:
             self.reloads += 1
             self._log.info("reload ({trigger}) applied: {summary}", trigger=trigger,

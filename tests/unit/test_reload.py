@@ -207,6 +207,26 @@ def test_an_unreadable_file_is_refused(make: Callable[..., Running]) -> None:
     assert outcome.refusals[0].startswith(f"--config {running.path}: No such file")
 
 
+def test_an_unexpected_error_is_a_refusal_told_to_whoever_asked(
+    make: Callable[..., Running], monkeypatch: pytest.MonkeyPatch,
+    logged_failures: list[dict[str, Any]],
+) -> None:
+    running = make(BASE)
+
+    def broken() -> Any:
+        raise RuntimeError("something nobody foresaw")
+
+    monkeypatch.setattr(running.reloader, "_read", broken)
+    outcome = result(running.reloader.reload("/rehash by alice"))
+    assert outcome.refusals == ["the reload failed: RuntimeError: something nobody foresaw"
+                                " (a bug: see the server's log)"]
+    assert running.outcomes == [outcome]  # /rehash's operator is answered
+    assert running.reloader.refusals == 1
+    assert result(running.reloader.reload("again")).refusals  # the lock was released
+    assert len(logged_failures) == 2  # with its traceback, for whoever fixes the bug
+    logged_failures.clear()
+
+
 def test_the_command_line_still_wins_after_a_reload(make: Callable[..., Running]) -> None:
     running = make(BASE, "--max-line", "1024")
     outcome = running.reload(BASE + "max-line = 4096\n")
