@@ -474,8 +474,8 @@ class IRCProtocol(StreamConnection, Protocol):
         (times on them, in a batch where the client takes batches); without, as notices
         that say they are history, like the line front end's replay."""
         if "server-time" not in self.caps:
-            lines = [f"last {len(records)} lines (times in UTC):", *format_replay(records),
-                     "end of history"]
+            count = "1 line" if len(records) == 1 else f"{len(records)} lines"
+            lines = [f"last {count} (times in UTC):", *format_replay(records), "end of history"]
             self.reply(b"".join(build(self.server, "NOTICE", room, line) for line in lines))
             return
         self.reply(self.history_batch("chathistory", room, records))

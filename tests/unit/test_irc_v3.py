@@ -225,3 +225,14 @@ def test_the_chathistory_capability_and_token_only_with_history() -> None:
         alice.send("CAP LS 302", "NICK a", "USER a 0 * :a", "CAP END")
         text = "\n".join(alice.lines())
         assert "draft/chathistory" in text and "CHATHISTORY=200" in text
+
+
+def test_a_replay_of_one_line_says_one_line(server: Both) -> None:
+    bob = server.join("bob")
+    bob.send_lines(["/join #one"])
+    server.flush()
+    alice = server.irc("alice")
+    alice.send("JOIN #one")
+    server.flush()
+    notices = [line for line in alice.lines() if " NOTICE #one " in line]
+    assert notices[0] == f":{SERVER} NOTICE #one :last 1 line (times in UTC):"
