@@ -178,6 +178,19 @@ def test_moderated_and_muted_members_get_404(server: Both) -> None:
     assert bob.lines()[-1:] == ["carol: free"]
 
 
+def test_one_mode_line_makes_at_most_a_dozen_changes(server: Both) -> None:
+    """The review's amplification, over IRC: flags need no parameter, so one line of
+    ``+m-m+m-m...`` was hundreds of changes, each broadcast to every front end."""
+    from chatroom.domain.moderation import MAX_MODE_CHANGES
+
+    alice, bob, carol = dev(server)
+    carol.clear()
+    bob.clear()
+    run(server, alice, "MODE #dev " + "+m-m" * 100)
+    assert len(untagged(carol.lines())) == MAX_MODE_CHANGES
+    assert len(bob.lines()) == MAX_MODE_CHANGES
+
+
 def test_key_limit_invite_only_and_secret_hold_at_join(server: Both) -> None:
     alice, _bob, carol = dev(server)
     dan = server.irc("dan")
