@@ -67,6 +67,10 @@ class Limits:
     max_bans: int = 100
     """Bans one room may hold, and as many mutes; the server as many server bans."""
 
+    max_mode_changes: int = 12  # chatroom.domain.moderation.MAX_MODE_CHANGES
+    """Changes one ``/mode`` (or IRC ``MODE``) line may make: each is announced to the
+    room, and flood control counts the line once."""
+
     max_guess_delay: float = 60.0
     """Seconds a password guess waits at most: each wrong password for an account (or an
     operator name), or from an address, doubles the wait of the next, from 1 second."""

@@ -116,6 +116,10 @@ class Options(CommandOptions):
         ["max-bans", None, DEFAULTS.max_bans,
          "Bans one room may hold (and as many mutes); the server as many server bans.",
          _ranged(int, 1, 100000, "Must be from 1 to 100000.")],
+        ["max-mode-changes", None, DEFAULTS.max_mode_changes,
+         "Changes one /mode (or IRC MODE) line may make; a /mode asking more is refused, "
+         "an IRC MODE's are ignored past it.",
+         _ranged(int, 1, 100, "Must be from 1 to 100.")],
         ["max-guess-delay", None, DEFAULTS.max_guess_delay,
          "Seconds a password guess waits at most: each wrong password for a name, or from "
          "an address, doubles the next one's wait, from 1 second.",
@@ -316,6 +320,7 @@ class Options(CommandOptions):
             max_room_name=self["max-room-name"],
             max_topic=self["max-topic"],
             max_bans=self["max-bans"],
+            max_mode_changes=self["max-mode-changes"],
             max_guess_delay=self["max-guess-delay"],
             storm_rate=self["storm-rate"],
             storm_members=self["storm-members"],

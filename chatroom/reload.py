@@ -102,7 +102,8 @@ def apply_limits(services: Services, limits: Limits) -> None:
     if services.admission is not None:
         services.admission.update(limits)
     if services.moderation is not None:
-        services.moderation.rules = replace(services.moderation.rules, max_bans=limits.max_bans)
+        services.moderation.rules = replace(services.moderation.rules, max_bans=limits.max_bans,
+                                            max_mode_changes=limits.max_mode_changes)
     if services.accounts is not None:
         services.accounts.guesses.longest = limits.max_guess_delay
     for session in list(services.sessions):

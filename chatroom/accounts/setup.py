@@ -26,7 +26,8 @@ def equip(services: Services) -> tuple[Moderation, Accounts]:
     file keeps (accounts, registered rooms, server bans) put back. Passwords are checked
     in the reactor's threads (synchronously on a test's ``Clock``)."""
     clock, limits = services.clock, services.limits
-    moderation = Moderation(services.chat, clock, Rules(max_bans=limits.max_bans))
+    moderation = Moderation(services.chat, clock, Rules(max_bans=limits.max_bans,
+                                                    max_mode_changes=limits.max_mode_changes))
     run = in_threads(clock) if IReactorThreads.providedBy(clock) else here
     state = services.state
     book = AccountBook(state) if state is not None else None

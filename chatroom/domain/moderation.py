@@ -67,8 +67,9 @@ MAX_LIMIT = 100_000
 """The largest member limit (``+l``)."""
 
 MAX_MODE_CHANGES = 12
-"""Changes one ``/mode`` may make. Each is a line to the room, an audit line and (with
-Redis) an entry on the shared stream, and the command costs one token of flood control."""
+"""Changes one ``/mode`` may make by default (``--max-mode-changes``). Each is a line to
+the room, an audit line and (with Redis) an entry on the shared stream, and the command
+costs one token of flood control."""
 
 Evict = Callable[[str, str], None]
 """``evict(why, reason)``: close a member's connection, telling it ``why`` (an error
@@ -89,6 +90,9 @@ class Rules:
 
     max_bans: int = 100
     """Bans one room may hold (and as many mutes); the server as many server bans."""
+
+    max_mode_changes: int = MAX_MODE_CHANGES
+    """Changes one mode line may make (each is a broadcast)."""
 
 
 class Moderation:
@@ -376,9 +380,9 @@ class Moderation:
             changes.append((sign, char, argument))
         if not changes:
             raise ChatError("usage: /mode [#ROOM] [+|-]FLAGS [ARGUMENTS]")
-        if len(changes) > MAX_MODE_CHANGES:
-            raise ChatError(f"a /mode makes at most {MAX_MODE_CHANGES} changes "
-                            f"(got {len(changes)})")
+        most = self.rules.max_mode_changes
+        if len(changes) > most:
+            raise ChatError(f"a /mode makes at most {most} changes (got {len(changes)})")
         if arguments:
             raise ChatError(f"too many arguments for /mode {spec}: {' '.join(arguments)}")
         for sign, flag, argument in changes:

@@ -27,7 +27,7 @@ from chatroom.domain.errors import (
     NotOperator,
     NotServerOperator,
 )
-from chatroom.domain.moderation import MAX_MODE_CHANGES, Moderation
+from chatroom.domain.moderation import Moderation
 from chatroom.domain.roommodes import Entry
 from chatroom.irc import numerics as n
 from chatroom.irc.channelmodes import irc_form, irc_mask
@@ -226,7 +226,9 @@ def _channel_mode(self: IRCProtocol, target: str, params: list[str]) -> None:
 def _parse(self: IRCProtocol, spec: str, arguments: list[str]) -> tuple[list[Change], str]:
     """The changes a modestring asks for, and the lists it asks to see (``MODE #a b``).
     Unknown flags get 472, missing parameters 461; at most ``MODES`` changes with a
-    parameter are taken, and at most ``MAX_MODE_CHANGES`` in all (as ``/mode``)."""
+    parameter are taken, and at most ``--max-mode-changes`` in all."""
+    moderation = self.factory.services.moderation
+    most = moderation.rules.max_mode_changes if moderation is not None else 0
     arguments = list(arguments)
     changes: list[Change] = []
     lists = ""
@@ -236,7 +238,7 @@ def _parse(self: IRCProtocol, spec: str, arguments: list[str]) -> tuple[list[Cha
         if char in "+-":
             sign = char
             continue
-        if len(changes) >= MAX_MODE_CHANGES:
+        if len(changes) >= most:
             break  # "+m-m+m-m..." to the line's end: one line, hundreds of broadcasts
         if char in LISTS and not arguments:
             if char not in lists:

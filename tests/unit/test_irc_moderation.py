@@ -370,3 +370,19 @@ def test_kill_and_gban_are_for_server_operators(server: Both) -> None:
     ]
     assert run(server, alice, "UNGBAN 192.0.2.0/24") == [
         f":{SERVER} NOTICE alice :192.0.2.0/24 is no longer banned from the server"]
+
+
+def test_the_cap_on_mode_changes_is_the_servers_option(server: Both) -> None:
+    from dataclasses import replace
+
+    moderation = server.services.moderation
+    assert moderation is not None
+    moderation.rules = replace(moderation.rules, max_mode_changes=3)
+    alice, bob, _carol = dev(server)
+    run(server, alice, "MODE #dev +o bob")
+    bob.clear()
+    run(server, alice, "MODE #dev " + "+m-m" * 10)
+    assert len(bob.lines()) == 3
+    bob.send("/mode #dev +m-m+m-m")
+    server.flush()
+    assert bob.lines()[-1] == "! a /mode makes at most 3 changes (got 4)"
