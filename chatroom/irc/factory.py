@@ -75,6 +75,7 @@ class IRCFactory(Factory):
             services.limits, services.clock, kind="irc ", admission=services.admission
         )
         self.members: dict[str, IRCProtocol] = {}
+        self.most_here = self.most_everyone = 0
         self._last: bytes | None = None
         self._filtered: dict[tuple[bool, bool, bool], bytes] = {}
         hub = services.chat.hub
@@ -120,6 +121,15 @@ class IRCFactory(Factory):
 
     def joined(self, protocol: IRCProtocol, member: Member) -> None:
         self.members[member.id] = protocol
+        self.most_here = max(self.most_here, len(self.members))
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """LUSERS' 265 and 266: IRC members of this server, with the most there were at
+        once since start; people on every front end (and node), with the most any LUSERS
+        has counted (counting them walks the registry: not on every join)."""
+        everyone = len(self.chat.names.members())
+        self.most_everyone = max(self.most_everyone, everyone)
+        return len(self.members), self.most_here, everyone, self.most_everyone
 
     def forget(self, protocol: IRCProtocol, member: Member | None) -> None:
         """``protocol``'s connection is gone."""

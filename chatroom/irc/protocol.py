@@ -1109,6 +1109,11 @@ def irc_lusers(self: IRCProtocol, message: Message) -> None:
     self._numeric(n.RPL_LUSERCLIENT, f"There are {people} users and 0 invisible on 1 servers")
     self._numeric(n.RPL_LUSERCHANNELS, str(len(chat.directory)), "channels formed")
     self._numeric(n.RPL_LUSERME, f"I have {len(self.factory.connections)} clients and 0 servers")
+    here, most_here, everyone, most = self.factory.counts()
+    self._numeric(n.RPL_LOCALUSERS, str(here), str(most_here),
+                  f"Current local users {here}, max {most_here}")
+    self._numeric(n.RPL_GLOBALUSERS, str(everyone), str(most),
+                  f"Current global users {everyone}, max {most}")
 
 
 @command("VERSION")

@@ -447,3 +447,17 @@ def test_idle_timeout_counts_messages_not_keepalives() -> None:
         server.flush()
         assert alice.closing
         assert alice.lines()[-1].startswith("ERROR :Closing link: 127.0.0.1 (idle for 300")
+
+
+def test_lusers_counts_local_and_global_users_with_their_maxima(server: Both) -> None:
+    server.join("bob")
+    alice = server.irc("alice")
+    carol = server.irc("carol")
+    carol.protocol.connectionLost()
+    server.flush()
+    alice.clear()
+    alice.send("LUSERS")
+    server.flush()
+    lines = alice.lines()
+    assert f":{SERVER} 265 alice 1 2 :Current local users 1, max 2" in lines
+    assert f":{SERVER} 266 alice 2 2 :Current global users 2, max 2" in lines
