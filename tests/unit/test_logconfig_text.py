@@ -26,3 +26,47 @@ def test_each_line_is_what_twisteds_text_observer_writes() -> None:
         expected(event)
     assert ours.getvalue() == twisteds.getvalue()
     assert ours.getvalue().count("\n") == len(times)
+
+
+class _Peer:
+    host = "127.0.0.1"
+
+    def __repr__(self) -> str:
+        return "<peer>"
+
+    def name(self) -> str:
+        return "called"
+
+
+def test_any_event_is_written_as_twisteds_text_observer_writes_it() -> None:
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        from twisted.python.failure import Failure
+        failure = Failure()
+    events: list[dict[str, object]] = [
+        {"log_format": "{nick} joined from {peer}{kind}", "nick": "alice", "peer": "1.2.3.4",
+         "kind": ""},
+        {"log_format": "{n:>5d} bytes, {rate:.1f}/s", "n": 42, "rate": 2.345},
+        {"log_format": "{peer!r} {peer.host} {peer.name()}", "peer": _Peer()},
+        {"log_format": "{items[0]} {0} {}", "items": ["x"]},
+        {"log_format": "missing {nobody}"},
+        {"log_format": "two\nlines {x}", "x": "and\nmore"},
+        {"log_format": "", "x": 1},
+        {"log_format": "{x}", "x": ""},
+        {"log_format": b"bytes {x}", "x": 1},
+        {"log_format": "failed {x}", "x": 1, "log_failure": failure},
+        {"log_format": "{{literal}} {x}", "x": 1, "log_system": "web"},
+        {"log_format": "{x}", "x": 1, "log_level": None},
+        {"no_format": True},
+    ]
+    ours, twisteds = io.StringIO(), io.StringIO()
+    observe, expected = text_lines_observer(ours), textFileLogObserver(twisteds)
+    for n, event in enumerate(events):
+        event = {"log_level": LogLevel.info, "log_namespace": "chatroom.x",
+                 "log_time": 1_795_500_000.0 + n, **event}
+        if event["log_level"] is None:
+            del event["log_level"]
+        observe(dict(event))
+        expected(dict(event))
+        assert ours.getvalue() == twisteds.getvalue(), event
