@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 from twisted.logger import LogLevel, textFileLogObserver
+from twisted.python.failure import Failure
 
 from chatroom.logconfig import text_lines_observer
 
@@ -39,11 +40,7 @@ class _Peer:
 
 
 def test_any_event_is_written_as_twisteds_text_observer_writes_it() -> None:
-    try:
-        1 / 0
-    except ZeroDivisionError:
-        from twisted.python.failure import Failure
-        failure = Failure()
+    failure = Failure(ZeroDivisionError("division by zero"))
     events: list[dict[str, object]] = [
         {"log_format": "{nick} joined from {peer}{kind}", "nick": "alice", "peer": "1.2.3.4",
          "kind": ""},
