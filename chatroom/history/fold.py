@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from itertools import islice
 
 from chatroom.history.store import Kind, Record
 
@@ -110,7 +111,14 @@ def summary(run: Sequence[Record]) -> str:
     their events in the run to the last: ``joined``, ``left``, ``came and went`` (joined,
     then left) or ``left and came back``; groups in that order, names in order of first
     appearance."""
-    # One pass of two dict stores per record: a join storm folds a whole buffer per arrival.
+    # A join storm folds a whole buffer per arrival, all of it joins: then everyone
+    # "joined", and a dict made in C (keys in order of first appearance, each with its
+    # last record) is all there is to know.
+    kinds = {record.kind for record in run}
+    if len(kinds) == 1:
+        newest = {record.nick.casefold(): record for record in run}
+        shown = [record.nick for record in islice(newest.values(), 3)]
+        return f"{_names(shown, len(newest))} {'joined' if _JOINED in kinds else 'left'}"
     first: dict[str, Kind] = {}
     last: dict[str, Record] = {}
     for record in run:
@@ -132,6 +140,11 @@ def summary(run: Sequence[Record]) -> str:
 
 def names(nicks: Sequence[str]) -> str:
     """``alice``, ``alice and bob``, ``alice, bob and carol``, ``alice, bob and 3 others``."""
-    if len(nicks) <= 3:
-        return nicks[0] if len(nicks) == 1 else f"{', '.join(nicks[:-1])} and {nicks[-1]}"
-    return f"{nicks[0]}, {nicks[1]} and {len(nicks) - 2} others"
+    return _names(nicks, len(nicks))
+
+
+def _names(first: Sequence[str], count: int) -> str:
+    """``names`` of ``count`` nicknames, of which ``first`` holds the first three at least."""
+    if count <= 3:
+        return first[0] if count == 1 else f"{', '.join(first[:count - 1])} and {first[count - 1]}"
+    return f"{first[0]}, {first[1]} and {count - 2} others"
