@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from string import Formatter
 from typing import IO, Any
 
 from twisted.application.service import IServiceCollection, MultiService
@@ -22,8 +23,10 @@ from twisted.logger import (
     LogLevelFilterPredicate,
     eventAsJSON,
     eventAsText,
-    textFileLogObserver,
+    formatEventAsClassicLogText,
+    formatTime,
 )
+from twisted.logger._format import _formatSystem
 from twisted.python.components import Componentized
 from twisted.python.logfile import LogFile
 
@@ -60,6 +63,60 @@ def json_lines_observer(out: IO[Any]) -> FileLogObserver:
     return FileLogObserver(out, line)
 
 
+def text_lines_observer(out: IO[Any]) -> FileLogObserver:
+    """``textFileLogObserver``'s lines, each timestamp made once a second: a join storm
+    logs two lines a connection, and making a timezone and a ``strftime`` for each was a
+    tenth of a join's CPU (issue 17)."""
+    made: list[Any] = [None, ""]  # the second, and its text
+
+    def stamp(when: float | None) -> str:
+        if when is None:
+            return formatTime(when)
+        second = int(when)
+        if when - second > 0.9999:  # may round up into the next second: made as it is
+            return formatTime(when)
+        if made[0] != second:
+            made[0], made[1] = second, formatTime(second)
+        return str(made[1])
+
+    def line(event: dict[str, Any]) -> str | None:
+        fmt = event.get("log_format")
+        if type(fmt) is str and "log_failure" not in event and "log_flattened" not in event \
+                and _plain(fmt):
+            try:
+                text = fmt.format_map(event)
+            except Exception:  # Twisted says why, in its own words
+                return formatEventAsClassicLogText(event, formatTime=stamp)
+            if not text:
+                return None
+            line = f"{stamp(event.get('log_time'))} [{_formatSystem(event)}] {text}"
+            return line.replace("\n", "\n\t") + "\n"
+        return formatEventAsClassicLogText(event, formatTime=stamp)
+
+    return FileLogObserver(out, line)
+
+
+_PLAIN: dict[str, bool] = {}
+
+
+def _plain(fmt: str) -> bool:
+    """Whether every field of ``fmt`` is a plain name (``{peer}``, ``{n:d}``): then
+    ``str.format_map`` makes what Twisted's ``formatEvent`` makes, without the Python
+    ``string.Formatter`` that is half of a log line's cost. Calls (``{f()}``), attributes,
+    indexes and conversions are left to Twisted."""
+    plain = _PLAIN.get(fmt)
+    if plain is None:
+        try:
+            plain = all(name is None or (name.isidentifier() and conversion is None
+                                         and "{" not in (spec or ""))
+                        for _, name, spec, conversion in Formatter().parse(fmt))
+        except ValueError:
+            plain = False
+        if len(_PLAIN) < 1000:  # formats are the code's literals, and a few made from them
+            _PLAIN[fmt] = plain
+    return plain
+
+
 class LogOutput:
     """The server's log observer: its format is fixed, its level can change."""
 
@@ -67,7 +124,7 @@ class LogOutput:
         self.format = fmt
         self.level = level
         self.predicate = LogLevelFilterPredicate(LogLevel.levelWithName(level))
-        base = json_lines_observer(out) if fmt == "json" else textFileLogObserver(out)
+        base = json_lines_observer(out) if fmt == "json" else text_lines_observer(out)
         self.observer: ILogObserver = FilteringLogObserver(base, [self.predicate])
 
     def set_level(self, level: str) -> None:

@@ -15,8 +15,9 @@ A quiet room's history is mostly people coming and going; a replay of twenty lin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from itertools import islice
 
 from chatroom.history.store import Kind, Record
 
@@ -83,25 +84,26 @@ def fold(records: Sequence[Record]) -> list[Record]:
     ``same_as`` is that event's line id, so a page that showed it live knows the notice)."""
     folded: list[Record] = []
     run: list[Record] = []
-    for record in _with_end(records):
-        if record is not None and (record.kind is _JOINED or record.kind is _LEFT):
+    for record in records:
+        kind = record.kind
+        if kind is _JOINED or kind is _LEFT:
             run.append(record)
             continue
-        if len(run) == 1:
-            folded.append(run[0])
-        elif run:
-            last = run[-1]
-            folded.append(Record(0, last.time, last.room, _NOTICE, "", summary(run),
-                                 same_as=last.line_id))
-        run = []
-        if record is not None:
-            folded.append(record)
+        if run:
+            folded.append(_folded(run))
+            run = []
+        folded.append(record)
+    if run:
+        folded.append(_folded(run))
     return folded
 
 
-def _with_end(records: Sequence[Record]) -> Iterator[Record | None]:
-    yield from records
-    yield None
+def _folded(run: list[Record]) -> Record:
+    """The line that stands for ``run``: its one record, or the notice of them all."""
+    if len(run) == 1:
+        return run[0]
+    last = run[-1]
+    return Record(0, last.time, last.room, _NOTICE, "", summary(run), same_as=last.line_id)
 
 
 def summary(run: Sequence[Record]) -> str:
@@ -109,28 +111,40 @@ def summary(run: Sequence[Record]) -> str:
     their events in the run to the last: ``joined``, ``left``, ``came and went`` (joined,
     then left) or ``left and came back``; groups in that order, names in order of first
     appearance."""
+    # A join storm folds a whole buffer per arrival, all of it joins: then everyone
+    # "joined", and a dict made in C (keys in order of first appearance, each with its
+    # last record) is all there is to know.
+    kinds = {record.kind for record in run}
+    if len(kinds) == 1:
+        newest = {record.nick.casefold(): record for record in run}
+        shown = [record.nick for record in islice(newest.values(), 3)]
+        return f"{_names(shown, len(newest))} {'joined' if _JOINED in kinds else 'left'}"
     first: dict[str, Kind] = {}
-    last: dict[str, Kind] = {}
-    shown: dict[str, str] = {}
+    last: dict[str, Record] = {}
     for record in run:
         key = record.nick.casefold()
-        first.setdefault(key, record.kind)
-        last[key] = record.kind
-        shown[key] = record.nick
+        if key not in last:
+            first[key] = record.kind
+        last[key] = record
     groups: dict[str, list[str]] = {
         "joined": [], "left": [], "came and went": [], "left and came back": []}
     for key, began in first.items():
         ended = last[key]
-        if began is ended:
+        if began is ended.kind:
             what = "joined" if began is _JOINED else "left"
         else:
             what = "came and went" if began is _JOINED else "left and came back"
-        groups[what].append(shown[key])
+        groups[what].append(ended.nick)
     return "; ".join(f"{names(nicks)} {what}" for what, nicks in groups.items() if nicks)
 
 
 def names(nicks: Sequence[str]) -> str:
     """``alice``, ``alice and bob``, ``alice, bob and carol``, ``alice, bob and 3 others``."""
-    if len(nicks) <= 3:
-        return nicks[0] if len(nicks) == 1 else f"{', '.join(nicks[:-1])} and {nicks[-1]}"
-    return f"{nicks[0]}, {nicks[1]} and {len(nicks) - 2} others"
+    return _names(nicks, len(nicks))
+
+
+def _names(first: Sequence[str], count: int) -> str:
+    """``names`` of ``count`` nicknames, of which ``first`` holds the first three at least."""
+    if count <= 3:
+        return first[0] if count == 1 else f"{', '.join(first[:count - 1])} and {first[count - 1]}"
+    return f"{first[0]}, {first[1]} and {count - 2} others"

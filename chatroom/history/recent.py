@@ -30,8 +30,9 @@ from chatroom.history.store import IHistory, Record, record_from_row, rows_for
 _RECORDED = frozenset(RECORDED)
 
 _Items = deque[Event | Record]
-_Memo = dict[int, tuple[Event, "Record | None"]]
-"""Per room: ``id(event)`` -> the event (which keeps the id its own) and its record there."""
+_Memo = dict[int, tuple["Event | Record", "Record | None", "str | None"]]
+"""Per room: ``id(item)`` -> the item (which keeps the id its own), its record there and
+the member whose join it is."""
 
 
 class RecentRecords:
@@ -151,19 +152,26 @@ class RecentRecords:
         elif len(memo) > 2 * self._size:  # events gone from the buffer: their records too
             memo = self._memo[key] = {id(item): memo[id(item)] for item in items
                                       if id(item) in memo and memo[id(item)][0] is item}
+        # Every arrival of a join storm reads the whole buffer: one dict lookup per item
+        # here, the rest (its record, whose join it is) worked out once per item.
+        known_of = memo.get
         for item in reversed(items):
-            if isinstance(item, Record):
-                if item.room and room_key(item.room) != key:
-                    continue
-                yield item
-            elif joining is not None and type(item) is Joined and item.member == joining:
+            known = known_of(id(item))
+            if known is None or known[0] is not item:
+                known = memo[id(item)] = _known(item, key)
+            if joining is not None and known[2] == joining:
                 continue
-            else:
-                known = memo.get(id(item))
-                if known is None or known[0] is not item:
-                    known = memo[id(item)] = (item, _record_in(item, key))
-                if known[1] is not None:
-                    yield known[1]
+            if known[1] is not None:
+                yield known[1]
+
+
+def _known(item: Event | Record, key: str) -> tuple[Event | Record, Record | None, str | None]:
+    """What ``_newest`` needs of ``item`` in the room whose key is ``key``: ``item``
+    itself, its record there (``None``: not one of the room's) and the member whose join
+    it is (``None``: not a join)."""
+    if isinstance(item, Record):
+        return item, (None if item.room and room_key(item.room) != key else item), None
+    return item, _record_in(item, key), item.member if type(item) is Joined else None
 
 
 def _record_in(event: Event, key: str) -> Record | None:

@@ -3,13 +3,15 @@ and a server's stop not recorded as everyone leaving; and ``/history N`` out of 
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
 from chatroom.domain.events import Joined, Left, Renamed, Said
 from chatroom.history import HistoryRecorder, Kind, MemoryHistory, Record, describe
-from chatroom.history.fold import Joins, fold, newest_lines, parse_joins, summary
+from chatroom.history.fold import Joins, fold, names, newest_lines, parse_joins, summary
 from chatroom.history.recent import RecentRecords
 from chatroom.lines.factory import ChatFactory
 from chatroom.session import Services
@@ -164,3 +166,54 @@ def test_history_with_a_count_out_of_range_says_the_range():
     alice.send("/history 1")
     assert [line.split("] ", 1)[-1] for line in alice.lines()] == [
         "*** last 1 line (times in UTC)", "alice: hello", "*** end of history"]
+
+
+def _summary_as_specified(run: list[Record]) -> str:
+    """``summary`` as issue 12 first wrote it (three dicts, a pass each): the faster one
+    for join storms (issue 17) must say the same of every run."""
+    first: dict[str, Kind] = {}
+    last: dict[str, Kind] = {}
+    shown: dict[str, str] = {}
+    for record in run:
+        key = record.nick.casefold()
+        first.setdefault(key, record.kind)
+        last[key] = record.kind
+        shown[key] = record.nick
+    groups: dict[str, list[str]] = {
+        "joined": [], "left": [], "came and went": [], "left and came back": []}
+    for key, began in first.items():
+        ended = last[key]
+        if began is ended:
+            what = "joined" if began is Kind.JOINED else "left"
+        else:
+            what = "came and went" if began is Kind.JOINED else "left and came back"
+        groups[what].append(shown[key])
+    return "; ".join(f"{names(nicks)} {what}" for what, nicks in groups.items() if nicks)
+
+
+def test_folding_says_of_any_mix_of_joins_leaves_and_lines_what_it_always_said():
+    rng = random.Random(17)
+    nicks = ["alice", "ALICE", "Bob", "bob", "carol", "dave", "erin", "frank"]
+    for _ in range(3000):
+        kinds = rng.choice([[joined], [left], [joined, left]])  # storms are all one kind
+        records = [
+            rng.choice(kinds)(rng.choice(nicks)) if rng.random() < 0.9
+            else said(rng.choice(nicks), "hi")
+            for _ in range(rng.randrange(0, 12))
+        ]
+        folded = fold(records)
+        expected: list[str] = []
+        run: list[Record] = []
+        for record in [*records, None]:
+            if record is not None and record.kind in (Kind.JOINED, Kind.LEFT):
+                run.append(record)
+                continue
+            if len(run) == 1:
+                expected.append(describe(run[0]))
+            elif run:
+                expected.append(f"*** {_summary_as_specified(run)}")
+                assert summary(run) == _summary_as_specified(run)
+            run = []
+            if record is not None:
+                expected.append(describe(record))
+        assert lines(folded) == expected, records
