@@ -386,3 +386,12 @@ def test_the_cap_on_mode_changes_is_the_servers_option(server: Both) -> None:
     bob.send("/mode #dev +m-m+m-m")
     server.flush()
     assert bob.lines()[-1] == "! a /mode makes at most 3 changes (got 4)"
+
+
+def test_an_operator_who_kicks_itself_gets_its_kick_once(server: Both) -> None:
+    """The KICK of oneself comes through the room; it is not sent again as to an outsider."""
+    alice, bob, carol = dev(server)
+    assert run(server, alice, "KICK #dev alice :bye") == [
+        ":alice!alice@chatroom KICK #dev alice :bye",
+    ]
+    assert carol.lines() == [":alice!alice@chatroom KICK #dev alice :bye"]
