@@ -395,3 +395,4 @@ def test_an_operator_who_kicks_itself_gets_its_kick_once(server: Both) -> None:
         ":alice!alice@chatroom KICK #dev alice :bye",
     ]
     assert carol.lines() == [":alice!alice@chatroom KICK #dev alice :bye"]
+    assert bob.lines() == ["*** alice was kicked by alice (bye)"]
