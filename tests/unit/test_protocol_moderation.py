@@ -171,6 +171,20 @@ def test_secret_rooms_are_listed_to_members_only(server: Server) -> None:
     assert "#dev" in " ".join(run(server, alice, "/rooms"))
 
 
+def test_a_secret_rooms_topic_and_members_are_hidden_from_outsiders(server: Server) -> None:
+    """As on IRC (442 to TOPIC, empty NAMES and WHO): no topic and no members of a secret
+    room to those outside it; its members and server operators still see them."""
+    alice, _, _ = dev(server)
+    dora = server.join("dora")
+    run(server, alice, "/topic #dev plans")
+    run(server, alice, "/mode +s")
+    assert run(server, dora, "/topic #dev") == ["! no such room: #dev"]
+    assert run(server, dora, "/who #dev") == ["! no such room: #dev"]
+    assert run(server, alice, "/who #dev") == ["*** 3 in #dev: @alice, bob, carol"]
+    oper(server, dora)
+    assert run(server, dora, "/topic #dev") == ["*** topic of #dev: plans"]
+
+
 def test_a_member_banned_from_the_default_room_cannot_sign_in(server: Server) -> None:
     alice = server.join("alice")
     oper(server, alice)
