@@ -229,3 +229,24 @@ def test_moderation_commands_take_a_room_first(server: Server) -> None:
     assert run(server, alice, "/kick #dev bob") == ["#dev *** bob was kicked by alice"]
     assert run(server, alice, "/mode #dev +m") == ["*** you set mode +m on #dev"]
     assert run(server, alice, "/kick carol") == ["! you are not an operator of #lobby"]
+
+
+def test_a_member_who_may_not_speak_parts_without_words(server: Server) -> None:
+    """A part's message is words to the room: a muted member's (or a voiceless one's in
+    a moderated room) are not passed on; the part itself is."""
+    alice, bob, carol = dev(server)
+    run(server, alice, "/mute bob")
+    alice.clear()
+    run(server, bob, "/part #dev buy cheap pills at spam.example")
+    assert alice.lines() == ["*** bob left"]
+    run(server, alice, "/mode +m")
+    alice.clear()
+    run(server, carol, "/part #dev more spam")
+    assert alice.lines() == ["*** carol left"]
+    bob.send("/join #dev")
+    server.flush()
+    run(server, alice, "/unmute bob")
+    run(server, alice, "/voice bob")
+    alice.clear()
+    run(server, bob, "/part #dev goodbye")
+    assert alice.lines() == ["*** bob left (goodbye)"]
