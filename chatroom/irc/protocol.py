@@ -366,9 +366,8 @@ class IRCProtocol(StreamConnection, Protocol):
         if password is not None:
             self.session.password(password)
             return
-        self._notice_to_self(f"{nick} is a registered nickname: connect with PASS and its "
-                             "password to use it")
-        self.show_error(f"nickname {nick} is registered", "nick")
+        self.show_error(f"{nick} is a registered nickname: connect with PASS and its "
+                        "password to use it", "nick")
 
     def password_given(self) -> None:
         pass
@@ -379,6 +378,10 @@ class IRCProtocol(StreamConnection, Protocol):
     def show_error(self, why: str, about: str) -> None:
         if about == "nick":
             nick = self._nick or "*"
+            if nick == "*" or self.factory.chat.names.lookup(nicknames.key(nick)) is None:
+                # Not taken: 433 alone would send the client to its next nickname and the
+                # same refusal (a ban from the default room, a wrong PASS), never saying so.
+                self._notice_to_self(why)
             self._nick = None
             self._registering = False
             self._numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")

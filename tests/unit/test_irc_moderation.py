@@ -396,3 +396,20 @@ def test_an_operator_who_kicks_itself_gets_its_kick_once(server: Both) -> None:
     ]
     assert carol.lines() == [":alice!alice@chatroom KICK #dev alice :bye"]
     assert bob.lines() == ["*** alice was kicked by alice (bye)"]
+
+
+def test_an_irc_client_banned_from_the_default_room_is_told_why(server: Both) -> None:
+    """Not only 433 (which sends a client on to its next nickname, banned as before)."""
+    alice = server.irc("alice")
+    member = alice.protocol.session.member
+    assert member is not None
+    moderation = server.services.moderation
+    assert moderation is not None
+    moderation.make_server_operator(member, "root")
+    moderation.ban(member, "#lobby", "10.9.8.7")
+    server.flush()
+    eve = server.irc_connect(host="10.9.8.7")
+    eve.send("NICK eve", "USER eve 0 * :eve")
+    server.flush()
+    assert eve.lines() == [f":{SERVER} NOTICE eve :you are banned from #lobby",
+                           f":{SERVER} 433 * eve :Nickname is already in use"]
