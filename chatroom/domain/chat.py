@@ -285,6 +285,8 @@ class Chat:
         assert state is not None
         if "t" in state.modes and not self.guard.is_operator(member, state):
             raise NotOperator(state.name)
+        if type(self.guard) is not OpenDoors:
+            self.guard.may_speak(member, state)  # a topic is words to the room too
         if len(text) > self.rules.max_topic:
             raise ChatError(f"a topic has at most {self.rules.max_topic} characters")
         self.hub.publish(TopicSet(name, self._clock.seconds(), member.id, member.nick, text))

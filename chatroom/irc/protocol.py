@@ -27,7 +27,13 @@ from twisted.python.failure import Failure
 from chatroom.domain import nicknames, roomnames
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
-from chatroom.domain.errors import ChatError, NicknameInvalid, NicknameTaken, RoomLimit
+from chatroom.domain.errors import (
+    CannotSpeak,
+    ChatError,
+    NicknameInvalid,
+    NicknameTaken,
+    RoomLimit,
+)
 from chatroom.domain.events import Event
 from chatroom.history.store import Kind, Record, format_replay
 from chatroom.irc import numerics as n
@@ -902,7 +908,11 @@ def irc_topic(self: IRCProtocol, message: Message) -> None:
     if "t" in state.modes and not chat.guard.is_operator(member, state):  # or a server operator
         self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
         return
-    chat.set_topic(member, state.name, text)
+    try:
+        chat.set_topic(member, state.name, text)
+    except CannotSpeak as e:  # muted, or voiceless in +m
+        self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, speak_refusal(e))
+        return
     self.reply(build(source(member.nick), "TOPIC", state.name, text))
 
 

@@ -413,3 +413,13 @@ def test_an_irc_client_banned_from_the_default_room_is_told_why(server: Both) ->
     server.flush()
     assert eve.lines() == [f":{SERVER} NOTICE eve :you are banned from #lobby",
                            f":{SERVER} 433 * eve :Nickname is already in use"]
+
+
+def test_a_muted_irc_member_sets_no_topic(server: Both) -> None:
+    alice, bob, carol = dev(server)
+    run(server, alice, "MODE #dev -t+q carol")
+    bob.clear()
+    carol.clear()
+    assert run(server, carol, "TOPIC #dev :spam") == [
+        f":{SERVER} 404 carol #dev :Cannot send to channel (you are muted)"]
+    assert bob.lines() == []

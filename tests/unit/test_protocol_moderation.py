@@ -250,3 +250,20 @@ def test_a_member_who_may_not_speak_parts_without_words(server: Server) -> None:
     alice.clear()
     run(server, bob, "/part #dev goodbye")
     assert alice.lines() == ["*** bob left (goodbye)"]
+
+
+def test_a_member_who_may_not_speak_sets_no_topic(server: Server) -> None:
+    """In a room without +t a topic is anyone's words to the room: not a muted member's,
+    nor a voiceless one's in +m."""
+    alice, bob, carol = dev(server)
+    run(server, alice, "/mode -t")
+    run(server, alice, "/mute bob")
+    for client in (alice, bob, carol):
+        client.clear()
+    assert run(server, bob, "/topic #dev spam.example") == ["! you are muted in #dev"]
+    run(server, alice, "/mode +m")
+    alice.clear()
+    carol.clear()
+    assert run(server, carol, "/topic #dev spam") == [
+        "! #dev is moderated: only its operators and voiced members speak"]
+    assert alice.lines() == []
