@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from chatroom.domain import nicknames, roomnames
 from chatroom.domain.chat import Chat, Member
 from chatroom.domain.directory import RoomState
-from chatroom.domain.errors import ChatError
+from chatroom.domain.errors import ChatError, NoSuchRoom
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import BadQuery, HistoryError, IHistory, Record
 from chatroom.limits import Limits
@@ -180,7 +180,7 @@ class Commands:
 
     def _who(self, member: Member, rest: str, replies: Replies) -> None:
         if rest:
-            state = self.chat.room(rest.split()[0])
+            state = self._seen_room(member, rest.split()[0])
             replies.cmd_members(self._marked(state), state.name)
             return
         if member.current is None:
@@ -190,6 +190,15 @@ class Commands:
             return
         state = self.chat.room(member.current)
         replies.cmd_members(self._marked(state), None)
+
+    def _seen_room(self, member: Member, name: str) -> RoomState:
+        """The room ``name`` as ``member`` may see it: a secret room (``s``) is no room
+        to outsiders (as on IRC, where its topic is 442 and its NAMES and WHO are empty),
+        but a server operator sees every room."""
+        state = self.chat.room(name)
+        if "s" in state.modes and member.id not in state.members and member.oper is None:
+            raise NoSuchRoom(name)
+        return state
 
     def _marked(self, state: RoomState) -> list[str]:
         """The room's nicknames, sorted, operators (server operators too) marked ``@``,
@@ -257,7 +266,7 @@ class Commands:
             if room is None and member.current is None:
                 replies.cmd_refused("you are in no room: /join one first", ABOUT_ROOM)
                 return
-            replies.cmd_topic(self.chat.room(room or member.current or ""))
+            replies.cmd_topic(self._seen_room(member, room or member.current or ""))
             return
         self.chat.set_topic(member, room, text)
 

@@ -255,10 +255,23 @@ class Chat:
         """Take ``member`` out of a room (the current one unless named); the current room
         becomes the one joined most recently. Returns the room's name."""
         name = self._room_of(member, raw_room)
+        if message and not self._may_speak(member, name):
+            message = ""  # a muted member's, or a voiceless one's in +m: no words out
         self.hub.publish(
             Left(name, self._clock.seconds(), member.id, member.nick, "part", message)
         )
         return name
+
+    def _may_speak(self, member: Member, name: str) -> bool:
+        guard = self.guard
+        state = self.directory.find(name) if type(guard) is not OpenDoors else None
+        if state is None:
+            return True
+        try:
+            guard.may_speak(member, state)
+        except ChatError:
+            return False
+        return True
 
     def switch(self, member: Member, raw_room: str) -> str:
         """Make a room ``member`` is in the current one."""
@@ -272,6 +285,8 @@ class Chat:
         assert state is not None
         if "t" in state.modes and not self.guard.is_operator(member, state):
             raise NotOperator(state.name)
+        if type(self.guard) is not OpenDoors:
+            self.guard.may_speak(member, state)  # a topic is words to the room too
         if len(text) > self.rules.max_topic:
             raise ChatError(f"a topic has at most {self.rules.max_topic} characters")
         self.hub.publish(TopicSet(name, self._clock.seconds(), member.id, member.nick, text))

@@ -110,13 +110,16 @@ def irc_kick(self: IRCProtocol, message: Message) -> None:
         return
     reason = user_text(params[2])[:KICK_LENGTH] if len(params) > 2 else ""
     moderation = _moderation(self)
+    # Asked once: an operator who kicks itself is out of the room by the next target,
+    # yet its own KICK came to it through the room.
+    outside = member.id not in state.members  # a server operator from outside
     for nick in nicks[:TARGETS]:
         try:
             shown = moderation.kick(member, state.name, nick, reason)
         except ChatError as e:
             _refused(self, e, state.name, nick)
             continue
-        if member.id not in state.members:  # a server operator from outside
+        if outside:
             self.reply(build(source(member.nick), "KICK", state.name, shown,
                              reason or member.nick))
 

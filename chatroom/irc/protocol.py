@@ -27,7 +27,13 @@ from twisted.python.failure import Failure
 from chatroom.domain import nicknames, roomnames
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import RoomState
-from chatroom.domain.errors import ChatError, NicknameInvalid, NicknameTaken, RoomLimit
+from chatroom.domain.errors import (
+    CannotSpeak,
+    ChatError,
+    NicknameInvalid,
+    NicknameTaken,
+    RoomLimit,
+)
 from chatroom.domain.events import Event
 from chatroom.history.store import Kind, Record, format_replay
 from chatroom.irc import numerics as n
@@ -366,9 +372,8 @@ class IRCProtocol(StreamConnection, Protocol):
         if password is not None:
             self.session.password(password)
             return
-        self._notice_to_self(f"{nick} is a registered nickname: connect with PASS and its "
-                             "password to use it")
-        self.show_error(f"nickname {nick} is registered", "nick")
+        self.show_error(f"{nick} is a registered nickname: connect with PASS and its "
+                        "password to use it", "nick")
 
     def password_given(self) -> None:
         pass
@@ -379,6 +384,10 @@ class IRCProtocol(StreamConnection, Protocol):
     def show_error(self, why: str, about: str) -> None:
         if about == "nick":
             nick = self._nick or "*"
+            if nick == "*" or self.factory.chat.names.lookup(nicknames.key(nick)) is None:
+                # Not taken: 433 alone would send the client to its next nickname and the
+                # same refusal (a ban from the default room, a wrong PASS), never saying so.
+                self._notice_to_self(why)
             self._nick = None
             self._registering = False
             self._numeric(n.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
@@ -899,7 +908,11 @@ def irc_topic(self: IRCProtocol, message: Message) -> None:
     if "t" in state.modes and not chat.guard.is_operator(member, state):  # or a server operator
         self._numeric(n.ERR_CHANOPRIVSNEEDED, state.name, "You're not channel operator")
         return
-    chat.set_topic(member, state.name, text)
+    try:
+        chat.set_topic(member, state.name, text)
+    except CannotSpeak as e:  # muted, or voiceless in +m
+        self._numeric(n.ERR_CANNOTSENDTOCHAN, state.name, speak_refusal(e))
+        return
     self.reply(build(source(member.nick), "TOPIC", state.name, text))
 
 

@@ -386,3 +386,40 @@ def test_the_cap_on_mode_changes_is_the_servers_option(server: Both) -> None:
     bob.send("/mode #dev +m-m+m-m")
     server.flush()
     assert bob.lines()[-1] == "! a /mode makes at most 3 changes (got 4)"
+
+
+def test_an_operator_who_kicks_itself_gets_its_kick_once(server: Both) -> None:
+    """The KICK of oneself comes through the room; it is not sent again as to an outsider."""
+    alice, bob, carol = dev(server)
+    assert run(server, alice, "KICK #dev alice :bye") == [
+        ":alice!alice@chatroom KICK #dev alice :bye",
+    ]
+    assert carol.lines() == [":alice!alice@chatroom KICK #dev alice :bye"]
+    assert bob.lines() == ["*** alice was kicked by alice (bye)"]
+
+
+def test_an_irc_client_banned_from_the_default_room_is_told_why(server: Both) -> None:
+    """Not only 433 (which sends a client on to its next nickname, banned as before)."""
+    alice = server.irc("alice")
+    member = alice.protocol.session.member
+    assert member is not None
+    moderation = server.services.moderation
+    assert moderation is not None
+    moderation.make_server_operator(member, "root")
+    moderation.ban(member, "#lobby", "10.9.8.7")
+    server.flush()
+    eve = server.irc_connect(host="10.9.8.7")
+    eve.send("NICK eve", "USER eve 0 * :eve")
+    server.flush()
+    assert eve.lines() == [f":{SERVER} NOTICE eve :you are banned from #lobby",
+                           f":{SERVER} 433 * eve :Nickname is already in use"]
+
+
+def test_a_muted_irc_member_sets_no_topic(server: Both) -> None:
+    alice, bob, carol = dev(server)
+    run(server, alice, "MODE #dev -t+q carol")
+    bob.clear()
+    carol.clear()
+    assert run(server, carol, "TOPIC #dev :spam") == [
+        f":{SERVER} 404 carol #dev :Cannot send to channel (you are muted)"]
+    assert bob.lines() == []

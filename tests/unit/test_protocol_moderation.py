@@ -171,6 +171,20 @@ def test_secret_rooms_are_listed_to_members_only(server: Server) -> None:
     assert "#dev" in " ".join(run(server, alice, "/rooms"))
 
 
+def test_a_secret_rooms_topic_and_members_are_hidden_from_outsiders(server: Server) -> None:
+    """As on IRC (442 to TOPIC, empty NAMES and WHO): no topic and no members of a secret
+    room to those outside it; its members and server operators still see them."""
+    alice, _, _ = dev(server)
+    dora = server.join("dora")
+    run(server, alice, "/topic #dev plans")
+    run(server, alice, "/mode +s")
+    assert run(server, dora, "/topic #dev") == ["! no such room: #dev"]
+    assert run(server, dora, "/who #dev") == ["! no such room: #dev"]
+    assert run(server, alice, "/who #dev") == ["*** 3 in #dev: @alice, bob, carol"]
+    oper(server, dora)
+    assert run(server, dora, "/topic #dev") == ["*** topic of #dev: plans"]
+
+
 def test_a_member_banned_from_the_default_room_cannot_sign_in(server: Server) -> None:
     alice = server.join("alice")
     oper(server, alice)
@@ -215,3 +229,41 @@ def test_moderation_commands_take_a_room_first(server: Server) -> None:
     assert run(server, alice, "/kick #dev bob") == ["#dev *** bob was kicked by alice"]
     assert run(server, alice, "/mode #dev +m") == ["*** you set mode +m on #dev"]
     assert run(server, alice, "/kick carol") == ["! you are not an operator of #lobby"]
+
+
+def test_a_member_who_may_not_speak_parts_without_words(server: Server) -> None:
+    """A part's message is words to the room: a muted member's (or a voiceless one's in
+    a moderated room) are not passed on; the part itself is."""
+    alice, bob, carol = dev(server)
+    run(server, alice, "/mute bob")
+    alice.clear()
+    run(server, bob, "/part #dev buy cheap pills at spam.example")
+    assert alice.lines() == ["*** bob left"]
+    run(server, alice, "/mode +m")
+    alice.clear()
+    run(server, carol, "/part #dev more spam")
+    assert alice.lines() == ["*** carol left"]
+    bob.send("/join #dev")
+    server.flush()
+    run(server, alice, "/unmute bob")
+    run(server, alice, "/voice bob")
+    alice.clear()
+    run(server, bob, "/part #dev goodbye")
+    assert alice.lines() == ["*** bob left (goodbye)"]
+
+
+def test_a_member_who_may_not_speak_sets_no_topic(server: Server) -> None:
+    """In a room without +t a topic is anyone's words to the room: not a muted member's,
+    nor a voiceless one's in +m."""
+    alice, bob, carol = dev(server)
+    run(server, alice, "/mode -t")
+    run(server, alice, "/mute bob")
+    for client in (alice, bob, carol):
+        client.clear()
+    assert run(server, bob, "/topic #dev spam.example") == ["! you are muted in #dev"]
+    run(server, alice, "/mode +m")
+    alice.clear()
+    carol.clear()
+    assert run(server, carol, "/topic #dev spam") == [
+        "! #dev is moderated: only its operators and voiced members speak"]
+    assert alice.lines() == []
