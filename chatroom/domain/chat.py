@@ -213,10 +213,12 @@ class Chat:
         what it said on leaving, if any), nickname freed at once. Safe to call twice."""
         if not member.present:
             return
-        member.present = False
         now = self._clock.seconds()
         for name in self.directory.rooms_of(member.id):
-            self.hub.publish(Left(name, now, member.id, member.nick, reason, message))
+            # (the guard is asked while the member is still present)
+            said = message if not message or self._may_speak(member, name) else ""
+            self.hub.publish(Left(name, now, member.id, member.nick, reason, said))
+        member.present = False
         member.move_to(None)
         self._members.pop(member.id, None)
         self.names.release(nicknames.key(member.nick), member.id)

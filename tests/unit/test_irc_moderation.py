@@ -423,3 +423,21 @@ def test_a_muted_irc_member_sets_no_topic(server: Both) -> None:
     assert run(server, carol, "TOPIC #dev :spam") == [
         f":{SERVER} 404 carol #dev :Cannot send to channel (you are muted)"]
     assert bob.lines() == []
+
+
+def test_a_muted_members_quit_message_reaches_only_rooms_where_it_may_speak(
+    server: Both,
+) -> None:
+    """A QUIT's message is words to each room the member was in: not to one that muted
+    it (the quit itself is announced everywhere)."""
+    alice, bob, carol = dev(server)
+    run(server, carol, "JOIN #other")
+    run(server, bob, "/join #other")
+    run(server, alice, "MODE #dev +q carol")
+    bob.clear()
+    run(server, carol, "QUIT :buy cheap pills at spam.example")
+    assert sorted(bob.lines()) == sorted([
+        "#dev *** carol left",
+        "#lobby *** carol left (buy cheap pills at spam.example)",
+        "*** carol left (buy cheap pills at spam.example)",
+    ])
