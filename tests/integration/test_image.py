@@ -31,7 +31,7 @@ CONTAINERFILE = ROOT / "contrib" / "Containerfile"
 BASE = "localhost/chatroom-test-base:bookworm"
 IMAGE = "localhost/chatroom-test:latest"
 UID = 10001  # the recipe's fixed uid
-STORE = {**os.environ, "STORAGE_DRIVER": "vfs"}  # works in any container, no fuse or overlay
+STORE = {**os.environ, "STORAGE_DRIVER": "vfs"}  # where the store is new: no fuse or overlay needed
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not (shutil.which("buildah") and shutil.which("debootstrap")),
