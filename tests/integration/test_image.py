@@ -10,6 +10,7 @@ sends) saying goodbye to everyone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -140,6 +141,9 @@ class Container:
 
     def remove(self) -> None:
         if self.proc.poll() is None:
+            # Killing buildah alone leaves the server in its chroot running: end it first.
+            with contextlib.suppress(AssertionError, ProcessLookupError):
+                os.kill(self.server_pid(), signal.SIGKILL)
             self.proc.kill()
             self.proc.wait(10)
         buildah("rm", self.name)
