@@ -204,7 +204,7 @@ def _channel_mode(self: IRCProtocol, target: str, params: list[str]) -> None:
         self.reply(build(self.server, n.RPL_CREATIONTIME, self.nick, state.name,
                          str(int(state.created)), trailing=False))
         return
-    changes, lists = _parse(self, params[0], params[1:])
+    changes, lists = _parse(self, params[0], params[1:], moderation.rules.max_mode_changes)
     for flag in lists:
         _list(self, member, state, flag)
     if not changes:
@@ -226,12 +226,11 @@ def _channel_mode(self: IRCProtocol, target: str, params: list[str]) -> None:
                          trailing=False))
 
 
-def _parse(self: IRCProtocol, spec: str, arguments: list[str]) -> tuple[list[Change], str]:
+def _parse(self: IRCProtocol, spec: str, arguments: list[str], most: int
+           ) -> tuple[list[Change], str]:
     """The changes a modestring asks for, and the lists it asks to see (``MODE #a b``).
     Unknown flags get 472, missing parameters 461; at most ``MODES`` changes with a
-    parameter are taken, and at most ``--max-mode-changes`` in all."""
-    moderation = self.factory.services.moderation
-    most = moderation.rules.max_mode_changes if moderation is not None else 0
+    parameter are taken, and at most ``most`` (``--max-mode-changes``) in all."""
     arguments = list(arguments)
     changes: list[Change] = []
     lists = ""
