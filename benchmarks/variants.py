@@ -13,6 +13,9 @@ N%", measured, not guessed. Patches:
   the reactor's share of history's cost (recorder, replay buffer) without the writer's.
 - ``rest=X``: ``Fanout``'s pause between passes is X times the last pass (``fanout.REST``;
   ``rest=0`` starts the next pass at once).
+- ``slice=X``: a scheduled fan-out pass over a room sends for X seconds at most before it
+  lets the reactor run and owes the rest (``fanout.SLICE``; ``slice=1`` is one pass in one
+  go, as before passes were sliced).
 - ``outbox``: the line fan-out writes to each member's outbox, as on 88097cf, instead of
   through ``ChatLineProtocol.send`` and ``Fanout.reply`` (two calls per member per pass
   that only matter for replies queued behind a pass).
@@ -66,14 +69,16 @@ def patch_nostore() -> None:
     SqliteHistory.record_row = lambda self, row: None  # type: ignore[method-assign]
 
 
-def patch_rest(value: str) -> None:
+def patch_fanout_setting(name: str, value: str) -> None:
+    """Every ``Fanout`` made from now on gets ``name=value`` (``rest``, ``slice``), and the
+    module's default (``REST``, ``SLICE``) is that value too."""
     from chatroom.lines import fanout
 
-    fanout.REST = float(value)
+    setattr(fanout, name.upper(), float(value))
     original = fanout.Fanout.__init__
 
     def __init__(self: fanout.Fanout, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("rest", float(value))
+        kwargs.setdefault(name, float(value))
         original(self, *args, **kwargs)  # type: ignore[arg-type]
 
     fanout.Fanout.__init__ = __init__  # type: ignore[method-assign]
@@ -221,8 +226,8 @@ def main() -> None:
         known = ", ".join(sorted(PATCHES))
         sys.exit(f"usage: {sys.argv[0]} PATCH[,PATCH...] TWISTD-ARGS... (patches: {known})")
     for name in filter(None, sys.argv[1].split(",")):
-        if name.startswith("rest="):
-            patch_rest(name.partition("=")[2])
+        if name.startswith(("rest=", "slice=")):
+            patch_fanout_setting(*name.split("=", 1))
         elif name.startswith("trace="):
             patch_trace(name.partition("=")[2])
         elif name.startswith("switch="):

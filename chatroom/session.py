@@ -285,7 +285,7 @@ class Session:
             else:
                 # What the room already said goes out first, shaped for the room this
                 # member talks in now: a command may change it (/join, /part).
-                self.fanout.flush()
+                self.fanout.flush_for(member.id)
                 self.services.commands.run(member, text, self.port, typed)
         except ChatError as e:
             self.refuse(str(e), "command")
@@ -458,7 +458,7 @@ class Session:
             # one pass over the room per line (issue 17).
             fanout.lost(member.id)
         else:
-            fanout.flush()
+            fanout.flush_for(member.id)
         if self.services.moderation is not None:
             self.services.moderation.detach(member)
         self.services.chat.quit(member, reason, message)

@@ -30,6 +30,15 @@ whole milliseconds, and a quiet line should not wait for one. At 3000 lines/s to
 members that cut the server's CPU by a third (0.34 to 0.23 s per million deliveries) and did
 not raise the latency: the rest is shorter than the passes it saves.
 
+A pass over one room that the reactor scheduled sends for ``SLICE`` at most; then the
+reactor runs (reads, accepts, timers) and the pass goes on next turn where it stopped, as a
+``Sweep`` (``chatroom.lines.sweep``) that owes the rest of the room its bytes. Lines of that
+room that arrive meanwhile join the sweep: the members not yet served get them in the same
+write, the others as the sweep comes round again, so in a room of 15 000 a line waits about
+one pass, not two (p99 at 100 lines/s: 420 to 290 ms). ``flush`` still writes everything at
+once (a server stopping); before a member's command or departure, ``flush_for`` writes what
+that member is owed, and the rest of the room gets theirs in turn.
+
 The fan-out also counts what its passes hand out (``tally``: deliveries and their bytes,
 for the metrics endpoint), a pass at a time: the loops over members count only the members
 they skip or send a room's prefixed form to, and the totals are added up once the pass is
@@ -57,6 +66,7 @@ from chatroom.domain.events import (
 from chatroom.domain.roomnames import key as room_key
 from chatroom.lines.render import render
 from chatroom.lines.storms import Storms, describe
+from chatroom.lines.sweep import Sweep
 from chatroom.stats import Tally
 
 _QUIET = frozenset(VIEW_EVENTS)
@@ -70,6 +80,10 @@ BUSY = 0.5
 
 MAX_REST = 0.02
 """The longest such wait, in seconds, whatever the clock says."""
+
+SLICE = 0.002
+"""Seconds a scheduled pass over a room may send for before it lets the reactor run; the
+rest of the room is owed what it did not get (``chatroom.lines.sweep``)."""
 
 
 class Recipient(Protocol):
@@ -97,6 +111,7 @@ class Fanout:
         prefix: Prefix | None = None,
         notice: Callable[[str], bytes] | None = None,
         storms: Callable[[], tuple[int, int]] | None = None,
+        slice: float = SLICE,
     ) -> None:
         """``notice`` renders a server notice; with it and ``storms`` (which gives
         ``(members, rate)``), joins and leaves past that rate in a second, in a room of that
@@ -104,6 +119,9 @@ class Fanout:
         ``storms``)."""
         self._clock = clock
         self._rest = rest
+        self._slice = slice
+        self._sweep: Sweep | None = None  # a room's pass that is still owing
+        self._sweep_began = 0.0  # when the pass that is still owing began
         self._pass_ended = clock.seconds()
         self._pass_took = 0.0
         self._busy = 0.0  # moving average of the share of time spent in passes
@@ -227,6 +245,8 @@ class Fanout:
         """One of this front end's members entered or left a room (``queued``: the line
         that says so is queued next)."""
         if joined:
+            if self._sweep is not None and self._sweep.key == key:
+                self._sweep.detached.add(member_id)
             group = self._rooms.setdefault(key, {})
             group[member_id] = self._members[member_id]
             rooms = self._member_rooms.get(member_id, ())
@@ -240,7 +260,7 @@ class Fanout:
         if leaving is None or member_id not in leaving:
             return
         if member_id != self._lost:
-            self.flush()  # what the room said before this member left still reaches it
+            self.flush_for(member_id)  # what the room said before it left still reaches it
         del leaving[member_id]
         if member_id in self._member_rooms:
             self._member_rooms[member_id] = tuple(
@@ -251,7 +271,7 @@ class Fanout:
     def reply(self, member_id: str, recipient: Recipient, data: bytes) -> None:
         """Bytes for one member only (an error, a ``/who`` answer), after the events
         already queued for it."""
-        if self._pending and member_id in self._members:
+        if (self._pending or self._sweep is not None) and member_id in self._members:
             self._queue((None, "", member_id, member_id, data))
         else:
             # Not counted: the line front end's members get the passes' own writes this
@@ -262,44 +282,86 @@ class Fanout:
         self._pending.append(item)
         if self._flush_call is None:
             wait = 0.0
-            if self._busy > BUSY:
+            if self._busy > BUSY and self._sweep is None:
                 now = self._clock.seconds()
                 wait = min(self._pass_ended + self._rest * self._pass_took - now, MAX_REST)
-            self._flush_call = self._clock.callLater(max(wait, 0.0), self.flush)
+            self._flush_call = self._clock.callLater(max(wait, 0.0), self._scheduled)
 
     def flush(self) -> None:
-        """Write everything queued: one write per member."""
+        """Write everything queued and owed, now: one write per member."""
+        self._run(None)
+
+    def flush_for(self, member_id: str) -> None:
+        """Write everything queued and owed to ``member_id`` now (before its command is
+        answered, or before it leaves a room): in a busy room the others get theirs in turn,
+        not all at once."""
+        self._run(self._clock.seconds())  # a slice already up: queued lines join a sweep
+        sweep, person = self._sweep, self._people.get(member_id)
+        if sweep is None or person is None:
+            return
+        stretch = sweep.take(member_id, person)
+        if stretch is not None:
+            data = sweep.bytes_for(stretch, person)
+            self._members[member_id].send(data)
+            self.tally.deliveries += stretch.lines
+            self.tally.bytes_out += len(data)
+
+    def _scheduled(self) -> None:
+        """The turn's pass: over a room, it sends for a slice of time at most (``SLICE``)
+        and owes the rest, which goes out in the next turns."""
+        self._run(self._clock.seconds() + self._slice)
+
+    def _run(self, deadline: float | None) -> None:
         if self._flushing:
             # Called from inside a flush (a member dropped while being written to): what
             # was queued meanwhile goes out in the turn already scheduled, after this one,
             # so nobody gets newer bytes before older ones.
             return
         self._flushing = True
-        started = self._clock.seconds()
+        if self._sweep is None:
+            self._sweep_began = self._clock.seconds()
         try:
-            self._flush()
+            self._flush(deadline)
         finally:
             self._flushing = False
+            self._ran()
+
+    def _ran(self) -> None:
+        """After a pass, or a slice of one: the rest of it goes on next turn; once it is
+        over, how busy passes keep the reactor decides when the next may start (``REST``)."""
+        if self._sweep is not None and not self._sweep:
+            self._sweep = None
+        if self._sweep is not None:
+            if self._flush_call is None and not self.closed:
+                self._flush_call = self._clock.callLater(0, self._scheduled)
+        else:
             ended = self._clock.seconds()
-            took = max(ended - started, 0.0)
+            took = max(ended - self._sweep_began, 0.0)
             since = ended - self._pass_ended  # this pass, and the gap before it
             share = took / since if since > took else 1.0 if took > 0 else 0.0
             self._busy = 0.75 * self._busy + 0.25 * share
             self._pass_ended, self._pass_took = ended, took
 
-    def _flush(self) -> None:
+    def _flush(self, deadline: float | None) -> None:
         call, self._flush_call = self._flush_call, None
         if call is not None and call.active():  # flushed early (a member leaving)
             call.cancel()
         pending, self._pending = self._pending, []
         late, self._late = self._late, {}
+        sweep = self._sweep
+        if sweep is not None and (deadline is None or not _joins(sweep.key, pending)):
+            # Whatever is owed goes before anything new that the sweep cannot carry.
+            self._serve(sweep, None)
+            self._sweep = sweep = None
         if not pending:
+            if sweep is not None:
+                self._serve(sweep, deadline)
             return
-        if len(pending) == 1 and not late and not self._echo:
+        if len(pending) == 1 and not late and not self._echo and sweep is None:
             key, room, sender, target, data = pending[0]
             if key is not None and target is None:
                 # The commonest case at low load: one line to a room but its sender.
-                self._send_room(key, room, sender, data)
+                self._send_room(key, room, sender, data, deadline)
                 return
         # Which rooms this pass touches, what each room's members share, and who gets
         # something of their own: senders, addressees, late joiners, members of several
@@ -333,6 +395,8 @@ class Fanout:
                 special.update(target)
                 if self._echo:
                     special.add(sender)
+        if sweep is not None:
+            special.update(sweep.detached)
         if everyone:
             special.update(self._members)
         elif len(rooms) > 1:
@@ -343,31 +407,48 @@ class Fanout:
                         special.add(member_id)
                     seen.add(member_id)
         prefix = self._prefix
+        # Only a pass over one room is cut short (a sweep carries one room's lines).
+        cut = deadline if len(rooms) == 1 and not everyone else None
         deliveries = sent_bytes = 0
+        joining: tuple[bytes, bytes, int] | None = None  # for the pass under way, if any
         for key, room in rooms.items():
             lines = common[key]
             plain = b"".join(lines)
             prefixed = prefix(room, plain) if prefix is not None else plain
+            if sweep is not None:  # the pass under way takes them on, after the specials
+                joining = (plain, prefixed, len(lines))
+                continue
             group = self._group(key)
-            skipped = others = 0
-            for member_id, recipient, person in group:
+            now = self._clock.seconds
+            sent = others = 0
+            for index, (member_id, recipient, person) in enumerate(group):
                 if member_id in special:
-                    skipped += 1
                     continue
                 if person.current_key == key:
                     recipient.send(plain)
                 else:
                     others += 1
                     recipient.send(prefixed)
-            sent = len(group) - skipped
+                sent += 1
+                if sent & 15 == 0 and cut is not None and now() > cut:
+                    self._sweep = Sweep(key, room, group, index + 1, plain, prefixed,
+                                        len(lines), special)
+                    break
             deliveries += sent * len(lines)
             sent_bytes += (sent - others) * len(plain) + others * len(prefixed)
+        sweep = self._sweep
         members = self._members
+        people = self._people
         for member_id in special:
             own = members.get(member_id)
             if own is None:
                 continue
             mine = self._share(member_id, pending, late, by_room, personal)
+            if sweep is not None:
+                stretch = sweep.take(member_id, people[member_id])
+                if stretch is not None:  # what the sweep owes it goes first
+                    mine.insert(0, sweep.bytes_for(stretch, people[member_id]))
+                    deliveries += stretch.lines - 1
             if mine:
                 data = b"".join(mine)
                 deliveries += len(mine)
@@ -376,14 +457,28 @@ class Fanout:
         tally = self.tally
         tally.deliveries += deliveries
         tally.bytes_out += sent_bytes
+        if sweep is not None:
+            if joining is not None:
+                sweep.extend(*joining)
+            self._serve(sweep, deadline)
 
-    def _send_room(self, key: str, room: str, sender: str, data: bytes) -> None:
+    def _serve(self, sweep: Sweep, deadline: float | None) -> None:
+        key = sweep.key
+        deliveries, sent_bytes = sweep.serve(
+            deadline, self._clock.seconds, self._rooms.get(key, {}), lambda: self._group(key))
+        tally = self.tally
+        tally.deliveries += deliveries
+        tally.bytes_out += sent_bytes
+
+    def _send_room(
+        self, key: str, room: str, sender: str, data: bytes, deadline: float | None
+    ) -> None:
         prefixed: bytes | None = None
         group = self._group(key)
-        skipped = others = 0
-        for member_id, recipient, person in group:
+        now = self._clock.seconds
+        sent = others = 0
+        for index, (member_id, recipient, person) in enumerate(group):
             if member_id == sender:
-                skipped = 1
                 continue
             if person.current_key == key or self._prefix is None:
                 recipient.send(data)
@@ -392,7 +487,12 @@ class Fanout:
                     prefixed = self._prefix(room, data)
                 others += 1
                 recipient.send(prefixed)
-        sent = len(group) - skipped
+            sent += 1
+            if sent & 15 == 0 and deadline is not None and now() > deadline:
+                if prefixed is None:
+                    prefixed = self._prefix(room, data) if self._prefix is not None else data
+                self._sweep = Sweep(key, room, group, index + 1, data, prefixed, 1, (sender,))
+                break
         tally = self.tally
         tally.deliveries += sent
         tally.bytes_out += sent * len(data)
@@ -457,6 +557,20 @@ class Fanout:
         if self._storms is not None:
             self._storms.close()
         self._pending = []
+        self._sweep = None
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+
+
+def _joins(key: str, pending: list[_Item]) -> bool:
+    """Whether a sweep of room ``key`` can carry these items on: lines of that room, and
+    bytes for particular members (they get theirs, with what the sweep owes them, at once).
+    Anything else (another room's lines, a notice to everyone) must wait for the sweep."""
+    for item_key, _, _, target, _ in pending:
+        if item_key is None:
+            if target is None:
+                return False
+        elif item_key != key:
+            return False
+    return True
