@@ -16,6 +16,8 @@ N%", measured, not guessed. Patches:
 - ``slice=X``: a scheduled fan-out pass over a room sends for X seconds at most before it
   lets the reactor run and owes the rest (``fanout.SLICE``; ``slice=1`` is one pass in one
   go, as before passes were sliced).
+- ``entry=X``: newcomers' input is handled for X seconds a reactor turn at most
+  (``entry.ENTRY_BUDGET``; ``entry=1``: no pacing, as before it existed).
 - ``outbox``: the line fan-out writes to each member's outbox, as on 88097cf, instead of
   through ``ChatLineProtocol.send`` and ``Fanout.reply`` (two calls per member per pass
   that only matter for replies queued behind a pass).
@@ -228,6 +230,10 @@ def main() -> None:
     for name in filter(None, sys.argv[1].split(",")):
         if name.startswith(("rest=", "slice=")):
             patch_fanout_setting(*name.split("=", 1))
+        elif name.startswith("entry="):
+            from chatroom import entry
+
+            entry.EntryPacer.__init__.__defaults__ = (float(name.partition("=")[2]),)
         elif name.startswith("trace="):
             patch_trace(name.partition("=")[2])
         elif name.startswith("switch="):

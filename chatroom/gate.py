@@ -16,14 +16,15 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
+from chatroom.entry import EntryPacer
 from chatroom.throttle import TokenBucket
 
 _NO_HOLDS: frozenset[str] = frozenset()
 
 
 class InputGate:
-    __slots__ = ("_bucket", "_clock", "_holds", "_on_flood", "_pause", "_resume", "_timer",
-                 "closed")
+    __slots__ = ("_bucket", "_clock", "_entry", "_holds", "_on_flood", "_pause", "_resume",
+                 "_timer", "closed")
 
     def __init__(
         self,
@@ -33,9 +34,11 @@ class InputGate:
         pause: Callable[[], None],
         resume: Callable[[], None],
         on_flood: Callable[[float], None],
+        entry: EntryPacer | None = None,
     ) -> None:
         """``pause``/``resume`` stop and restart reading (``resume`` then handles what
-        waited); ``on_flood(rate)`` is told each time the client is slowed."""
+        waited); ``on_flood(rate)`` is told each time the client is slowed; ``entry``
+        paces the input until the client has signed in (``entered``)."""
         self._bucket = TokenBucket(rate, burst, clock)
         self._clock = clock
         self._pause = pause
@@ -45,7 +48,12 @@ class InputGate:
         # empty set costs 216 bytes a connection.
         self._holds: frozenset[str] = _NO_HOLDS
         self._timer: IDelayedCall | None = None
+        self._entry = entry
         self.closed = False
+
+    def entered(self) -> None:
+        """The client has signed in: its input no longer waits for newcomers' turns."""
+        self._entry = None
 
     def set_rate(self, rate: float, burst: int) -> None:
         """New flood limits (a reload): they count from the next line on."""
@@ -58,6 +66,8 @@ class InputGate:
 
     def admit(self) -> bool:
         """May one more line (or message) be handled now? If not, hold until it may."""
+        if self._entry is not None and not self._entry.admit(self):
+            return False
         if self._bucket.take():
             return True
         self.hold("flood")

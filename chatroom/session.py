@@ -31,6 +31,7 @@ from chatroom.domain.chat import Chat, Member, RoomRules
 from chatroom.domain.directory import RoomState
 from chatroom.domain.errors import Abandoned, ChatError
 from chatroom.domain.moderation import Moderation
+from chatroom.entry import EntryPacer
 from chatroom.gate import InputGate
 from chatroom.history.recent import RecentRecords
 from chatroom.history.store import IHistory, Record
@@ -73,8 +74,12 @@ class Services:
     """What reads the configuration again (SIGHUP; ``/rehash`` for server operators)."""
     motd: list[str] | None = None
     """The message of the day (``--motd``), shown after the welcome; ``None``: not set."""
+    entry: EntryPacer | None = None
+    """Paces the input of clients who have not signed in yet (``chatroom.entry``)."""
 
     def __post_init__(self) -> None:
+        if self.entry is None:
+            self.entry = EntryPacer(self.clock)
         if self.admission is None:
             self.admission = Admission(self.limits, self.clock)
         if self.moderation is None:
@@ -184,7 +189,7 @@ class Session:
         self._clock = services.clock
         self.gate = InputGate(
             limits.rate, limits.burst, services.clock,
-            port.pause_reading, port.resume_reading, self._flooding,
+            port.pause_reading, port.resume_reading, self._flooding, services.entry,
         )
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
@@ -381,6 +386,7 @@ class Session:
             moderation.attach(member, self.evict)
         replay = self.replay(room.name, member)
         self.port.show_welcome(member, room, replay)
+        self.gate.entered()
         self._log.info("{nick} joined from {peer}{kind}", nick=member.nick, peer=self.peer,
                        kind=self.kind)
         # Only now: the replay and the welcome above go out at once, not behind the room's

@@ -299,11 +299,11 @@ class Fanout:
         sweep, person = self._sweep, self._people.get(member_id)
         if sweep is None or person is None:
             return
-        stretch = sweep.take(member_id, person)
-        if stretch is not None:
-            data = sweep.bytes_for(stretch, person)
+        owed = sweep.take(member_id, person)
+        if owed is not None:
+            data, lines = owed
             self._members[member_id].send(data)
-            self.tally.deliveries += stretch.lines
+            self.tally.deliveries += lines
             self.tally.bytes_out += len(data)
 
     def _scheduled(self) -> None:
@@ -395,8 +395,6 @@ class Fanout:
                 special.update(target)
                 if self._echo:
                     special.add(sender)
-        if sweep is not None:
-            special.update(sweep.detached)
         if everyone:
             special.update(self._members)
         elif len(rooms) > 1:
@@ -445,10 +443,10 @@ class Fanout:
                 continue
             mine = self._share(member_id, pending, late, by_room, personal)
             if sweep is not None:
-                stretch = sweep.take(member_id, people[member_id])
-                if stretch is not None:  # what the sweep owes it goes first
-                    mine.insert(0, sweep.bytes_for(stretch, people[member_id]))
-                    deliveries += stretch.lines - 1
+                owed = sweep.take(member_id, people[member_id])
+                if owed is not None:  # what the sweep owes it goes first
+                    mine.insert(0, owed[0])
+                    deliveries += owed[1] - 1
             if mine:
                 data = b"".join(mine)
                 deliveries += len(mine)
@@ -459,8 +457,33 @@ class Fanout:
         tally.bytes_out += sent_bytes
         if sweep is not None:
             if joining is not None:
+                deliveries, sent_bytes = self._to_detached(sweep, special, *joining)
+                tally.deliveries += deliveries
+                tally.bytes_out += sent_bytes
                 sweep.extend(*joining)
+            if deadline is not None:  # the sweep moves on every turn, however busy
+                deadline = max(deadline, self._clock.seconds() + self._slice / 2)
             self._serve(sweep, deadline)
+
+    def _to_detached(
+        self, sweep: Sweep, special: set[str], plain: bytes, prefixed: bytes, lines: int
+    ) -> tuple[int, int]:
+        """The room's lines of this turn for the members the sweep does not serve (and who
+        get nothing else this turn), held until it comes round to the top of the room:
+        deliveries and bytes."""
+        room = self._rooms.get(sweep.key, {})
+        people = self._people
+        key = sweep.key
+        sent = sent_bytes = 0
+        for member_id in sweep.detached:
+            recipient = room.get(member_id)
+            if recipient is None or member_id in special:
+                continue
+            data = plain if people[member_id].current_key == key else prefixed
+            sweep.hold(member_id, data)
+            sent += 1
+            sent_bytes += len(data)
+        return sent * lines, sent_bytes
 
     def _serve(self, sweep: Sweep, deadline: float | None) -> None:
         key = sweep.key

@@ -22,7 +22,7 @@ detached from the start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from chatroom.domain.chat import Member
@@ -54,7 +54,8 @@ class Sweep:
     the members still owed something are those from ``at`` up to ``end``, and ``end`` is at
     most one round after ``at`` (everyone owed something at most once)."""
 
-    __slots__ = ("_at", "_group", "_positions", "_stretches", "detached", "key", "room")
+    __slots__ = ("_at", "_group", "_held", "_positions", "_stretches", "detached", "key",
+                 "room")
 
     def __init__(
         self,
@@ -76,6 +77,10 @@ class Sweep:
         """Members the sweep does not serve: they get their bytes another way (and those
         who joined the room after it began)."""
         self._positions: dict[str, int] | None = None
+        # A detached member's share of the room's lines, kept for the sweep's next coming
+        # round to the top of the room (or its end): a newcomer costs one write a round,
+        # not one a turn.
+        self._held: dict[str, list[bytes]] = {}
 
     def __bool__(self) -> bool:
         """Whether anything is still owed."""
@@ -91,11 +96,12 @@ class Sweep:
         if self._stretches[-1].upto < around:
             self._stretches.append(Stretch(around, plain, prefixed, lines))
 
-    def take(self, member_id: str, person: Member) -> Stretch | None:
-        """The stretch whose bytes the sweep owes ``member_id``, which from now on gets its
-        bytes another way (it is detached); None if it owes it nothing."""
+    def take(self, member_id: str, person: Member) -> tuple[bytes, int] | None:
+        """What the sweep owes ``member_id`` (bytes, lines), which from now on gets its bytes
+        another way (it is detached); None if it owes it nothing."""
         if member_id in self.detached:
-            return None
+            held = self._held.pop(member_id, None)
+            return None if held is None else (b"".join(held), 0)  # counted when held
         if self._positions is None:
             self._positions = {entry[0]: index for index, entry in enumerate(self._group)}
         position = self._positions.get(member_id)
@@ -105,23 +111,38 @@ class Sweep:
         at = self._at + (position - self._at) % len(self._group)  # its next turn
         for stretch in self._stretches:
             if at < stretch.upto:
-                return stretch
+                data = stretch.plain if person.current_key == self.key else stretch.prefixed
+                return data, stretch.lines
         return None
 
-    def bytes_for(self, stretch: Stretch, person: Member) -> bytes:
-        return stretch.plain if person.current_key == self.key else stretch.prefixed
+    def hold(self, member_id: str, data: bytes) -> None:
+        """Bytes for a detached member, sent when the sweep next comes round to the top of
+        the room, or ends (or sooner, with ``take``)."""
+        held = self._held.get(member_id)
+        if held is None:
+            self._held[member_id] = [data]
+        else:
+            held.append(data)
+
+    def _send_held(self, members: Mapping[str, Recipient]) -> None:
+        held, self._held = self._held, {}
+        for member_id, pieces in held.items():
+            recipient = members.get(member_id)
+            if recipient is not None:
+                recipient.send(b"".join(pieces))
 
     def serve(
         self,
         deadline: float | None,
         now: Callable[[], float],
-        members: Collection[str],
+        members: Mapping[str, Recipient],
         regroup: Callable[[], Group],
     ) -> tuple[int, int]:
         """Send what is owed, in turn, until ``now()`` passes ``deadline`` (None: all of
         it), to those of ``members`` (the room's members now) not detached: deliveries and
         bytes handed out. Each time the sweep comes round to the top of the room it goes on
-        over the room as it is now (``regroup``)."""
+        over the room as it is now (``regroup``); then, and when it ends, the detached get
+        what was held for them."""
         deliveries = sent_bytes = sends = 0
         while True:
             group, size, key = self._group, len(self._group), self.key
@@ -147,6 +168,7 @@ class Sweep:
             self._at = at
             if at < end:
                 break  # the slice is up
+            self._send_held(members)  # counted when held
             if at >= stretches[-1].upto:
                 del stretches[:-1]
                 break  # all served

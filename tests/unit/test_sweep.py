@@ -4,32 +4,19 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet.task import Clock
 
 from chatroom.domain.chat import Member
 from chatroom.domain.events import Joined, Left, Said, Whispered
 from chatroom.lines.factory import prefixed
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.render import render
+from tests.unit.turns import Reactor
 
 SEND_COST = 0.0005
 """Seconds of the test clock each send takes."""
 
 SLICE = 0.001
 """A slice: the pass checks the clock every 16 sends, so a slice is 16 sends here."""
-
-
-class Reactor(Clock):
-    """A test clock with reactor turns: a turn runs the calls due when it began, and a call
-    made during a turn waits for the next one (``Clock.advance`` would run it at once)."""
-
-    def turn(self) -> None:
-        due = [call for call in self.calls if call.getTime() <= self.seconds()]
-        for call in due:
-            if call in self.calls:
-                self.calls.remove(call)
-                call.called = 1
-                call.func(*call.args, **call.kw)
 
 
 class Slow:

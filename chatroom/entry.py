@@ -1,0 +1,101 @@
+"""Newcomers take turns: a join storm must not hold up the room's lines.
+
+Signing in is the costliest thing a client asks for: a nickname check, a room to enter, a
+replay of what was said, a welcome. Half a millisecond each, it is nothing until 5 000
+people reconnect at once (a restart, a network split healing): the reactor reads them all
+in one turn, and the lines of everyone already in the room wait a second or more behind
+them. So until a client has signed in, each line it sends waits for the pacer: within one
+reactor turn, inputs of clients who are not in yet are handled for ``ENTRY_BUDGET`` seconds
+at most, and the others wait (their reading paused, nothing lost) for the next turns, first
+come first served. Between turns the reactor runs everything else, the room's fan-out
+among it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+ENTRY_BUDGET = 0.004
+"""Seconds per reactor turn spent on the input of clients who have not signed in yet."""
+
+
+class Holdable(Protocol):
+    """An input gate: ``hold``/``release`` stop and restart its client's input."""
+
+    closed: bool
+
+    def hold(self, reason: str) -> None: ...
+    def release(self, reason: str) -> None: ...
+
+
+class EntryPacer:
+    """Lets the input of clients who are not in yet through, a turn's budget at a time."""
+
+    __slots__ = ("_began", "_budget", "_clock", "_next_turn", "_passing", "_waiting")
+
+    def __init__(self, clock: IReactorTime, budget: float = ENTRY_BUDGET) -> None:
+        self._clock = clock
+        self._budget = budget
+        self._began: float | None = None  # when this turn's first entry was let through
+        self._next_turn: IDelayedCall | None = None
+        self._waiting: deque[Holdable] = deque()
+        self._passing: Holdable | None = None  # the one the next turn lets through
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def admit(self, gate: Holdable) -> bool:
+        """May this client's input be handled now? If not, its gate is held until its turn
+        comes (``release("entry")``)."""
+        if gate is self._passing:
+            return True
+        now = self._clock.seconds()
+        if self._began is None:
+            self._start_turn(now)
+            return True
+        if not self._waiting and now - self._began < self._budget:
+            return True
+        gate.hold("entry")
+        self._waiting.append(gate)
+        self._schedule()
+        return False
+
+    def _start_turn(self, now: float) -> None:
+        self._began = now
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._next_turn is None:
+            self._next_turn = self._clock.callLater(0, self._turn)
+
+    def _turn(self) -> None:
+        """A new turn: let the waiting through, oldest first, while the budget lasts."""
+        self._next_turn = None
+        self._began = None
+        waiting = self._waiting
+        while waiting:
+            gate = waiting.popleft()
+            if gate.closed:
+                continue
+            now = self._clock.seconds()
+            if self._began is None:
+                self._start_turn(now)
+            elif now - self._began >= self._budget:
+                waiting.appendleft(gate)
+                self._schedule()
+                return
+            self._passing = gate
+            try:
+                gate.release("entry")
+            finally:
+                self._passing = None
+
+    def close(self) -> None:
+        if self._next_turn is not None and self._next_turn.active():
+            self._next_turn.cancel()
+        self._next_turn = None
+        self._waiting.clear()

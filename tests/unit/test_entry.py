@@ -1,0 +1,88 @@
+"""Newcomers take turns: a turn's budget of sign-ins at most, the rest first come first served."""
+
+from __future__ import annotations
+
+from chatroom.entry import EntryPacer
+from tests.unit.turns import Reactor
+
+COST = 0.001
+"""Seconds of the test clock one newcomer's input takes to handle."""
+
+
+class Newcomer:
+    """An input gate and the input loop behind it: handling an input costs ``COST``."""
+
+    def __init__(self, name: str, pacer: EntryPacer, clock: Reactor, log: list[str]) -> None:
+        self.name = name
+        self.pacer = pacer
+        self.clock = clock
+        self.log = log
+        self.closed = False
+        self.holds: set[str] = set()
+
+    def send_input(self) -> None:
+        """Its input arrives (or is read again after a hold): handled if it may be."""
+        if self.pacer.admit(self):
+            self.clock.rightNow += COST
+            self.log.append(self.name)
+
+    def hold(self, reason: str) -> None:
+        self.holds.add(reason)
+
+    def release(self, reason: str) -> None:
+        self.holds.discard(reason)
+        self.send_input()
+
+
+def crowd(count: int, budget: float = 0.0035) -> tuple[Reactor, EntryPacer, list[Newcomer],
+                                                        list[str]]:
+    clock = Reactor()
+    pacer = EntryPacer(clock, budget)
+    log: list[str] = []
+    return clock, pacer, [Newcomer(f"n{i}", pacer, clock, log) for i in range(count)], log
+
+
+def test_a_turn_lets_its_budget_through_and_the_rest_wait_in_order() -> None:
+    clock, pacer, people, log = crowd(10)
+    for person in people:
+        person.send_input()
+    assert log == ["n0", "n1", "n2", "n3"]  # 0, 1, 2, 3 ms into the turn: 3.5 ms budget
+    assert all(p.holds == {"entry"} for p in people[4:])
+    assert pacer.waiting == 6
+    clock.turn()
+    assert log == [f"n{i}" for i in range(8)]
+    clock.turn()
+    assert log == [f"n{i}" for i in range(10)]
+    assert pacer.waiting == 0
+    assert not any(p.holds for p in people)
+
+
+def test_a_newcomer_of_a_later_turn_waits_behind_those_already_waiting() -> None:
+    clock, _, people, log = crowd(7)
+    for person in people[:6]:
+        person.send_input()
+    late = people[6]
+    late.send_input()
+    assert late.holds == {"entry"}
+    clock.turn()
+    clock.turn()
+    assert log == [f"n{i}" for i in range(7)]
+
+
+def test_one_who_left_while_waiting_is_skipped() -> None:
+    clock, _, people, log = crowd(6)
+    for person in people:
+        person.send_input()
+    people[4].closed = True
+    clock.turn()
+    assert log == ["n0", "n1", "n2", "n3", "n5"]
+
+
+def test_a_quiet_server_lets_every_newcomer_in_at_once() -> None:
+    clock, _, people, log = crowd(3)
+    for person in people:
+        person.send_input()
+        clock.turn()
+        clock.rightNow += 1
+    assert log == ["n0", "n1", "n2"]
+    assert not any(p.holds for p in people)
