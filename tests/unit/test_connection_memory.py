@@ -1,0 +1,36 @@
+"""What a connection costs in memory: a 15 000-member room holds 15 000 of each of these
+objects (issue 17), so their shape is checked here, not only measured
+(``benchmarks/census.py``)."""
+
+from __future__ import annotations
+
+from chatroom.lines.protocol import ChatLineProtocol
+from tests.unit.helpers import Client, serving
+
+
+def _life(client: Client) -> None:
+    """Most of what a connection goes through: a line too long, a nickname, chat, a
+    command, flood control, and the close."""
+    client.feed(b"x" * 5000 + b"\r\n")
+    client.send("alice")
+    client.send("hello")
+    client.send("/who")
+    for n in range(30):
+        client.send(f"line {n}")
+    client.server.clock.advance(5)
+    client.send("/quit")
+    client.finish()
+
+
+def test_a_line_connection_sets_every_attribute_in_its_constructor() -> None:
+    # CPython 3.11 stores an instance's attributes in a compact array while their names
+    # are the few its class's first instances set early; a name first set later (once
+    # thousands of connections exist, as in a join storm) gives each instance a dict of
+    # its own: 832 bytes a connection.
+    with serving(rate=5.0, burst=5) as server:
+        client = server.connect()
+        protocol = client.protocol
+        assert isinstance(protocol, ChatLineProtocol)
+        at_start = set(vars(protocol))
+        _life(client)
+        assert set(vars(protocol)) - at_start == set()
