@@ -74,19 +74,20 @@ def _made_at(sites: list[str]) -> list[tuple[str, str, int]]:
     import tracemalloc
 
     found: Counter[tuple[str, str]] = Counter()
-    for obj in gc.get_objects():
-        tb = tracemalloc.get_object_traceback(obj)
-        if tb is None:
-            continue
-        frame = tb[-1]
-        site = f"{Path(frame.filename).name}:{frame.lineno}"
-        if site in sites:
-            holders = ",".join(sorted({type(r).__qualname__ for r in gc.get_referrers(obj)
-                                       if r is not found}))[:120]
-            found[(f"{site} {type(obj).__qualname__}", holders)] += 1
-            if sum(found.values()) > 300:
-                break
-    return [(what, holders, n) for (what, holders), n in found.most_common(20)]
+    tracked = gc.get_objects()
+    for holder in tracked:  # untracked objects (of atoms only) too, through what holds them
+        for obj in [holder, *(r for r in gc.get_referents(holder) if not gc.is_tracked(r))]:
+            tb = tracemalloc.get_object_traceback(obj)
+            if tb is None:
+                continue
+            frame = tb[-1]
+            site = f"{Path(frame.filename).name}:{frame.lineno}"
+            if site in sites:
+                what = f"{site} {type(obj).__qualname__} {repr(obj)[:60]}"
+                found[(what, type(holder).__qualname__)] += 1
+        if sum(found.values()) > 3000:
+            break
+    return [(what, holders, n) for (what, holders), n in found.most_common(30)]
 
 
 def serve(report: str, argv: list[str]) -> None:

@@ -83,7 +83,9 @@ class Directory:
 
     def __init__(self, permanent: Iterable[str] = ()) -> None:
         self._rooms: dict[str, RoomState] = {}
-        self._by_member: dict[str, dict[str, None]] = {}
+        # member id -> keys of its rooms, oldest join first: a tuple, since most members are
+        # in one room or a few, and a dict of one costs 184 bytes a member
+        self._by_member: dict[str, tuple[str, ...]] = {}
         self.permanent = {roomnames.key(name) for name in permanent}
         self.server_operators: dict[str, str] = {}
         self.server_bans: dict[str, ServerBan] = {}
@@ -132,7 +134,7 @@ class Directory:
             state.creator, state.created = event.member, event.time
         state.members[event.member] = event.nick
         state.invited.discard(event.member)
-        self._by_member.setdefault(event.member, {})[key] = None
+        self._add_room(event.member, key)
 
     def _present(self, event: Present) -> None:
         """A member as another node has it: in exactly these rooms, quietly."""
@@ -151,14 +153,19 @@ class Directory:
             state.members[event.member] = event.nick
             if key in operator_of:
                 state.operators.add(event.member)
-            self._by_member.setdefault(event.member, {})[key] = None
+            self._add_room(event.member, key)
+
+    def _add_room(self, member: str, key: str) -> None:
+        rooms = self._by_member.get(member, ())
+        if key not in rooms:
+            self._by_member[member] = (*rooms, key)
 
     def _left(self, event: Event) -> None:
         key = roomnames.key(event.room)
         state = self._rooms.get(key)
         rooms = self._by_member.get(event.member)
         if rooms is not None:
-            rooms.pop(key, None)
+            rooms = self._by_member[event.member] = tuple(k for k in rooms if k != key)
             if not rooms:
                 del self._by_member[event.member]
                 if getattr(event, "reason", "") not in _STAYING:

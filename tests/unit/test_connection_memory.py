@@ -4,6 +4,11 @@ objects (issue 17), so their shape is checked here, not only measured
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
+
+from chatroom.domain.directory import Directory
+from chatroom.domain.events import Joined
 from chatroom.lines.protocol import ChatLineProtocol
 from tests.unit.helpers import Client, serving
 
@@ -34,3 +39,32 @@ def test_a_line_connection_sets_every_attribute_in_its_constructor() -> None:
         at_start = set(vars(protocol))
         _life(client)
         assert set(vars(protocol)) - at_start == set()
+
+
+def _bytes_each(count: int, make: Callable[[int], object]) -> float:
+    """Bytes that ``make(i)`` leaves allocated, on average over ``count`` calls."""
+    kept = []
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):
+            kept.append(make(i))
+        return (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def test_the_directory_keeps_a_member_of_one_room_in_under_128_bytes() -> None:
+    # The room's entry and the member's list of rooms: a dict of one room for each member
+    # made it 224 bytes.
+    directory = Directory(["#lobby"])
+    joins = [Joined("#lobby", 1.0, f"node.{i}", f"nick{i}") for i in range(5000)]
+
+    def join(i: int) -> None:
+        directory(joins[i])
+
+    assert _bytes_each(5000, join) < 128
+    assert directory.rooms_of("node.7") == ["#lobby"]
