@@ -182,10 +182,7 @@ class Session:
         self.closing = False
         limits = services.limits
         self._clock = services.clock
-        self.gate = InputGate(
-            limits.rate, limits.burst, services.clock,
-            port.pause_reading, port.resume_reading, self._flooding,
-        )
+        self.gate = InputGate(limits.rate, limits.burst, services.clock, self)
         self._timer: IDelayedCall | None = None
         self._last_active = 0.0
         self._gone = False
@@ -411,7 +408,13 @@ class Session:
         """Read nothing more from this client until ``result`` has fired."""
         self.gate.wait_for(result, self.bug)
 
-    def _flooding(self, rate: float) -> None:
+    def pause_reading(self) -> None:
+        self.port.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.port.resume_reading()
+
+    def flooding(self, rate: float) -> None:
         self.tally.refused["flood"] += 1
         self.services.warnings.warn("slowing {peer}: over {rate} lines/s", peer=self.peer,
                                     rate=rate)
