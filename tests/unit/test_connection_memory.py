@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from chatroom.domain.directory import Directory
 from chatroom.domain.events import Joined
+from chatroom.lines.framing import LineBuffer
 from chatroom.lines.protocol import ChatLineProtocol
+from chatroom.lines.telnet import TelnetFilter
 from tests.unit.helpers import Client, serving
 
 
@@ -68,3 +70,25 @@ def test_the_directory_keeps_a_member_of_one_room_in_under_128_bytes() -> None:
 
     assert _bytes_each(5000, join) < 128
     assert directory.rooms_of("node.7") == ["#lobby"]
+
+
+def test_a_line_buffer_keeps_nothing_once_its_lines_are_taken() -> None:
+    # An idle member's last line stayed in its buffer until it sent more.
+    buffers = [LineBuffer(8192) for _ in range(1000)]
+
+    def read(i: int) -> None:
+        buffers[i].feed(b"x" * 500 + b"\r\n")
+        assert buffers[i].next_line() == b"x" * 500
+        assert buffers[i].next_line() is None
+
+    assert _bytes_each(1000, read) < 16  # 8: the list of what each call returned
+
+
+def test_a_telnet_filter_keeps_nothing_after_a_line_of_plain_text() -> None:
+    filters = [TelnetFilter() for _ in range(1000)]
+    packets = [f"caf\u00e9 {i}\r\n".encode() for i in range(1000)]
+
+    def feed(i: int) -> None:
+        assert filters[i].feed(packets[i]) == packets[i]
+
+    assert _bytes_each(1000, feed) < 16
