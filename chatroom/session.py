@@ -157,6 +157,10 @@ class Port(Replies, Protocol):
 class Session:
     """A person on one connection: chooses a nickname, then talks, until it leaves."""
 
+    __slots__ = ("__weakref__", "_asking", "_clock", "_gone", "_last_active", "_timer",
+                 "closing", "fanout", "gate", "host", "kind", "leave_reason", "member", "peer",
+                 "port", "recipient", "services", "tally")
+
     _log = Logger()
 
     def __init__(

@@ -63,11 +63,10 @@ class Writable(Protocol):
 class _Capped:
     """The slow-reader rule, shared by both outboxes."""
 
-    __slots__ = ("_cap", "_check", "_clock", "_hard_cap", "_on_overflow", "closed")
+    __slots__ = ("_cap", "_check", "_clock", "_on_overflow", "closed")
 
     def __init__(self, cap: int, on_overflow: Callable[[int], None], clock: IReactorTime):
         self._cap = cap
-        self._hard_cap = cap * HARD_CAP_FACTOR
         self._on_overflow = on_overflow
         self._clock = clock
         self._check: IDelayedCall | None = None
@@ -81,13 +80,12 @@ class _Capped:
     def set_cap(self, cap: int) -> None:
         """A new ``max_out`` (a reload), judged when the backlog next grows."""
         self._cap = cap
-        self._hard_cap = cap * HARD_CAP_FACTOR
 
     def _judge(self) -> None:
         """Called whenever the backlog grew."""
         backlog = self.queued
         if backlog > self._cap:
-            if backlog > self._hard_cap:
+            if backlog > self._cap * HARD_CAP_FACTOR:  # not kept: an int a connection
                 self._overflow()
             elif self._check is None:
                 self._check = self._clock.callLater(GRACE, self._recheck)
