@@ -78,7 +78,7 @@ class Directory:
     this process started (so a node that was down learns of the lifting, not only of
     what is banned, and an older ban does not come back)."""
 
-    __slots__ = ("_by_member", "_rooms", "lifted_server_bans", "permanent", "server_bans",
+    __slots__ = ("_alone", "_by_member", "_rooms", "lifted_server_bans", "permanent", "server_bans",
                  "server_operators")
 
     def __init__(self, permanent: Iterable[str] = ()) -> None:
@@ -86,6 +86,7 @@ class Directory:
         # member id -> keys of its rooms, oldest join first: a tuple, since most members are
         # in one room or a few, and a dict of one costs 184 bytes a member
         self._by_member: dict[str, tuple[str, ...]] = {}
+        self._alone: dict[str, tuple[str]] = {}  # room key -> (key,): one tuple for all
         self.permanent = {roomnames.key(name) for name in permanent}
         self.server_operators: dict[str, str] = {}
         self.server_bans: dict[str, ServerBan] = {}
@@ -156,8 +157,13 @@ class Directory:
             self._add_room(event.member, key)
 
     def _add_room(self, member: str, key: str) -> None:
-        rooms = self._by_member.get(member, ())
-        if key not in rooms:
+        rooms = self._by_member.get(member)
+        if rooms is None:  # its first room: the tuple every member in that room alone shares
+            alone = self._alone.get(key)
+            if alone is None:
+                alone = self._alone[key] = (key,)
+            self._by_member[member] = alone
+        elif key not in rooms:
             self._by_member[member] = (*rooms, key)
 
     def _left(self, event: Event) -> None:
@@ -177,6 +183,7 @@ class Directory:
         state.voiced.discard(event.member)
         if not state.members and key not in self.permanent:
             del self._rooms[key]
+            self._alone.pop(key, None)
 
     def find(self, name: str) -> RoomState | None:
         """The room called ``name`` (any spelling of it), if it exists."""

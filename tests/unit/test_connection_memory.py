@@ -7,8 +7,12 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable
 
+from twisted.internet.task import Clock
+
+from chatroom.domain.chat import Member
 from chatroom.domain.directory import Directory
 from chatroom.domain.events import Joined
+from chatroom.lines.fanout import Fanout
 from chatroom.lines.framing import LineBuffer
 from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.lines.telnet import TelnetFilter
@@ -59,16 +63,16 @@ def _bytes_each(count: int, make: Callable[[int], object]) -> float:
             tracemalloc.stop()
 
 
-def test_the_directory_keeps_a_member_of_one_room_in_under_128_bytes() -> None:
+def test_the_directory_keeps_a_member_of_one_room_in_under_64_bytes() -> None:
     # The room's entry and the member's list of rooms: a dict of one room for each member
-    # made it 224 bytes.
+    # made it 224 bytes, a tuple of one for each 90; those in one room alone share one.
     directory = Directory(["#lobby"])
     joins = [Joined("#lobby", 1.0, f"node.{i}", f"nick{i}") for i in range(5000)]
 
     def join(i: int) -> None:
         directory(joins[i])
 
-    assert _bytes_each(5000, join) < 128
+    assert _bytes_each(5000, join) < 64
     assert directory.rooms_of("node.7") == ["#lobby"]
 
 
@@ -92,3 +96,25 @@ def test_a_telnet_filter_keeps_nothing_after_a_line_of_plain_text() -> None:
         assert filters[i].feed(packets[i]) == packets[i]
 
     assert _bytes_each(1000, feed) < 16
+
+
+class _Nobody:
+    def send(self, data: bytes) -> None:
+        pass
+
+
+def test_the_fanout_keeps_a_member_of_one_room_in_under_210_bytes() -> None:
+    # Its entries in the fan-out's maps and the room's group; the member's rooms are one
+    # tuple shared by every member in that room alone (a tuple each made it 234 bytes).
+    fanout = Fanout(Clock())
+    members = [Member(f"node.{i}", f"nick{i}") for i in range(1000)]
+    joins = [Joined("#lobby", 1.0, member.id, member.nick) for member in members]
+    nobody = _Nobody()
+
+    def join(i: int) -> None:
+        fanout.add(members[i], nobody)
+        fanout.deliver(joins[i])
+        fanout.flush()
+
+    assert _bytes_each(1000, join) < 210
+    assert len(fanout) == 1000
