@@ -126,7 +126,7 @@ class StreamConnection(GatedInput):
         set_no_delay = getattr(transport, "setTcpNoDelay", None)
         if set_no_delay is not None:
             set_no_delay(True)
-        outbox = open_outbox(transport, max_out, self.session.overflowed, clock)
+        outbox = open_outbox(transport, max_out, self.session, clock)
         self.outbox = outbox
         return outbox
 
