@@ -12,11 +12,12 @@ from twisted.internet.task import Clock
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import Directory
 from chatroom.domain.events import Joined
+from chatroom.limits import Limits
 from chatroom.lines.fanout import Fanout
 from chatroom.lines.framing import LineBuffer
 from chatroom.lines.protocol import ChatLineProtocol
 from chatroom.lines.telnet import TelnetFilter
-from tests.unit.helpers import Client, serving
+from tests.unit.helpers import Client, Server, serving
 
 
 def _life(client: Client) -> None:
@@ -118,3 +119,38 @@ def test_the_fanout_keeps_a_member_of_one_room_in_under_210_bytes() -> None:
 
     assert _bytes_each(1000, join) < 210
     assert len(fanout) == 1000
+
+
+def test_a_session_leaves_the_services_when_its_connection_is_lost() -> None:
+    # The services keep their sessions in a plain set (a weak one cost a weak reference,
+    # 80 bytes, a connection): a lost connection's session must leave it, even while
+    # something still refers to the session.
+    with serving() as server:
+        alice, bob = server.join("alice"), server.join("bob")
+        sessions = server.services.sessions
+        assert {alice.protocol.session, bob.protocol.session} <= sessions
+        bob.lose()
+        assert bob.protocol.session not in sessions
+        assert alice.protocol.session in sessions
+
+
+def test_a_line_member_costs_the_server_under_2800_bytes() -> None:
+    # Everything a member who joined through the nickname path keeps, but the socket's
+    # own objects (here a StringTransport and the test's Client): 3270 bytes before the
+    # changes of issue 17.
+    # (Not ``serving``: the log it keeps would be counted.)
+    server = Server(Limits(max_per_ip=10_000, max_clients=10_000, nick_timeout=0.0))
+    for i in range(100):  # the room and the maps exist, and have grown a little
+        server.join(f"early{i}")
+
+    def join(i: int) -> Client:
+        client = server.connect()
+        client.send(f"m{i}")
+        if i % 100 == 99:
+            server.flush()
+            for each in server.clients:
+                each.clear()
+        return client
+
+    assert _bytes_each(2000, join) < 2800
+    assert len(server.chat.directory.find("#lobby").members) == 2100  # type: ignore[union-attr]
