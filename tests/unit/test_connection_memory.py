@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from twisted.internet.task import Clock
 
+from chatroom.domain import nicknames
 from chatroom.domain.chat import Member
 from chatroom.domain.directory import Directory
 from chatroom.domain.events import Joined
@@ -154,3 +155,11 @@ def test_a_line_member_costs_the_server_under_2800_bytes() -> None:
 
     assert _bytes_each(2000, join) < 2800
     assert len(server.chat.directory.find("#lobby").members) == 2100  # type: ignore[union-attr]
+
+
+def test_a_nickname_that_is_its_own_key_is_kept_once() -> None:
+    # The nickname registry keys each member by the nickname's skeleton; most nicknames
+    # are their own, and an equal copy was ~55 bytes a member.
+    nick = "".join(["memory", "test", "7"])  # made now: in no cache yet
+    assert nicknames.key(nick) is nick
+    assert nicknames.key("Memorytest8") == "memorytest8"
