@@ -10,7 +10,7 @@ TCP backpressure (its transport stops being read) instead of losing lines. Both 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -22,28 +22,39 @@ from chatroom.throttle import TokenBucket
 _NO_HOLDS: frozenset[str] = frozenset()
 
 
-class InputGate:
-    __slots__ = ("_bucket", "_clock", "_entry", "_holds", "_on_flood", "_pause", "_resume",
-                 "_timer", "closed")
+class Reader(Protocol):
+    """What a gate stops and starts: a connection's reading."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None:
+        """Read again, and handle what waited."""
+
+    def flooding(self, rate: float) -> None:
+        """The client was slowed for going over ``rate`` lines a second."""
+
+
+class InputGate(TokenBucket):
+    """The holds on one connection's input; the flood allowance is the gate's own token
+    bucket. (Every connection has one: being the bucket, and keeping its ``reader`` rather
+    than three bound methods of it, saves 260 bytes a connection.)"""
+
+    __slots__ = ("_entry", "_holds", "_reader", "_timer", "closed")
 
     def __init__(
         self,
         rate: float,
         burst: int,
         clock: IReactorTime,
-        pause: Callable[[], None],
-        resume: Callable[[], None],
-        on_flood: Callable[[float], None],
+        reader: Reader,
         entry: EntryPacer | None = None,
     ) -> None:
-        """``pause``/``resume`` stop and restart reading (``resume`` then handles what
-        waited); ``on_flood(rate)`` is told each time the client is slowed; ``entry``
-        paces the input until the client has signed in (``entered``)."""
-        self._bucket = TokenBucket(rate, burst, clock)
-        self._clock = clock
-        self._pause = pause
-        self._resume = resume
-        self._on_flood = on_flood
+        """``reader.pause_reading``/``resume_reading`` stop and restart reading (resuming
+        then handles what waited); ``reader.flooding(rate)`` is told each time the client
+        is slowed; ``entry`` paces the input until the client has signed in
+        (``entered``)."""
+        super().__init__(rate, burst, clock)
+        self._reader = reader
         # Immutable, and one shared object while empty: a held connection is rare, and an
         # empty set costs 216 bytes a connection.
         self._holds: frozenset[str] = _NO_HOLDS
@@ -57,8 +68,8 @@ class InputGate:
 
     def set_rate(self, rate: float, burst: int) -> None:
         """New flood limits (a reload): they count from the next line on."""
-        self._bucket.rate = rate
-        self._bucket.burst = burst
+        self.rate = rate
+        self.burst = burst
 
     @property
     def held(self) -> bool:
@@ -68,11 +79,11 @@ class InputGate:
         """May one more line (or message) be handled now? If not, hold until it may."""
         if self._entry is not None and not self._entry.admit(self):
             return False
-        if self._bucket.take():
+        if self.take():
             return True
         self.hold("flood")
-        self._on_flood(self._bucket.rate)
-        self._timer = self._clock.callLater(self._bucket.wait(), self._unthrottle)
+        self._reader.flooding(self.rate)
+        self._timer = self._clock.callLater(self.wait(), self._unthrottle)
         return False
 
     def _unthrottle(self) -> None:
@@ -81,7 +92,7 @@ class InputGate:
 
     def hold(self, reason: str) -> None:
         if not self._holds and not self.closed:
-            self._pause()
+            self._reader.pause_reading()
         self._holds = self._holds | {reason}
 
     def release(self, reason: str) -> None:
@@ -89,7 +100,7 @@ class InputGate:
             return
         self._holds = self._holds - {reason}
         if not self._holds and not self.closed:
-            self._resume()
+            self._reader.resume_reading()
 
     def wait_for(self, result: Deferred[Any], on_error: Callable[[Failure], None]) -> None:
         """Hold input until ``result`` has fired; a failure left over goes to ``on_error``."""

@@ -119,7 +119,10 @@ def skeleton(text: str) -> str:
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     # A dot above a letter that has one already (i, j: Unicode's "soft dotted") is not
     # seen: ``i`` + U+0307 looks like ``i`` (UTS #39 section 5.4's own example).
-    return _SOFT_DOTTED_DOT.sub(r"\1", _nfd(_nfd(folded).translate(_TABLE)))
+    found = _SOFT_DOTTED_DOT.sub(r"\1", _nfd(_nfd(folded).translate(_TABLE)))
+    # Most nicknames are their own skeleton: the same string then, not an equal copy (a
+    # registry of 15 000 nicknames keeps each once, not twice).
+    return text if found == text else found
 
 
 _SOFT_DOTTED_DOT = re.compile("([ij])\u0307+")

@@ -78,12 +78,15 @@ class Directory:
     this process started (so a node that was down learns of the lifting, not only of
     what is banned, and an older ban does not come back)."""
 
-    __slots__ = ("_by_member", "_rooms", "lifted_server_bans", "permanent", "server_bans",
+    __slots__ = ("_alone", "_by_member", "_rooms", "lifted_server_bans", "permanent", "server_bans",
                  "server_operators")
 
     def __init__(self, permanent: Iterable[str] = ()) -> None:
         self._rooms: dict[str, RoomState] = {}
-        self._by_member: dict[str, dict[str, None]] = {}
+        # member id -> keys of its rooms, oldest join first: a tuple, since most members are
+        # in one room or a few, and a dict of one costs 184 bytes a member
+        self._by_member: dict[str, tuple[str, ...]] = {}
+        self._alone: dict[str, tuple[str]] = {}  # room key -> (key,): one tuple for all
         self.permanent = {roomnames.key(name) for name in permanent}
         self.server_operators: dict[str, str] = {}
         self.server_bans: dict[str, ServerBan] = {}
@@ -132,7 +135,7 @@ class Directory:
             state.creator, state.created = event.member, event.time
         state.members[event.member] = event.nick
         state.invited.discard(event.member)
-        self._by_member.setdefault(event.member, {})[key] = None
+        self._add_room(event.member, key)
 
     def _present(self, event: Present) -> None:
         """A member as another node has it: in exactly these rooms, quietly."""
@@ -151,14 +154,24 @@ class Directory:
             state.members[event.member] = event.nick
             if key in operator_of:
                 state.operators.add(event.member)
-            self._by_member.setdefault(event.member, {})[key] = None
+            self._add_room(event.member, key)
+
+    def _add_room(self, member: str, key: str) -> None:
+        rooms = self._by_member.get(member)
+        if rooms is None:  # its first room: the tuple every member in that room alone shares
+            alone = self._alone.get(key)
+            if alone is None:
+                alone = self._alone[key] = (key,)
+            self._by_member[member] = alone
+        elif key not in rooms:
+            self._by_member[member] = (*rooms, key)
 
     def _left(self, event: Event) -> None:
         key = roomnames.key(event.room)
         state = self._rooms.get(key)
         rooms = self._by_member.get(event.member)
         if rooms is not None:
-            rooms.pop(key, None)
+            rooms = self._by_member[event.member] = tuple(k for k in rooms if k != key)
             if not rooms:
                 del self._by_member[event.member]
                 if getattr(event, "reason", "") not in _STAYING:
@@ -170,6 +183,7 @@ class Directory:
         state.voiced.discard(event.member)
         if not state.members and key not in self.permanent:
             del self._rooms[key]
+            self._alone.pop(key, None)
 
     def find(self, name: str) -> RoomState | None:
         """The room called ``name`` (any spelling of it), if it exists."""

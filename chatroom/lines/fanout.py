@@ -134,6 +134,7 @@ class Fanout:
         # member id -> keys of its rooms here: a tuple, since most members are in one room
         # or a few and a set costs 216 bytes a member
         self._member_rooms: dict[str, tuple[str, ...]] = {}
+        self._alone: dict[str, tuple[str]] = {}  # room key -> (key,), shared by its members
         self._lost: str | None = None  # a member whose connection is gone, leaving (lost)
         self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
         self._pending: list[_Item] = []
@@ -183,6 +184,7 @@ class Fanout:
         self._groups.pop(key, None)
         if not group:
             del self._rooms[key]
+            self._alone.pop(key, None)
 
     def _group(self, key: str) -> tuple[tuple[str, Recipient, Member], ...]:
         group = self._groups.get(key)
@@ -250,7 +252,12 @@ class Fanout:
             group = self._rooms.setdefault(key, {})
             group[member_id] = self._members[member_id]
             rooms = self._member_rooms.get(member_id, ())
-            if key not in rooms:
+            if not rooms:
+                alone = self._alone.get(key)
+                if alone is None:
+                    alone = self._alone[key] = (key,)
+                self._member_rooms[member_id] = alone
+            elif key not in rooms:
                 self._member_rooms[member_id] = (*rooms, key)
             self._groups.pop(key, None)
             # Nothing of the room from before the join, nor the join itself.

@@ -49,7 +49,12 @@ class LineBuffer:
                 self._discarding = True
                 return TOO_LONG
             return None
-        self._position = end + 1
+        if end + 1 == len(buffer):
+            # All taken: the bytes read go now, not when more come (an idle member's last
+            # line is otherwise kept for as long as it stays).
+            self._buffer, self._position = b"", 0
+        else:
+            self._position = end + 1
         if end > position and buffer[end - 1] == 13:  # CR before LF
             end -= 1
         if end - position > self.max_line:

@@ -17,8 +17,8 @@ Two ways to the kernel, one rule for slow readers:
   transport (``ISSLTransport``) encrypts in ``write`` and keeps ``Outbox``.
 
 A reader is judged slow when more than ``cap`` bytes stay waiting for it for ``grace``
-seconds, or more than ``hard_cap`` wait at once; then the connection is given up
-(``on_overflow``). The grace matters because one busy turn (many members talking at once,
+seconds, or more than ``hard_cap`` wait at once; then the connection is given up (its
+``reader.overflowed``). The grace matters because one busy turn (many members talking at once,
 all within their flood allowance) can put more than ``cap`` in front of a reader that reads
 perfectly well. So one reader that stops reading costs at most ``hard_cap`` bytes of
 memory, and nobody else loses a line.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from collections.abc import Callable
 from itertools import islice
 from typing import Protocol
 
@@ -60,15 +59,22 @@ class Writable(Protocol):
     def writeSequence(self, data: list[bytes]) -> None: ...
 
 
+class Reader(Protocol):
+    """Who an outbox writes to, as far as the slow-reader rule goes."""
+
+    def overflowed(self, queued: int) -> None:
+        """``queued`` bytes were waiting: this reader is given up."""
+
+
 class _Capped:
-    """The slow-reader rule, shared by both outboxes."""
+    """The slow-reader rule, shared by both outboxes. (Each keeps its ``reader``, not a
+    bound method of it: 64 bytes a connection less.)"""
 
-    __slots__ = ("_cap", "_check", "_clock", "_hard_cap", "_on_overflow", "closed")
+    __slots__ = ("_cap", "_check", "_clock", "_reader", "closed")
 
-    def __init__(self, cap: int, on_overflow: Callable[[int], None], clock: IReactorTime):
+    def __init__(self, cap: int, reader: Reader, clock: IReactorTime):
         self._cap = cap
-        self._hard_cap = cap * HARD_CAP_FACTOR
-        self._on_overflow = on_overflow
+        self._reader = reader
         self._clock = clock
         self._check: IDelayedCall | None = None
         self.closed = False
@@ -81,13 +87,12 @@ class _Capped:
     def set_cap(self, cap: int) -> None:
         """A new ``max_out`` (a reload), judged when the backlog next grows."""
         self._cap = cap
-        self._hard_cap = cap * HARD_CAP_FACTOR
 
     def _judge(self) -> None:
         """Called whenever the backlog grew."""
         backlog = self.queued
         if backlog > self._cap:
-            if backlog > self._hard_cap:
+            if backlog > self._cap * HARD_CAP_FACTOR:  # not kept: an int a connection
                 self._overflow()
             elif self._check is None:
                 self._check = self._clock.callLater(GRACE, self._recheck)
@@ -105,7 +110,7 @@ class _Capped:
     def _overflow(self) -> None:
         queued = self.queued
         self._give_up()
-        self._on_overflow(queued)
+        self._reader.overflowed(queued)
 
     def _give_up(self) -> None:
         self.closed = True
@@ -128,10 +133,10 @@ class Outbox(_Capped):
         self,
         transport: Writable,
         cap: int,
-        on_overflow: Callable[[int], None],
+        reader: Reader,
         clock: IReactorTime,
     ) -> None:
-        super().__init__(cap, on_overflow, clock)
+        super().__init__(cap, reader, clock)
         self._transport = transport
         self._finished = False
         self._paused = False
@@ -209,10 +214,10 @@ class SocketOutbox(_Capped):
         transport: Writable,
         sock: socket.socket,
         cap: int,
-        on_overflow: Callable[[int], None],
+        reader: Reader,
         clock: IReactorTime,
     ) -> None:
-        super().__init__(cap, on_overflow, clock)
+        super().__init__(cap, reader, clock)
         self._transport = transport
         self._socket = sock
         self._direct = True
@@ -339,15 +344,15 @@ class StreamWritable(Writable, Protocol):
 
 
 def open_outbox(
-    transport: StreamWritable, cap: int, on_overflow: Callable[[int], None], clock: IReactorTime
+    transport: StreamWritable, cap: int, reader: Reader, clock: IReactorTime
 ) -> Outbox | SocketOutbox:
     """The outbox of a stream connection (writing to its socket itself where it has a plain
     one), registered as the transport's producer: every stream front end's."""
     sock = writable_socket(transport)
     outbox: Outbox | SocketOutbox
     if sock is not None:
-        outbox = SocketOutbox(transport, sock, cap, on_overflow, clock)
+        outbox = SocketOutbox(transport, sock, cap, reader, clock)
     else:
-        outbox = Outbox(transport, cap, on_overflow, clock)
+        outbox = Outbox(transport, cap, reader, clock)
     transport.registerProducer(outbox, outbox.streaming)
     return outbox

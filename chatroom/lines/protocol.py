@@ -24,11 +24,10 @@ from chatroom.history.store import Record, format_record, format_replay
 from chatroom.limits import Limits
 from chatroom.lines import render
 from chatroom.lines.framing import TOO_LONG, LineBuffer
-from chatroom.lines.outbox import Outbox, SocketOutbox
 from chatroom.lines.sanitize import clean_text, decode
 from chatroom.lines.telnet import Command, TelnetFilter
 from chatroom.session import Session, describe_loss, describe_peer
-from chatroom.stream import StreamConnection, StreamTransport
+from chatroom.stream import StreamConnection
 
 if TYPE_CHECKING:
     from chatroom.lines.factory import ChatFactory
@@ -53,13 +52,16 @@ class ChatLineProtocol(StreamConnection, LineReceiver):
     delimiter = b"\n"
 
     def __init__(self, factory: ChatFactory, address: IAddress | None) -> None:
+        # What Twisted's bases set later, set now too (see StreamConnection._init_stream).
+        self.connected = 0
+        self.transport = None
+        self.paused = False
+        self._init_stream()
         self.factory = factory
         self.peer = describe_peer(address)
         self.host: str | None = getattr(address, "host", None)
         limits = factory.limits
         self.MAX_LENGTH = limits.max_line
-        self.outbox: Outbox | SocketOutbox | None = None
-        self._transport: StreamTransport | None = None
         self._telnet = TelnetFilter()
         self._lines = LineBuffer(limits.max_line)
         self.session = Session(factory.services, self, factory.fanout, self, self.peer,

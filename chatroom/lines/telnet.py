@@ -86,7 +86,7 @@ class TelnetFilter:
         # 0xFF never occurs in valid UTF-8, so ordinary text takes this fast path.
         if self._state == _DATA and not self._interrupted and b"\xff" not in data:
             if data:
-                self._tail = data[-3:] if len(data) >= 3 else (self._tail + data)[-3:]
+                self._tail = _tail(self._tail, data)
             return data
         out = bytearray()
         state = self._state
@@ -119,7 +119,7 @@ class TelnetFilter:
             self._asked = False
             self.answer += STILL_HERE
         if out:
-            self._tail = (self._tail + out[-3:])[-3:]
+            self._tail = _tail(self._tail, bytes(out[-3:]))
         return bytes(out)
 
     def next_command(self) -> Command | None:
@@ -216,6 +216,15 @@ class TelnetFilter:
 
     def _send(self, verb: int, option: int) -> None:
         self.answer += bytes((IAC, verb, option))
+
+
+def _tail(tail: bytes, data: bytes) -> bytes:
+    """The last data bytes (up to 3) as far as ``_open_character`` needs them: none after
+    an ASCII byte (a line's end, most often), which closes any character before it. So an
+    idle connection keeps no bytes object of its own here."""
+    if data[-1] < 0x80:
+        return b""
+    return data[-3:] if len(data) >= 3 else (tail + data)[-3:]
 
 
 def _open_character(data: bytes) -> bool:

@@ -187,7 +187,7 @@ class WebChatProtocol(GatedInput, WebSocketServerProtocol):  # type: ignore[misc
         # The outbox is what the socket pauses when its buffer is full (``ChatSocketResource``
         # has unregistered the HTTP channel that was the producer until the upgrade).
         self.outbox = Outbox(
-            _FrameWriter(self), self.factory.limits.max_out, self.session.overflowed,
+            _FrameWriter(self), self.factory.limits.max_out, self.session,
             self._clock,
         )
         tcp.registerProducer(self.outbox, True)

@@ -8,12 +8,27 @@ from twisted.internet.task import Clock
 from chatroom.gate import InputGate
 
 
+class Recorder:
+    """A reader that writes down what the gate asks of it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def flooding(self, rate: float) -> None:
+        self.calls.append(f"flood {rate:g}")
+
+
 def make(rate: float = 4.0, burst: int = 2) -> tuple[Clock, InputGate, list[str]]:
     clock = Clock()
-    calls: list[str] = []
-    gate = InputGate(rate, burst, clock, lambda: calls.append("pause"),
-                     lambda: calls.append("resume"), lambda r: calls.append(f"flood {r:g}"))
-    return clock, gate, calls
+    reader = Recorder()
+    gate = InputGate(rate, burst, clock, reader)
+    return clock, gate, reader.calls
 
 
 def test_over_the_allowance_pauses_then_resumes_when_a_token_is_due() -> None:

@@ -28,7 +28,7 @@ def test_open_and_new_irc_connections_take_the_new_limits(tmp_path: Path) -> Non
     newcomer = server.irc_connect()
     for client in (alice, choosing, newcomer):
         protocol = client.protocol
-        bucket = protocol.session.gate._bucket
+        bucket = protocol.session.gate
         assert (bucket.rate, bucket.burst) == (1.0, 3)
         assert protocol.outbox is not None and protocol.outbox._cap == 8192
 

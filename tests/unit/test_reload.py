@@ -120,7 +120,7 @@ def test_flood_control_and_output_caps_follow_for_every_connection(
     choosing = running.server.connect()  # no nickname yet: a session too
     running.reload(BASE + "rate = 1\nburst = 3\nmax-out = 8192\n")
     for client in (alice, choosing):
-        bucket = client.protocol.session.gate._bucket
+        bucket = client.protocol.session.gate
         assert (bucket.rate, bucket.burst) == (1.0, 3)
         assert client.protocol.outbox is not None and client.protocol.outbox._cap == 8192
 

@@ -44,9 +44,10 @@ class Rig:
         self.transport = FakeTransport()
         self.clock = Clock()
         self.overflows: list[int] = []
-        self.outbox = SocketOutbox(
-            self.transport, self.ours, cap, self.overflows.append, self.clock
-        )
+        self.outbox = SocketOutbox(self.transport, self.ours, cap, self, self.clock)
+
+    def overflowed(self, queued: int) -> None:
+        self.overflows.append(queued)
 
     def fill_the_kernel(self) -> None:
         """Write until the kernel takes no more: the peer has stopped reading."""
