@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
+from chatroom.entry import EntryPacer
 from chatroom.gate import InputGate
 
 
@@ -72,3 +73,29 @@ def test_a_closed_gate_neither_resumes_nor_keeps_a_timer() -> None:
     assert clock.getDelayedCalls() == []
     clock.advance(10)
     assert "resume" not in calls
+
+
+def test_a_gate_released_keeps_no_set_of_its_own() -> None:
+    """Every newcomer of a storm is held once: its gate must not keep an empty set (216
+    bytes) afterwards."""
+    _, gate, _ = make()
+    other_gate = make()[1]
+    gate.hold("entry")
+    gate.release("entry")
+    assert gate._holds is other_gate._holds
+
+
+def test_a_newcomer_waits_for_the_entry_pacer_and_is_let_through_on_its_turn() -> None:
+    clock = Clock()
+    pacer = EntryPacer(clock, budget=0.001)
+    readers = [Recorder() for _ in range(2)]
+    gates = [InputGate(4.0, 2, clock, reader, pacer) for reader in readers]
+    assert gates[0].admit()
+    clock.rightNow += 0.002  # the first newcomer's sign-in took the turn's budget
+    assert not gates[1].admit()
+    assert gates[1].held and readers[1].calls == ["pause"]
+    clock.advance(0)  # the next turn
+    assert not gates[1].held and readers[1].calls == ["pause", "resume"]
+    gates[1].entered()
+    clock.rightNow += 0.002
+    assert gates[1].admit()  # signed in: no more waiting for newcomers' turns
