@@ -26,7 +26,7 @@ N%", measured, not guessed. Patches:
   so the server can time each line at three points: when its bytes are read, when the
   fan-out pass that carries it starts and when it ends; plus every garbage collection's
   pause and how late each reactor turn's timed calls ran. Percentiles go to FILE (JSON)
-  at shutdown.
+  at shutdown. (A pass cut into slices ends, for this, with its first slice.)
 - ``gcfreeze``: ``gc.freeze()`` once the reactor runs, so the objects of start-up never
   go through a collection again.
 - ``switch=X``: ``sys.setswitchinterval(X)``, the longest the reactor waits for the GIL
@@ -164,14 +164,14 @@ def patch_trace(path: str) -> None:
                 found["pass_ms"].append((end - start) / 1e6)
         return wrapper
 
-    def pass_items(self: Fanout) -> list[bytes]:
+    def pass_items(self: Fanout, *_: object) -> list[bytes]:
         if len(self._pending) == 1 and not self._late and not self._echo:
             return []  # a lone line goes through _send_room, which times it
         return [item[4] for item in self._pending]
 
     Fanout._flush = timed(Fanout._flush, pass_items)  # type: ignore[method-assign]
     Fanout._send_room = timed(  # type: ignore[method-assign]
-        Fanout._send_room, lambda self, key, room, sender, data: [data])
+        Fanout._send_room, lambda self, key, room, sender, data, *_: [data])
 
     gc_start = [0]
 

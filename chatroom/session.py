@@ -386,7 +386,7 @@ class Session:
             return
         moderation = self.services.moderation
         if moderation is not None:
-            moderation.attach(member, self.evict)
+            moderation.attach(member, self)
         replay = self.replay(room.name, member)
         self.port.show_welcome(member, room, replay)
         self.gate.entered()

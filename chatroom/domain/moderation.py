@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -71,9 +72,13 @@ MAX_MODE_CHANGES = 12
 the room, an audit line and (with Redis) an entry on the shared stream, and the command
 costs one token of flood control."""
 
-Evict = Callable[[str, str], None]
-"""``evict(why, reason)``: close a member's connection, telling it ``why`` (an error
-line), logging ``reason``; its leaves are published as for any disconnect."""
+class Evictable(Protocol):
+    """What holds a member's connection (a session): kept per member, not a bound method
+    of it (64 bytes a member)."""
+
+    def evict(self, why: str, reason: str) -> None:
+        """Close the connection, telling it ``why`` (an error line), logging ``reason``;
+        its leaves are published as for any disconnect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +110,7 @@ class Moderation:
         self.directory = chat.directory
         self.rules = rules or Rules()
         self._clock = clock
-        self._evictors: dict[str, Evict] = {}
+        self._evictors: dict[str, Evictable] = {}
         chat.guard = self
         chat.hub.subscribe(self._heard)
         views = getattr(chat.hub, "views", None)
@@ -121,9 +126,9 @@ class Moderation:
     def identity(member: Member) -> masks.Identity:
         return masks.Identity(member.nick, member.account, member.host)
 
-    def attach(self, member: Member, evict: Evict) -> None:
-        """``member`` is on this node, and ``evict`` closes its connection."""
-        self._evictors[member.id] = evict
+    def attach(self, member: Member, connection: Evictable) -> None:
+        """``member`` is on this node, and ``connection.evict`` closes its connection."""
+        self._evictors[member.id] = connection
         if member.oper is not None:
             self._publish(Opered("", self._now(), member.id, member.nick, member.oper))
 
@@ -566,9 +571,9 @@ class Moderation:
                     f"killed by {event.nick}")
 
     def _evict(self, member: Member, why: str, reason: str) -> None:
-        evict = self._evictors.pop(member.id, None)
-        if evict is not None:
-            evict(why, reason)
+        connection = self._evictors.pop(member.id, None)
+        if connection is not None:
+            connection.evict(why, reason)
         else:
             self.chat.quit(member, reason)
 

@@ -136,7 +136,9 @@ class Fanout:
         self._member_rooms: dict[str, tuple[str, ...]] = {}
         self._alone: dict[str, tuple[str]] = {}  # room key -> (key,), shared by its members
         self._lost: str | None = None  # a member whose connection is gone, leaving (lost)
-        self._groups: dict[str, tuple[tuple[str, Recipient, Member], ...]] = {}
+        # room key -> its members here, in order (the room's dict, frozen for a pass): ids
+        # only, looked up as they are served (a tuple per member was 72 bytes each)
+        self._groups: dict[str, tuple[str, ...]] = {}
         self._pending: list[_Item] = []
         # (member id, room key or None) -> index in _pending from which it gets that room's
         # items (None: the items of no room): a member gets only what came after it joined.
@@ -186,15 +188,10 @@ class Fanout:
             del self._rooms[key]
             self._alone.pop(key, None)
 
-    def _group(self, key: str) -> tuple[tuple[str, Recipient, Member], ...]:
+    def _group(self, key: str) -> tuple[str, ...]:
         group = self._groups.get(key)
         if group is None:
-            people = self._people
-            members = self._rooms.get(key, {})
-            group = self._groups[key] = tuple(
-                (member_id, recipient, people[member_id])
-                for member_id, recipient in members.items()
-            )
+            group = self._groups[key] = tuple(self._rooms.get(key, ()))
         return group
 
     def deliver(self, event: Event) -> None:
@@ -412,6 +409,7 @@ class Fanout:
                         special.add(member_id)
                     seen.add(member_id)
         prefix = self._prefix
+        people = self._people
         # Only a pass over one room is cut short (a sweep carries one room's lines).
         cut = deadline if len(rooms) == 1 and not everyone else None
         deliveries = sent_bytes = 0
@@ -424,12 +422,16 @@ class Fanout:
                 joining = (plain, prefixed, len(lines))
                 continue
             group = self._group(key)
+            in_room = self._rooms.get(key, {})
             now = self._clock.seconds
             sent = others = 0
-            for index, (member_id, recipient, person) in enumerate(group):
+            for index, member_id in enumerate(group):
                 if member_id in special:
                     continue
-                if person.current_key == key:
+                recipient = in_room.get(member_id)
+                if recipient is None:
+                    continue  # gone during this pass
+                if people[member_id].current_key == key:
                     recipient.send(plain)
                 else:
                     others += 1
@@ -443,7 +445,6 @@ class Fanout:
             sent_bytes += (sent - others) * len(plain) + others * len(prefixed)
         sweep = self._sweep
         members = self._members
-        people = self._people
         for member_id in special:
             own = members.get(member_id)
             if own is None:
@@ -495,7 +496,8 @@ class Fanout:
     def _serve(self, sweep: Sweep, deadline: float | None) -> None:
         key = sweep.key
         deliveries, sent_bytes = sweep.serve(
-            deadline, self._clock.seconds, self._rooms.get(key, {}), lambda: self._group(key))
+            deadline, self._clock.seconds, self._rooms.get(key, {}), self._people,
+            lambda: self._group(key))
         tally = self.tally
         tally.deliveries += deliveries
         tally.bytes_out += sent_bytes
@@ -505,12 +507,17 @@ class Fanout:
     ) -> None:
         prefixed: bytes | None = None
         group = self._group(key)
+        in_room = self._rooms.get(key, {})
+        people = self._people
         now = self._clock.seconds
         sent = others = 0
-        for index, (member_id, recipient, person) in enumerate(group):
+        for index, member_id in enumerate(group):
             if member_id == sender:
                 continue
-            if person.current_key == key or self._prefix is None:
+            recipient = in_room.get(member_id)
+            if recipient is None:
+                continue  # gone during this pass
+            if people[member_id].current_key == key or self._prefix is None:
                 recipient.send(data)
             else:
                 if prefixed is None:

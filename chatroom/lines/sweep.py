@@ -32,7 +32,8 @@ class Recipient(Protocol):
     def send(self, data: bytes) -> None: ...
 
 
-Group = tuple[tuple[str, Recipient, Member], ...]
+Group = tuple[str, ...]
+"""A room's member ids, in the order the fan-out goes over them."""
 
 
 class Stretch:
@@ -103,7 +104,7 @@ class Sweep:
             held = self._held.pop(member_id, None)
             return None if held is None else (b"".join(held), 0)  # counted when held
         if self._positions is None:
-            self._positions = {entry[0]: index for index, entry in enumerate(self._group)}
+            self._positions = {member_id: index for index, member_id in enumerate(self._group)}
         position = self._positions.get(member_id)
         if position is None:
             return None
@@ -136,6 +137,7 @@ class Sweep:
         deadline: float | None,
         now: Callable[[], float],
         members: Mapping[str, Recipient],
+        people: Mapping[str, Member],
         regroup: Callable[[], Group],
     ) -> tuple[int, int]:
         """Send what is owed, in turn, until ``now()`` passes ``deadline`` (None: all of
@@ -154,11 +156,15 @@ class Sweep:
                 while at >= stretch.upto:
                     stretches.pop(0)
                     stretch = stretches[0]
-                member_id, recipient, person = group[at]
+                member_id = group[at]
                 at += 1
-                if member_id in detached or member_id not in members:
+                if member_id in detached:
                     continue
-                data = stretch.plain if person.current_key == key else stretch.prefixed
+                recipient = members.get(member_id)
+                if recipient is None:
+                    continue  # gone since
+                current = people[member_id].current_key == key
+                data = stretch.plain if current else stretch.prefixed
                 recipient.send(data)
                 deliveries += stretch.lines
                 sent_bytes += len(data)
@@ -182,7 +188,7 @@ class Sweep:
         members who joined since then were detached and now owe nothing, and are served
         with the rest from the next line on."""
         old, size = self._group, len(self._group)
-        place = {entry[0]: index for index, entry in enumerate(group)}
+        place = {member_id: index for index, member_id in enumerate(group)}
         stretches = self._stretches
         while stretches and stretches[0].upto <= size:
             stretches.pop(0)
@@ -192,7 +198,7 @@ class Sweep:
         for stretch in stretches:
             upto = stretch.upto - size
             while old_index < upto:
-                member_id = old[old_index][0]
+                member_id = old[old_index]
                 old_index += 1
                 if place.get(member_id) == mapped:
                     if member_id in self.detached:

@@ -66,11 +66,14 @@ class Node:
         member.host, member.account = host, account
         self.chat.enter(member, self.chat.default_room)
 
-        def evict(why: str, reason: str) -> None:
-            self.evicted.append((member.nick, why, reason))
-            self.chat.quit(member, reason)
+        world = self
 
-        self.moderation.attach(member, evict)
+        class Connection:
+            def evict(self, why: str, reason: str) -> None:
+                world.evicted.append((member.nick, why, reason))
+                world.chat.quit(member, reason)
+
+        self.moderation.attach(member, Connection())
         return member
 
 
