@@ -8,12 +8,15 @@ them. So until a client has signed in, each line it sends waits for the pacer: w
 reactor turn, inputs of clients who are not in yet are handled for ``ENTRY_BUDGET`` seconds
 at most, and the others wait (their reading paused, nothing lost) for the next turns, first
 come first served. Between turns the reactor runs everything else, the room's fan-out
-among it.
+among it. Only while there is something else to run: when no fan-out has lines on their
+way (``watch``), newcomers take whole turns, since pausing them would only slow them down
+(15 000 joining an idle server: 7.5 s unpaced, 9.5 s paced).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -34,7 +37,8 @@ class Holdable(Protocol):
 class EntryPacer:
     """Lets the input of clients who are not in yet through, a turn's budget at a time."""
 
-    __slots__ = ("_began", "_budget", "_clock", "_next_turn", "_passing", "_waiting")
+    __slots__ = ("_began", "_budget", "_busy", "_clock", "_next_turn", "_passing",
+                 "_waiting")
 
     def __init__(self, clock: IReactorTime, budget: float = ENTRY_BUDGET) -> None:
         self._clock = clock
@@ -43,6 +47,15 @@ class EntryPacer:
         self._next_turn: IDelayedCall | None = None
         self._waiting: deque[Holdable] = deque()
         self._passing: Holdable | None = None  # the one the next turn lets through
+        self._busy: list[Callable[[], bool]] = []
+
+    def watch(self, busy: Callable[[], bool]) -> None:
+        """``busy()`` says whether other work waits for the reactor (a fan-out's lines):
+        only then do newcomers past the budget wait."""
+        self._busy.append(busy)
+
+    def _others_wait(self) -> bool:
+        return any(busy() for busy in self._busy)
 
     @property
     def waiting(self) -> int:
@@ -57,7 +70,7 @@ class EntryPacer:
         if self._began is None:
             self._start_turn(now)
             return True
-        if not self._waiting and now - self._began < self._budget:
+        if not self._waiting and (now - self._began < self._budget or not self._others_wait()):
             return True
         gate.hold("entry")
         self._waiting.append(gate)
@@ -84,7 +97,7 @@ class EntryPacer:
             now = self._clock.seconds()
             if self._began is None:
                 self._start_turn(now)
-            elif now - self._began >= self._budget:
+            elif now - self._began >= self._budget and self._others_wait():
                 waiting.appendleft(gate)
                 self._schedule()
                 return

@@ -71,6 +71,8 @@ class IRCFactory(Factory):
         self.caps = capabilities(services.history is not None)
         self.renderer = Renderer(name, self.account_of)
         self.fanout = Fanout(services.clock, render=self.renderer)
+        if services.entry is not None:
+            services.entry.watch(lambda: self.fanout.busy)
         self.registry: ConnectionRegistry[IRCProtocol] = ConnectionRegistry(
             services.limits, services.clock, kind="irc ", admission=services.admission
         )

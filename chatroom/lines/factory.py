@@ -42,6 +42,8 @@ class ChatFactory(Factory):
             services.limits, services.clock, admission=services.admission
         )
         self._unsubscribe = services.chat.hub.subscribe(self.fanout.deliver)
+        if services.entry is not None:
+            services.entry.watch(lambda: self.fanout.busy)
 
     def _storm_settings(self) -> tuple[int, int]:
         limits = self.services.limits  # read each time: a reload may change them

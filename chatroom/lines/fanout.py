@@ -157,6 +157,11 @@ class Fanout:
     def __len__(self) -> int:
         return len(self._members)
 
+    @property
+    def busy(self) -> bool:
+        """Whether lines are on their way: queued, or owed by a pass under way."""
+        return self._sweep is not None or bool(self._pending)
+
     def add(self, member: Member, recipient: Recipient) -> None:
         """``recipient`` gets ``member``'s share of every event delivered from now on."""
         self._members[member.id] = recipient

@@ -519,6 +519,8 @@ class WebChatFactory(WebSocketServerFactory):
         self.warnings: RateLimitedLog = services.warnings
         # A page has no local echo: its own lines come back to it, in room order.
         self.fanout = Fanout(services.clock, messages.render, echo=True)
+        if services.entry is not None:
+            services.entry.watch(lambda: self.fanout.busy)
         self.registry: ConnectionRegistry[WebChatProtocol] = ConnectionRegistry(
             services.limits, services.clock, kind="web ", admission=services.admission
         )

@@ -34,10 +34,13 @@ class Newcomer:
         self.send_input()
 
 
-def crowd(count: int, budget: float = 0.0035) -> tuple[Reactor, EntryPacer, list[Newcomer],
-                                                        list[str]]:
+def crowd(
+    count: int, budget: float = 0.0035, busy: bool = True
+) -> tuple[Reactor, EntryPacer, list[Newcomer], list[str]]:
+    """``busy``: whether other work (a fan-out's lines) waits for the reactor."""
     clock = Reactor()
     pacer = EntryPacer(clock, budget)
+    pacer.watch(lambda: busy)
     log: list[str] = []
     return clock, pacer, [Newcomer(f"n{i}", pacer, clock, log) for i in range(count)], log
 
@@ -86,3 +89,13 @@ def test_a_quiet_server_lets_every_newcomer_in_at_once() -> None:
         clock.rightNow += 1
     assert log == ["n0", "n1", "n2"]
     assert not any(p.holds for p in people)
+
+
+def test_with_nothing_else_to_run_newcomers_take_the_whole_turn() -> None:
+    """Pausing newcomers only helps the lines of those already in: with none on their
+    way, a join storm goes through at full speed."""
+    _, pacer, people, log = crowd(10, busy=False)
+    for person in people:
+        person.send_input()
+    assert log == [f"n{i}" for i in range(10)]
+    assert pacer.waiting == 0

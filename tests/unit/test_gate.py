@@ -88,6 +88,7 @@ def test_a_gate_released_keeps_no_set_of_its_own() -> None:
 def test_a_newcomer_waits_for_the_entry_pacer_and_is_let_through_on_its_turn() -> None:
     clock = Clock()
     pacer = EntryPacer(clock, budget=0.001)
+    pacer.watch(lambda: True)  # lines on their way: newcomers past the budget wait
     readers = [Recorder() for _ in range(2)]
     gates = [InputGate(4.0, 2, clock, reader, pacer) for reader in readers]
     assert gates[0].admit()
