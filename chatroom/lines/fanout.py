@@ -430,7 +430,7 @@ class Fanout:
             in_room = self._rooms.get(key, {})
             now = self._clock.seconds
             sent = others = 0
-            for index, member_id in enumerate(group):
+            for member_id in group:
                 if member_id in special:
                     continue
                 recipient = in_room.get(member_id)
@@ -442,9 +442,9 @@ class Fanout:
                     others += 1
                     recipient.send(prefixed)
                 sent += 1
-                if sent & 15 == 0 and cut is not None and now() > cut:
-                    self._sweep = Sweep(key, room, group, index + 1, plain, prefixed,
-                                        len(lines), special)
+                if not sent & 15 and cut is not None and now() > cut:
+                    self._sweep = Sweep(key, room, group, group.index(member_id) + 1, plain,
+                                        prefixed, len(lines), special)
                     break
             deliveries += sent * len(lines)
             sent_bytes += (sent - others) * len(plain) + others * len(prefixed)
@@ -516,24 +516,26 @@ class Fanout:
         people = self._people
         now = self._clock.seconds
         sent = others = 0
-        for index, member_id in enumerate(group):
+        prefix = self._prefix
+        for member_id in group:
             if member_id == sender:
                 continue
             recipient = in_room.get(member_id)
             if recipient is None:
                 continue  # gone during this pass
-            if people[member_id].current_key == key or self._prefix is None:
+            if prefix is None or people[member_id].current_key == key:
                 recipient.send(data)
             else:
                 if prefixed is None:
-                    prefixed = self._prefix(room, data)
+                    prefixed = prefix(room, data)
                 others += 1
                 recipient.send(prefixed)
             sent += 1
-            if sent & 15 == 0 and deadline is not None and now() > deadline:
+            if not sent & 15 and deadline is not None and now() > deadline:
                 if prefixed is None:
-                    prefixed = self._prefix(room, data) if self._prefix is not None else data
-                self._sweep = Sweep(key, room, group, index + 1, data, prefixed, 1, (sender,))
+                    prefixed = prefix(room, data) if prefix is not None else data
+                at = group.index(member_id) + 1
+                self._sweep = Sweep(key, room, group, at, data, prefixed, 1, (sender,))
                 break
         tally = self.tally
         tally.deliveries += sent
