@@ -483,8 +483,14 @@ class Session:
 
     def evict(self, why: str, reason: str) -> None:
         """Moderation closes this connection (``/kill``, a server ban): ``why`` is told."""
-        self._close(why, reason)
+        self._leave_and_close(why, reason)
+
+    def _leave_and_close(self, why: str, reason: str) -> None:
+        """Leave first, then say ``why`` and close: what the rooms still owe this member
+        goes out as it leaves, and ``why`` after it. (Closed first, a web page's close
+        frame went ahead of both, and the bytes written after it were dropped.)"""
         self.leave(reason)
+        self._close(why, reason)
 
     def _nick_timed_out(self) -> None:
         self._timer = None
@@ -498,8 +504,7 @@ class Session:
             self._timer = self._clock.callLater(idle - quiet, self._check_idle)
             return
         self._timer = None
-        self._close(f"idle for {idle:g} seconds; goodbye", "idle timeout")
-        self.leave("idle timeout")
+        self._leave_and_close(f"idle for {idle:g} seconds; goodbye", "idle timeout")
 
     def _cancel_timers(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -27,6 +27,7 @@ from tests.unit.test_web_harness import (
     client_frame,
     make_site,
 )
+from tests.unit.turns import Reactor
 
 
 @pytest.fixture
@@ -745,3 +746,21 @@ def test_a_backlogged_browser_gets_its_goodbye_before_the_close_if_it_drains(sit
     bob.ws.outbox.resumeProducing()
     assert [m.get("text") for m in bob.received()] == ["queued", "server shutting down"]
     assert bob.closes == [(1001, "server shutting down")]
+
+
+def test_a_member_closed_by_the_server_first_gets_what_the_room_said_and_why() -> None:
+    """Idle (or /kill'ed) while a line of its room is still on its way to it (queued this
+    turn, or owed by a sweep over a big room): the page gets that line, then the error,
+    then the close; the close frame must not go ahead of them and drop them."""
+    reactor = Reactor()
+    site = make_site(reactor, Limits(idle_timeout=100))
+    alice = joined(site, reactor, "alice", 1)
+    bob = joined(site, reactor, "bob", 2)
+    reactor.rightNow = 100.0  # both idle checks are due; nothing has run yet
+    alice.say("last words")  # queued for this turn's pass, after the idle checks
+    reactor.turn()
+    reactor.turn()
+    got = bob.received()
+    assert [(m["type"], m.get("text")) for m in got] == [
+        ("said", "last words"), ("error", "idle for 100 seconds; goodbye")]
+    assert bob.closes == [(1008, "idle timeout")]
