@@ -106,9 +106,3 @@ class EntryPacer:
                 gate.release("entry")
             finally:
                 self._passing = None
-
-    def close(self) -> None:
-        if self._next_turn is not None and self._next_turn.active():
-            self._next_turn.cancel()
-        self._next_turn = None
-        self._waiting.clear()

@@ -443,7 +443,7 @@ class Fanout:
                     recipient.send(prefixed)
                 sent += 1
                 if not sent & 15 and cut is not None and now() > cut:
-                    self._sweep = Sweep(key, room, group, group.index(member_id) + 1, plain,
+                    self._sweep = Sweep(key, group, group.index(member_id) + 1, plain,
                                         prefixed, len(lines), special)
                     break
             deliveries += sent * len(lines)
@@ -535,7 +535,7 @@ class Fanout:
                 if prefixed is None:
                     prefixed = prefix(room, data) if prefix is not None else data
                 at = group.index(member_id) + 1
-                self._sweep = Sweep(key, room, group, at, data, prefixed, 1, (sender,))
+                self._sweep = Sweep(key, group, at, data, prefixed, 1, (sender,))
                 break
         tally = self.tally
         tally.deliveries += sent

@@ -55,13 +55,11 @@ class Sweep:
     the members still owed something are those from ``at`` up to ``end``, and ``end`` is at
     most one round after ``at`` (everyone owed something at most once)."""
 
-    __slots__ = ("_at", "_group", "_held", "_positions", "_stretches", "detached", "key",
-                 "room")
+    __slots__ = ("_at", "_group", "_held", "_positions", "_stretches", "detached", "key")
 
     def __init__(
         self,
         key: str,
-        room: str,
         group: Group,
         at: int,
         plain: bytes,
@@ -70,7 +68,6 @@ class Sweep:
         detached: Collection[str],
     ) -> None:
         self.key = key
-        self.room = room
         self._group = group
         self._at = at
         self._stretches = [Stretch(len(group), plain, prefixed, lines)]
