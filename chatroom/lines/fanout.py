@@ -47,7 +47,7 @@ done. A reply that goes out at once, not behind a pass, is not counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from itertools import chain
 from typing import Protocol, cast
 
@@ -426,28 +426,9 @@ class Fanout:
             if sweep is not None:  # the pass under way takes them on, after the specials
                 joining = (plain, prefixed, len(lines))
                 continue
-            group = self._group(key)
-            in_room = self._rooms.get(key, {})
-            now = self._clock.seconds
-            sent = others = 0
-            for member_id in group:
-                if member_id in special:
-                    continue
-                recipient = in_room.get(member_id)
-                if recipient is None:
-                    continue  # gone during this pass
-                if people[member_id].current_key == key:
-                    recipient.send(plain)
-                else:
-                    others += 1
-                    recipient.send(prefixed)
-                sent += 1
-                if not sent & 15 and cut is not None and now() > cut:
-                    self._sweep = Sweep(key, group, group.index(member_id) + 1, plain,
-                                        prefixed, len(lines), special)
-                    break
-            deliveries += sent * len(lines)
-            sent_bytes += (sent - others) * len(plain) + others * len(prefixed)
+            delivered, handed = self._send_group(key, plain, prefixed, len(lines), special, cut)
+            deliveries += delivered
+            sent_bytes += handed
         sweep = self._sweep
         members = self._members
         for member_id in special:
@@ -510,38 +491,46 @@ class Fanout:
     def _send_room(
         self, key: str, room: str, sender: str, data: bytes, deadline: float | None
     ) -> None:
-        prefixed: bytes | None = None
+        prefixed = self._prefix(room, data) if self._prefix is not None else data
+        deliveries, sent_bytes = self._send_group(key, data, prefixed, 1, (sender,), deadline)
+        tally = self.tally
+        tally.deliveries += deliveries
+        tally.bytes_out += sent_bytes
+
+    def _send_group(
+        self,
+        key: str,
+        plain: bytes,
+        prefixed: bytes,
+        lines: int,
+        skip: Collection[str],
+        cut: float | None,
+    ) -> tuple[int, int]:
+        """A room's bytes to its members here but ``skip``, ``prefixed`` to those who talk
+        in another room, until the clock passes ``cut``: the rest of the room is then owed
+        them by a sweep. Deliveries and bytes handed out."""
         group = self._group(key)
         in_room = self._rooms.get(key, {})
         people = self._people
         now = self._clock.seconds
         sent = others = 0
-        prefix = self._prefix
         for member_id in group:
-            if member_id == sender:
+            if member_id in skip:
                 continue
             recipient = in_room.get(member_id)
             if recipient is None:
                 continue  # gone during this pass
-            if prefix is None or people[member_id].current_key == key:
-                recipient.send(data)
+            if people[member_id].current_key == key:
+                recipient.send(plain)
             else:
-                if prefixed is None:
-                    prefixed = prefix(room, data)
                 others += 1
                 recipient.send(prefixed)
             sent += 1
-            if not sent & 15 and deadline is not None and now() > deadline:
-                if prefixed is None:
-                    prefixed = prefix(room, data) if prefix is not None else data
+            if not sent & 15 and cut is not None and now() > cut:
                 at = group.index(member_id) + 1
-                self._sweep = Sweep(key, group, at, data, prefixed, 1, (sender,))
+                self._sweep = Sweep(key, group, at, plain, prefixed, lines, skip)
                 break
-        tally = self.tally
-        tally.deliveries += sent
-        tally.bytes_out += sent * len(data)
-        if prefixed is not None:
-            tally.bytes_out += others * (len(prefixed) - len(data))
+        return sent * lines, (sent - others) * len(plain) + others * len(prefixed)
 
     def _share(
         self,
