@@ -60,6 +60,7 @@ from run import (
     build_loadgen,
     low_then_w2,
     machine,
+    pin_driver,
     revision,
 )
 
@@ -284,6 +285,7 @@ def goals(servers: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pin_driver()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
     parser.add_argument("--quick", action="store_true", default=quick,

@@ -62,6 +62,8 @@ ROOT = HERE.parent
 OUT = HERE / "out"
 LOADGEN_SRC = HERE / "loadgen.c"
 LOADGEN = OUT / "loadgen"
+FLOOR_SRC = HERE / "floor.c"
+FLOOR = OUT / "floor"
 BIN = Path(sys.executable).parent
 SERVERS = ("chatroom", "baseline")
 P99_MS = 100.0
@@ -77,14 +79,18 @@ Step = dict[str, Any]
 
 def build_loadgen() -> Path:
     """Compile loadgen.c with gcc -O2 unless the binary is newer than the source."""
+    return _build(LOADGEN_SRC, LOADGEN)
+
+
+def _build(source: Path, binary: Path) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
-    if LOADGEN.exists() and LOADGEN.stat().st_mtime >= LOADGEN_SRC.stat().st_mtime:
-        return LOADGEN
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
     cc = os.environ.get("CC", "gcc")
     subprocess.run(
-        [cc, "-O2", "-Wall", "-o", str(LOADGEN), str(LOADGEN_SRC), "-lm"], check=True, timeout=120
+        [cc, "-O2", "-Wall", "-o", str(binary), str(source), "-lm"], check=True, timeout=120
     )
-    return LOADGEN
+    return binary
 
 
 @dataclass
@@ -112,6 +118,9 @@ class Server:
             # baseline-nagle: the tutorial as written, without TCP_NODELAY (README.md)
             nodelay = ["--no-nodelay"] if self.kind == "baseline-nagle" else ["--nodelay"]
             return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0", *nodelay]
+        if self.kind == "floor":
+            # floor.c: the kernel's share of a fan-out, what no server on this machine beats
+            return [str(_build(FLOOR_SRC, FLOOR)), "--port", "0", f"--logfile={self._log()}"]
         if self.kind.startswith("chatroom"):
             # chatroom[-nohist][@TREE][+PATCH,PATCH]: -nohist runs with --history none;
             # @TREE runs the checkout at TREE with its own venv (TREE/.venv), for before/after
@@ -151,7 +160,7 @@ class Server:
         self._source = log if log.name else stdout
         out = open(stdout, "wb")  # noqa: SIM115 (Popen keeps its own copy)
         self.proc = subprocess.Popen(cmd, cwd=self._tmp, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=_niced)
+                                     start_new_session=True, preexec_fn=child_setup("server"))
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -169,7 +178,7 @@ class Server:
     def listening_port(self) -> int | None:
         """The port the server says it listens on (in its log), once it says so."""
         pattern = (rb"listening on irc .*port=(\d+)\)" if self.irc
-                   else rb"port=(\d+)\)" if self.kind.startswith("chatroom")
+                   else rb"port=(\d+)\)" if self.kind.startswith(("chatroom", "floor"))
                    else rb"listening on .*:(\d+)")
         try:
             matches = re.findall(pattern, self._source.read_bytes())
@@ -274,7 +283,7 @@ class Bench:
         attempts = 1 + (self.retries if ramp else 0)  # a ramp's steps may be tried again
         bound = hs_timeout + settle + attempts * sum(s + drain + 4 for _, s in steps)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True, preexec_fn=_niced)
+                                start_new_session=True, preexec_fn=child_setup("loadgen"))
         handshake: Step = {}
         results: list[Step] = []
         deadline = time.monotonic() + bound
@@ -450,6 +459,46 @@ def _last_attempt(results: list[Step], index: int) -> Step | None:
 def _timing_only(step: Step) -> bool:
     """Failed by lateness alone: no line lost for good, doubled, reordered, no member cut."""
     return not (step["gaps"] or step["out_of_order"] or step["dups"] or step["cut"])
+
+
+def child_setup(role: str) -> Callable[[], None]:
+    """The ``preexec_fn`` of a ``server`` or ``loadgen`` child: BENCH_NICE (below), and
+    the cores BENCH_PIN gives its role. ``BENCH_PIN=split`` runs servers on core 0 and
+    load generators on the others; ``server=0,loadgen=1+2`` names them. On one machine
+    the scheduler otherwise wakes a load generator on the core of the server that woke it
+    (a socket's wake-up is a synchronous one) and the server waits in mid-pass: the clients
+    of a real server are on other machines (benchmarks/README.md, "Pinning")."""
+
+    def setup() -> None:
+        _niced()
+        cores = pinned_cores(os.environ.get("BENCH_PIN", ""), role)
+        if cores:
+            os.sched_setaffinity(0, cores)
+
+    return setup
+
+
+def pin_driver() -> None:
+    """This process is on the clients' side (it runs the probes, and scale.py's WebSocket
+    members): with BENCH_PIN, on the load generators' cores."""
+    cores = pinned_cores(os.environ.get("BENCH_PIN", ""), "loadgen")
+    if cores:
+        os.sched_setaffinity(0, cores)
+
+
+def pinned_cores(spec: str, role: str) -> set[int]:
+    """The cores ``spec`` (BENCH_PIN's value) gives ``role``; empty: wherever."""
+    spec = spec.strip()
+    if not spec:
+        return set()
+    if spec == "split":
+        every = sorted(os.sched_getaffinity(0))
+        return {every[0]} if role == "server" else set(every[1:]) or {every[0]}
+    for part in spec.split(","):
+        name, _, cores = part.partition("=")
+        if name.strip() == role:
+            return {int(c) for c in cores.split("+")}
+    return set()
 
 
 def _niced() -> None:
@@ -643,7 +692,7 @@ def run_burst(bench: Bench, kinds: list[str], pads: list[int]) -> str:
                        "--senders", "100", "--step", "97500:0.04", "--pad", str(pad),
                        "--drain", "3", "--server-pid", str(server.pid)]
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                                     start_new_session=True, preexec_fn=_niced)
+                                     start_new_session=True, preexec_fn=child_setup("loadgen"))
             step = json.loads(out.stdout.strip().splitlines()[-1])
             bench.note(f"burst {kind} pad {pad}: cut {step['cut']} of 100")
             lines.append(f"| {kind} | {pad + 30} | {step['sent']} | {step['cut']} | "
@@ -868,6 +917,7 @@ def _timer(bench: Bench) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pin_driver()
     parser = argparse.ArgumentParser(description="chatroom fan-out benchmarks")
     sub = parser.add_subparsers(dest="command")
     quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")

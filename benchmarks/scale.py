@@ -52,9 +52,10 @@ from run import (
     Bench,
     Server,
     Step,
-    _niced,
     build_loadgen,
+    child_setup,
     machine,
+    pin_driver,
     revision,
 )
 
@@ -130,7 +131,8 @@ class Loadgen:
         self.bench, self.tag = bench, tag
         self.proc = subprocess.Popen(
             [str(LOADGEN), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_niced)
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=child_setup("loadgen"))
         self.deadline = time.monotonic() + bound
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -592,6 +594,7 @@ def _bench(quick: bool) -> Iterator[Bench]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    pin_driver()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workloads", nargs="*", default=["crowd", "storm", "rooms-at", "web"],
                         help="crowd, storm, rooms-at (300x50 held at 50 lines/s a room), "

@@ -230,6 +230,10 @@ def main() -> None:
     for name in filter(None, sys.argv[1].split(",")):
         if name.startswith(("rest=", "slice=")):
             patch_fanout_setting(*name.split("=", 1))
+        elif name.startswith("busy="):
+            from chatroom.lines import fanout
+
+            fanout.BUSY = float(name.partition("=")[2])
         elif name.startswith("entry="):
             from chatroom import entry
 
