@@ -309,24 +309,41 @@ class SlowRecipient(Recorder):
         self.clock.advance(self.cost)
 
 
-def test_in_a_busy_room_the_next_pass_waits_a_share_of_the_last_and_carries_more() -> None:
+def busy_room(lines_per_pass: int) -> tuple[Clock, Fanout, dict[str, SlowRecipient]]:
+    """Four members whose writes take 1 ms each, after six passes of 4 ms back to back,
+    each carrying ``lines_per_pass`` lines: a busy room."""
     clock = Clock()
     fanout = Fanout(clock, rest=0.5)
     members = {name: SlowRecipient(clock=clock, cost=0.001) for name in ("a", "b", "c", "d")}
     for name, recipient in members.items():
         enter(fanout, name, recipient)
     clock.advance(0)
-    for i in range(6):  # passes of 4 ms, back to back: the room is busy
-        fanout.deliver(said("x", f"warm {i}"))
+    for i in range(6):
+        for k in range(lines_per_pass):
+            fanout.deliver(said("x", f"warm {i} {k}"))
         fanout.flush()
     for recipient in members.values():
         recipient.take()
+    return clock, fanout, members
+
+
+def test_in_a_busy_room_the_next_pass_waits_a_share_of_the_last_and_carries_more() -> None:
+    clock, fanout, members = busy_room(lines_per_pass=4)
     fanout.deliver(said("x", "two"))
     fanout.deliver(said("x", "three"))
     clock.advance(0.0019)
     assert all(r.writes == [] for r in members.values())  # resting: 2 ms after 4 ms
     clock.advance(0.0002)
     assert [r.take() for r in members.values()] == [[b"x: two\r\nx: three\r\n"]] * 4
+
+
+def test_a_busy_room_whose_passes_carry_one_line_each_does_not_rest() -> None:
+    """A rest of 2 ms at one line each 4 ms would gather nothing: it would only make the
+    next line late."""
+    clock, fanout, members = busy_room(lines_per_pass=1)
+    fanout.deliver(said("x", "next"))
+    clock.advance(0)
+    assert [r.take() for r in members.values()] == [[b"x: next\r\n"]] * 4
 
 
 def test_a_quick_pass_lets_the_next_line_leave_at_once() -> None:
