@@ -10,7 +10,10 @@
  * A member whose socket buffer is full has the rest queued (EPOLLOUT) and is cut past
  * OUT_LIMIT bytes.
  *
- *     floor --port 0 [--logfile=PATH]
+ *     floor --port 0 [--logfile=PATH] [--threads N]
+ *
+ * --threads N splits each pass over N threads (the event loop's and N-1 more), each sending
+ * to its share of the members: how far sending from every core at once gets a big room.
  *
  * It writes "floor listening on tcp:127.0.0.1 (port=N)" to the log (or stdout) once it
  * listens, as chatroom's log does, and runs until SIGTERM. benchmarks/run.py builds it with
@@ -20,7 +23,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +61,10 @@ static size_t n_said, said_cap;
 static int turn_id = 1, ep;
 static client_t **dying;
 static size_t n_dying, dying_cap;
-static char *mine, scratch[1 << 20];
-static size_t mine_cap;
+static char scratch[1 << 20];
+static pthread_mutex_t dying_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t pass_start, pass_end;
+static int n_threads = 1;
 static volatile sig_atomic_t stopping;
 
 static void on_term(int sig) { (void)sig; stopping = 1; }
@@ -72,11 +79,13 @@ static void *grow(void *p, size_t *cap, size_t need, size_t unit) {
     return p;
 }
 
-static void drop(client_t *c) {
+static void drop(client_t *c) { /* from any thread of a pass */
     if (c->dead) return;
     c->dead = 1;
+    pthread_mutex_lock(&dying_lock);
     dying = grow(dying, &dying_cap, n_dying + 1, sizeof *dying);
     dying[n_dying++] = c;
+    pthread_mutex_unlock(&dying_lock);
 }
 
 /* what the member could not take now waits for EPOLLOUT; past OUT_LIMIT it is cut */
@@ -152,10 +161,11 @@ static void reap(void) {
     n_dying = 0;
 }
 
-/* the end of a turn: one send() a member of everything said in it */
-static void pass(void) {
-    if (!turn_len) return;
-    for (int i = 0; i < n_members; i++) {
+/* members [from, to) of the pass: one send() each of everything said in the turn */
+static void send_share(int from_member, int to_member) {
+    static __thread char *mine;
+    static __thread size_t mine_cap;
+    for (int i = from_member; i < to_member; i++) {
         client_t *c = clients[members[i]];
         if (c->spoke != turn_id) { deliver(c, turn, turn_len); continue; }
         mine = grow(mine, &mine_cap, turn_len, 1);
@@ -168,6 +178,28 @@ static void pass(void) {
         }
         memcpy(mine + n, turn + from, turn_len - from);
         deliver(c, mine, n + turn_len - from);
+    }
+}
+
+static void *sender(void *arg) {
+    int t = (int)(intptr_t)arg;
+    for (;;) {
+        pthread_barrier_wait(&pass_start);
+        send_share((int)((long)n_members * t / n_threads), (int)((long)n_members * (t + 1) / n_threads));
+        pthread_barrier_wait(&pass_end);
+    }
+    return NULL;
+}
+
+/* the end of a turn: one send() a member of everything said in it */
+static void pass(void) {
+    if (!turn_len) return;
+    if (n_threads > 1 && n_members >= 64 * n_threads) {
+        pthread_barrier_wait(&pass_start);
+        send_share(0, (int)((long)n_members / n_threads));
+        pthread_barrier_wait(&pass_end);
+    } else {
+        send_share(0, n_members);
     }
     turn_len = n_said = 0;
     turn_id++;
@@ -247,6 +279,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
         else if (!strncmp(argv[i], "--logfile=", 10) && argv[i][10]) log = fopen(argv[i] + 10, "w");
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
         if (!log) { perror("log"); return 1; }
     }
     signal(SIGTERM, on_term);
@@ -260,6 +293,13 @@ int main(int argc, char **argv) {
         getsockname(listener, (struct sockaddr *)&a, &al)) {
         perror("listen");
         return 1;
+    }
+    if (n_threads < 1) n_threads = 1;
+    pthread_barrier_init(&pass_start, NULL, (unsigned)n_threads);
+    pthread_barrier_init(&pass_end, NULL, (unsigned)n_threads);
+    for (int t = 1; t < n_threads; t++) {
+        pthread_t th;
+        pthread_create(&th, NULL, sender, (void *)(intptr_t)t);
     }
     ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener};

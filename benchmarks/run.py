@@ -88,7 +88,8 @@ def _build(source: Path, binary: Path) -> Path:
         return binary
     cc = os.environ.get("CC", "gcc")
     subprocess.run(
-        [cc, "-O2", "-Wall", "-o", str(binary), str(source), "-lm"], check=True, timeout=120
+        [cc, "-O2", "-Wall", "-pthread", "-o", str(binary), str(source), "-lm"],
+        check=True, timeout=120,
     )
     return binary
 
@@ -118,9 +119,12 @@ class Server:
             # baseline-nagle: the tutorial as written, without TCP_NODELAY (README.md)
             nodelay = ["--no-nodelay"] if self.kind == "baseline-nagle" else ["--nodelay"]
             return [sys.executable, str(HERE / "baseline_naive.py"), "--port", "0", *nodelay]
-        if self.kind == "floor":
-            # floor.c: the kernel's share of a fan-out, what no server on this machine beats
-            return [str(_build(FLOOR_SRC, FLOOR)), "--port", "0", f"--logfile={self._log()}"]
+        if re.fullmatch(r"floor\d*", self.kind):
+            # floor.c: the kernel's share of a fan-out, what no server on this machine beats;
+            # floorN sends each pass from N threads
+            threads = self.kind[len("floor"):] or "1"
+            return [str(_build(FLOOR_SRC, FLOOR)), "--port", "0", f"--logfile={self._log()}",
+                    "--threads", threads]
         if self.kind.startswith("chatroom"):
             # chatroom[-nohist][@TREE][+PATCH,PATCH]: -nohist runs with --history none;
             # @TREE runs the checkout at TREE with its own venv (TREE/.venv), for before/after
