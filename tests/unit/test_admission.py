@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from chatroom.admission import Admission, descriptors_in_use
+from chatroom.admission import ACCEPT_BATCH, Admission, descriptors_in_use
 from chatroom.limits import Limits
 from chatroom.lines.factory import ChatFactory
 from chatroom.session import Services
@@ -160,6 +160,21 @@ def test_twisteds_batches_never_carry_the_count_past_the_pause(clock):
     assert not port.reading
     assert admission.pause_at is not None
     assert admission.pause_at <= admission.open <= admission.pause_at + 1
+
+
+def test_a_port_accepts_a_bounded_batch_a_turn_however_many_wait(clock):
+    """Twisted grows a port's batch by 20 after each full one: in a storm of newcomers one
+    read would go on accepting for longer and longer, and the room's lines would wait."""
+    admission = Admission(Limits(max_clients=0), clock, open_files=None)
+    port = BatchingPort(admission, waiting=5000)
+    admission.watch(port)
+    reads = []
+    for _ in range(40):
+        before = port.waiting
+        port.doRead()
+        reads.append(before - port.waiting)
+    assert max(reads) == ACCEPT_BATCH
+    assert sum(reads) == 40 * ACCEPT_BATCH
 
 
 def test_a_port_that_stopped_listening_is_left_alone(clock):
