@@ -18,6 +18,8 @@ N%", measured, not guessed. Patches:
   go, as before passes were sliced).
 - ``entry=X``: newcomers' input is handled for X seconds a reactor turn at most
   (``entry.ENTRY_BUDGET``; ``entry=1``: no pacing, as before it existed).
+- ``idle-entry=X``: the same while no fan-out has lines on their way (``entry.IDLE_BUDGET``;
+  ``idle-entry=1000``: unbounded, as before 2026-12-06).
 - ``outbox``: the line fan-out writes to each member's outbox, as on 88097cf, instead of
   through ``ChatLineProtocol.send`` and ``Fanout.reply`` (two calls per member per pass
   that only matter for replies queued behind a pass).
@@ -237,7 +239,13 @@ def main() -> None:
         elif name.startswith("entry="):
             from chatroom import entry
 
-            entry.EntryPacer.__init__.__defaults__ = (float(name.partition("=")[2]),)
+            budget = float(name.partition("=")[2])
+            entry.EntryPacer.__init__.__defaults__ = (budget, max(budget, entry.IDLE_BUDGET))
+        elif name.startswith("idle-entry="):
+            from chatroom import entry
+
+            entry.EntryPacer.__init__.__defaults__ = (
+                entry.ENTRY_BUDGET, float(name.partition("=")[2]))
         elif name.startswith("trace="):
             patch_trace(name.partition("=")[2])
         elif name.startswith("switch="):

@@ -220,7 +220,10 @@ class Session:
         self._cancel_timers()
         why = self.leave_reason or why
         if self.joined:
-            self.leave(why)
+            if self.services.entry is None:
+                self.leave(why)
+            else:  # in a reset storm, leavers take turns (chatroom.entry)
+                self.services.entry.depart(lambda: self.leave(why))
         elif self.member is None:
             self._log.info("{peer} closed before joining ({reason})", peer=self.peer, reason=why)
 

@@ -91,11 +91,32 @@ def test_a_quiet_server_lets_every_newcomer_in_at_once() -> None:
     assert not any(p.holds for p in people)
 
 
-def test_with_nothing_else_to_run_newcomers_take_the_whole_turn() -> None:
+def test_with_nothing_else_to_run_newcomers_take_longer_turns_but_bounded_ones() -> None:
     """Pausing newcomers only helps the lines of those already in: with none on their
-    way, a join storm goes through at full speed."""
-    _, pacer, people, log = crowd(10, busy=False)
+    way, a join storm goes on for IDLE_BUDGET a turn. Not longer: between two passes the
+    fan-out is idle too, and the room's next lines are read only once the turn ends."""
+    clock, pacer, people, log = crowd(30, busy=False)
     for person in people:
         person.send_input()
-    assert log == [f"n{i}" for i in range(10)]
+    assert log == [f"n{i}" for i in range(20)]  # 0 to 19 ms into the turn: 20 ms budget
+    assert pacer.waiting == 10
+    clock.turn()
+    assert log == [f"n{i}" for i in range(30)]
+    assert pacer.waiting == 0
+
+
+def test_a_leaver_within_the_turns_budget_leaves_at_once() -> None:
+    _, pacer, _, log = crowd(0)
+    pacer.depart(lambda: log.append("gone"))
+    assert log == ["gone"]
+
+
+def test_leavers_past_the_budget_wait_in_line_behind_the_newcomers_already_waiting() -> None:
+    clock, pacer, people, log = crowd(6)
+    for person in people:
+        person.send_input()  # n0-n3 in, n4 and n5 wait
+    pacer.depart(lambda: log.append("gone"))
+    assert log == ["n0", "n1", "n2", "n3"]
+    clock.turn()
+    assert log == ["n0", "n1", "n2", "n3", "n4", "n5", "gone"]
     assert pacer.waiting == 0

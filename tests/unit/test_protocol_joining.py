@@ -429,3 +429,19 @@ def test_nick_timeout_while_the_claim_waits() -> None:
         client.finish()
         s.flush()
         assert s.room.members() == []
+
+
+def test_past_a_turns_budget_a_lost_connections_leaving_waits_for_a_later_turn() -> None:
+    """A reset storm: the reactor learns of thousands of lost connections in one poll, and
+    each leaving costs something. Past the turn's budget the leaving waits its turn
+    (``chatroom.entry``), so that the room's lines are not held up behind all of them."""
+    server = Server()
+    alice, bob, carol = server.members("alice", "bob", "carol")
+    alice.lose()  # the turn's first: at once
+    assert server.room.members() == ["bob", "carol"]
+    server.clock.rightNow += 1.0  # a second into this turn: its budget is spent
+    carol.lose()
+    assert server.room.members() == ["bob", "carol"]  # not yet
+    server.flush()  # the next turn
+    assert server.room.members() == ["bob"]
+    assert bob.lines() == ["*** alice left", "*** carol left"]
