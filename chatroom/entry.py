@@ -18,7 +18,10 @@ Leaving takes turns with them (``depart``). When 5 000 connections are reset at 
 reactor learns of all of them in one poll, and each leaving (its rooms told, its nickname
 freed, a log line) costs 70 µs: 400 ms in one turn. So past the turn's budget a lost
 connection's leaving waits in the same line as the newcomers. Nothing can reach it any
-more, so the wait costs it nothing; its nickname is free a few turns later.
+more, so the wait costs it nothing; its nickname is free a few turns later. Except when the
+server stops (``stop``): then every waiting leaving runs at once, and later ones do not
+wait, so the rooms hear them, the history records them and other servers learn of them
+before the hub and the history close.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class EntryPacer:
     connection is gone, through, a turn's budget at a time."""
 
     __slots__ = ("_began", "_budget", "_busy", "_clock", "_idle_budget", "_next_turn",
-                 "_passing", "_waiting")
+                 "_passing", "_stopping", "_waiting")
 
     def __init__(
         self, clock: IReactorTime, budget: float = ENTRY_BUDGET,
@@ -80,6 +83,7 @@ class EntryPacer:
         self._waiting: deque[Holdable] = deque()
         self._passing: Holdable | None = None  # the one the next turn lets through
         self._busy: list[Callable[[], bool]] = []
+        self._stopping = False
 
     def watch(self, busy: Callable[[], bool]) -> None:
         """``busy()`` says whether other work waits for the reactor (a fan-out's lines):
@@ -111,7 +115,10 @@ class EntryPacer:
 
     def depart(self, leave: Callable[[], None]) -> None:
         """A connection is gone: ``leave`` runs now if this turn's budget allows, else in a
-        later turn, in line with the newcomers."""
+        later turn, in line with the newcomers; at once when the server is stopping."""
+        if self._stopping:
+            leave()
+            return
         now = self._clock.seconds()
         if self._began is None:
             self._start_turn(now)
@@ -120,6 +127,18 @@ class EntryPacer:
             self._schedule()
             return
         leave()
+
+    def stop(self) -> None:
+        """The server is stopping: the leavings still waiting run now, in order, and later
+        ones at once (``depart``). The front ends' goodbyes, then the history and the hub
+        closing, come after: a leaving left waiting ran when the history no longer
+        recorded it, or never. Newcomers still waiting stay held: they are being closed."""
+        self._stopping = True
+        waiting = self._waiting
+        self._waiting = deque(gate for gate in waiting if type(gate) is not _Leaving)
+        for gate in waiting:
+            if type(gate) is _Leaving:
+                gate.release("entry")
 
     def _spent(self, used: float) -> bool:
         """Has this turn used its budget, ``used`` seconds in?"""

@@ -11,6 +11,7 @@ from twisted.python import usage
 from chatroom import config, motd
 from chatroom.accounts.passwords import DEFAULT_COST, Cost
 from chatroom.accounts.statedb import default_state
+from chatroom.admission import LISTEN_BACKLOG
 from chatroom.cli import CommandOptions
 from chatroom.domain.roomnames import normalize as normalize_room
 from chatroom.history import DEFAULT_KEEP, DEFAULT_PATH, parse_retention
@@ -77,6 +78,10 @@ def _keep(value: str) -> str:
 
 def _port(value: str) -> int:
     return int(_ranged(int, 0, 65535, "")(value))
+
+
+_BACKLOG = f":backlog={LISTEN_BACKLOG}"
+"""Of the TCP listeners made from ``--port``, ``--web`` and ``--irc`` ports."""
 
 
 def _endpoint(name: str, value: str | None, interface: str, extra: str = "") -> str | None:
@@ -286,11 +291,11 @@ class Options(CommandOptions):
         if self._port_given or not endpoints:
             # A deep backlog: on a reconnect storm the kernel must not drop handshakes, since
             # the server speaks first and a client whose SYN was dropped would just wait.
-            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}:backlog=1024")
+            endpoints.insert(0, f"tcp:{self['port']}:interface={interface}{_BACKLOG}")
         self["endpoints"] = endpoints
-        self["web-endpoint"] = _endpoint("web", self["web"], interface, ":backlog=1024")
+        self["web-endpoint"] = _endpoint("web", self["web"], interface, _BACKLOG)
         self["metrics-endpoint"] = _endpoint("metrics", self["metrics"], interface)
-        self["irc-endpoint"] = _endpoint("irc", self["irc"], interface, ":backlog=1024")
+        self["irc-endpoint"] = _endpoint("irc", self["irc"], interface, _BACKLOG)
         try:
             self["history-retention"] = parse_retention(self["history-keep"])
         except ValueError as e:

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from chatroom.admission import Admission
 from chatroom.cli import CannotStart
+from chatroom.entry import EntryPacer
 
 _log = Logger()
 
@@ -108,13 +109,18 @@ class FrontEnd(Protocol):
 class ShutdownService(Service):
     """On stop, says goodbye to every connection of every front end and waits for them.
 
-    All front ends close in the same turn, so nobody hears everybody else leave."""
+    All front ends close in the same turn, so nobody hears everybody else leave. First, the
+    lost connections whose leaving waits its turn (``entry``, in a reset storm) leave: once
+    the goodbyes are done, the history and the hub close."""
 
-    def __init__(self, front_ends: list[FrontEnd]) -> None:
+    def __init__(self, front_ends: list[FrontEnd], entry: EntryPacer | None = None) -> None:
         self.front_ends = front_ends
+        self.entry = entry
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
+        if self.entry is not None:
+            self.entry.stop()
         return DeferredList([front_end.shutdown() for front_end in self.front_ends])
 
 

@@ -147,7 +147,7 @@ def build_service(options: Options, reactor: Any, log_output: LogOutput | None =
             build_registry(metrics),
             Readiness(reactor, readiness_checks(history, redis_hub)), reactor)
     # Stopped in reverse: listeners, then the goodbyes, then history and hub.
-    ShutdownService(front_ends).setServiceParent(top)
+    ShutdownService(front_ends, services.entry).setServiceParent(top)
     listeners = Listeners(top, reactor, factories, admission)
     services.reloader = Reloader(
         options, services, listeners,

@@ -311,7 +311,7 @@ def run_node(argv: list[str]) -> None:
     limits = Limits(rate=1e6, burst=1_000_000, max_per_ip=100_000, max_clients=100_000)
     services = Services.create(reactor, limits, hub=hub, default_room=options.room)
     factory = ChatFactory(services)
-    ShutdownService([factory]).setServiceParent(top)
+    ShutdownService([factory], services.entry).setServiceParent(top)
     where = f"tcp:{options.port}:interface=127.0.0.1"
     ListeningService(where, serverFromString(reactor, where), factory).setServiceParent(top)
     application = Application("chatroom-redis-node")

@@ -52,9 +52,9 @@ def test_every_option_can_be_set_in_the_file(tmp_path: Path) -> None:
     """)
     assert options["limits"].max_line == 4096
     assert options["limits"].rate == 2.5
-    assert options["endpoints"] == [r"tcp:9000:interface=\:\::backlog=1024",
+    assert options["endpoints"] == [r"tcp:9000:interface=\:\::backlog=4096",
                                     "tcp6:8080", "unix:/tmp/chat.sock"]
-    assert options["web-endpoint"] == r"tcp:8081:interface=\:\::backlog=1024"
+    assert options["web-endpoint"] == r"tcp:8081:interface=\:\::backlog=4096"
     assert options["history-retention"].max_age == 7 * 86400
     assert options["log-level"] == "warn"
 

@@ -120,3 +120,19 @@ def test_leavers_past_the_budget_wait_in_line_behind_the_newcomers_already_waiti
     clock.turn()
     assert log == ["n0", "n1", "n2", "n3", "n4", "n5", "gone"]
     assert pacer.waiting == 0
+
+
+def test_once_the_server_stops_leavers_go_at_once_the_waiting_ones_first() -> None:
+    """The goodbyes, then the history and the hub closing, follow the stop: a leaving still
+    waiting would run unrecorded, or not at all."""
+    _, pacer, people, log = crowd(6)
+    for person in people:
+        person.send_input()  # n0-n3 in, n4 and n5 wait
+    pacer.depart(lambda: log.append("gone 1"))
+    pacer.depart(lambda: log.append("gone 2"))
+    pacer.stop()
+    assert log == ["n0", "n1", "n2", "n3", "gone 1", "gone 2"]
+    pacer.depart(lambda: log.append("gone 3"))  # the turn's budget long spent
+    assert log[-1] == "gone 3"
+    assert pacer.waiting == 2  # the newcomers stay held: the server is closing them
+    assert people[4].holds == {"entry"}

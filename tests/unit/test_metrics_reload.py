@@ -52,7 +52,7 @@ def test_a_reload_moves_the_metrics_endpoint_and_can_turn_it_off(tmp_path: Path)
                                "no longer listening on metrics tcp:9100"]
     assert running.metrics_ports() == ["tcp:9101"]
     assert [spec for spec in running.listeners.open] == [
-        ("line", "tcp:9000:interface=127.0.0.1:backlog=1024"), ("metrics", "tcp:9101")]
+        ("line", "tcp:9000:interface=127.0.0.1:backlog=4096"), ("metrics", "tcp:9101")]
     outcome = running.reload(BASE)
     assert outcome.changes == ["no longer listening on metrics tcp:9101"]
     assert running.metrics_ports() == []

@@ -241,7 +241,7 @@ def test_listeners_are_opened_and_closed(make: Callable[..., Running]) -> None:
     assert outcome.changes == ["listening on tcp:9001"]
     assert running.ports() == [9000, 9001]
     outcome = running.reload('history = "none"\nlisten = ["tcp:9001"]\n')
-    assert outcome.changes == ["no longer listening on tcp:9000:interface=127.0.0.1:backlog=1024"]
+    assert outcome.changes == ["no longer listening on tcp:9000:interface=127.0.0.1:backlog=4096"]
     kept = [svc for svc in running.top if getattr(svc, "port", None) is not None]
     assert [svc.description for svc in kept] == ["tcp:9001"]
 
