@@ -31,6 +31,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+_log = Logger()
 
 ENTRY_BUDGET = 0.004
 """Seconds per reactor turn spent on the input of clients who have not signed in yet."""
@@ -61,7 +64,11 @@ class _Leaving:
         pass
 
     def release(self, reason: str) -> None:
-        self._leave()
+        # A bug in one leaving must not leave those waiting behind it held.
+        try:
+            self._leave()
+        except Exception:
+            _log.failure("a lost connection's leaving failed")
 
 
 class EntryPacer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatroom.entry import EntryPacer
 from tests.unit.turns import Reactor
 
@@ -136,3 +138,21 @@ def test_once_the_server_stops_leavers_go_at_once_the_waiting_ones_first() -> No
     assert log[-1] == "gone 3"
     assert pacer.waiting == 2  # the newcomers stay held: the server is closing them
     assert people[4].holds == {"entry"}
+
+
+def test_a_leaving_that_fails_is_logged_and_those_behind_it_still_get_their_turn(
+    logged_failures: list[dict[str, Any]],
+) -> None:
+    clock, pacer, people, log = crowd(5)
+    for person in people[:4]:
+        person.send_input()  # the turn's budget is used
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    pacer.depart(broken)
+    people[4].send_input()  # waits behind the leaving
+    clock.turn()
+    assert log == ["n0", "n1", "n2", "n3", "n4"]
+    assert [e["log_failure"].value.args for e in logged_failures] == [("a bug",)]
+    logged_failures.clear()
