@@ -475,9 +475,7 @@ def child_setup(role: str) -> Callable[[], None]:
 
     def setup() -> None:
         _niced()
-        cores = pinned_cores(os.environ.get("BENCH_PIN", ""), role)
-        if cores:
-            os.sched_setaffinity(0, cores)
+        _pin(role)
 
     return setup
 
@@ -485,7 +483,11 @@ def child_setup(role: str) -> Callable[[], None]:
 def pin_driver() -> None:
     """This process is on the clients' side (it runs the probes, and scale.py's WebSocket
     members): with BENCH_PIN, on the load generators' cores."""
-    cores = pinned_cores(os.environ.get("BENCH_PIN", ""), "loadgen")
+    _pin("loadgen")
+
+
+def _pin(role: str) -> None:
+    cores = pinned_cores(os.environ.get("BENCH_PIN", ""), role)
     if cores:
         os.sched_setaffinity(0, cores)
 
